@@ -1,0 +1,207 @@
+//! Typed requests: one file per command, each with its body layout.
+
+mod delete;
+mod get;
+mod get_many;
+mod hello;
+mod invalidate;
+mod set;
+mod touch;
+
+use bytes::{BufMut, Bytes};
+
+pub use delete::Delete;
+pub use get::Get;
+pub use get_many::GetMany;
+pub use hello::Hello;
+pub use invalidate::InvalidateTags;
+pub use set::{Set, SetMode};
+pub use touch::Touch;
+
+use crate::error::{Invalid, RequestError};
+use crate::flags::Flags;
+use crate::header::{Header, PROTOCOL_VERSION, REQUEST_MAGIC};
+use crate::limits::Limits;
+use crate::opcode::Opcode;
+use crate::status::ErrorCode;
+use crate::wire::BodyReader;
+
+/// One request frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Echoed in the response.
+    pub opaque: u32,
+    /// QUIET, WITH_TAGS.
+    pub flags: Flags,
+    /// What to do.
+    pub command: Command,
+}
+
+/// The commands of protocol.md §3, with their bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Handshake (§6.1).
+    Hello(Hello),
+    /// Liveness (§6.2).
+    Ping,
+    /// Barrier after quiet requests (§6.2).
+    Noop,
+    /// Read a key (§6.3).
+    Get(Get),
+    /// Read many keys (§6.4).
+    GetMany(GetMany),
+    /// Store (§6.5).
+    Set(Set),
+    /// Remove (§6.6).
+    Delete(Delete),
+    /// Reset TTL (§6.7).
+    Touch(Touch),
+    /// Invalidate tags (§6.8).
+    InvalidateTags(InvalidateTags),
+    /// Remove everything (§6.9).
+    FlushAll,
+    /// Counters (§6.10).
+    Stats,
+}
+
+impl Command {
+    /// The command's opcode.
+    pub fn opcode(&self) -> Opcode {
+        match self {
+            Command::Hello(_) => Opcode::HELLO,
+            Command::Ping => Opcode::PING,
+            Command::Noop => Opcode::NOOP,
+            Command::Get(_) => Opcode::GET,
+            Command::GetMany(_) => Opcode::GETM,
+            Command::Set(_) => Opcode::SET,
+            Command::Delete(_) => Opcode::DELETE,
+            Command::Touch(_) => Opcode::TOUCH,
+            Command::InvalidateTags(_) => Opcode::INVALIDATE_TAGS,
+            Command::FlushAll => Opcode::FLUSH_ALL,
+            Command::Stats => Opcode::STATS,
+        }
+    }
+
+    /// The key that decides which shard serves the command, if any.
+    pub fn routing_key(&self) -> Option<&[u8]> {
+        match self {
+            Command::Get(get) => Some(&get.key),
+            Command::Set(set) => Some(&set.key),
+            Command::Delete(delete) => Some(&delete.key),
+            Command::Touch(touch) => Some(&touch.key),
+            _ => None,
+        }
+    }
+
+    fn body_len(&self) -> usize {
+        match self {
+            Command::Hello(hello) => hello.body_len(),
+            Command::Get(get) => get.body_len(),
+            Command::GetMany(get_many) => get_many.body_len(),
+            Command::Set(set) => set.body_len(),
+            Command::Delete(delete) => delete.body_len(),
+            Command::Touch(touch) => touch.body_len(),
+            Command::InvalidateTags(invalidate) => invalidate.body_len(),
+            Command::Ping | Command::Noop | Command::FlushAll | Command::Stats => 0,
+        }
+    }
+
+    fn encode_body(&self, dst: &mut impl BufMut) {
+        match self {
+            Command::Hello(hello) => hello.encode_body(dst),
+            Command::Get(get) => get.encode_body(dst),
+            Command::GetMany(get_many) => get_many.encode_body(dst),
+            Command::Set(set) => set.encode_body(dst),
+            Command::Delete(delete) => delete.encode_body(dst),
+            Command::Touch(touch) => touch.encode_body(dst),
+            Command::InvalidateTags(invalidate) => invalidate.encode_body(dst),
+            Command::Ping | Command::Noop | Command::FlushAll | Command::Stats => {}
+        }
+    }
+
+    fn decode(opcode: Opcode, body: Bytes, limits: &Limits) -> Result<Command, Invalid> {
+        let reader = BodyReader::new(body);
+        let empty = |reader: BodyReader| reader.finish();
+        Ok(match opcode {
+            Opcode::HELLO => Command::Hello(Hello::decode(reader)?),
+            Opcode::PING => empty(reader).map(|()| Command::Ping)?,
+            Opcode::NOOP => empty(reader).map(|()| Command::Noop)?,
+            Opcode::GET => Command::Get(Get::decode(reader, limits)?),
+            Opcode::GETM => Command::GetMany(GetMany::decode(reader, limits)?),
+            Opcode::SET => Command::Set(Set::decode(reader, limits)?),
+            Opcode::DELETE => Command::Delete(Delete::decode(reader, limits)?),
+            Opcode::TOUCH => Command::Touch(Touch::decode(reader, limits)?),
+            Opcode::INVALIDATE_TAGS => {
+                Command::InvalidateTags(InvalidateTags::decode(reader, limits)?)
+            }
+            Opcode::FLUSH_ALL => empty(reader).map(|()| Command::FlushAll)?,
+            Opcode::STATS => empty(reader).map(|()| Command::Stats)?,
+            unknown => {
+                return Err(Invalid::new(
+                    ErrorCode::UnknownOpcode,
+                    format!("unknown opcode {:#04x}", unknown.0),
+                ))
+            }
+        })
+    }
+}
+
+impl Request {
+    /// A request with no flags.
+    pub fn new(opaque: u32, command: Command) -> Request {
+        Request {
+            opaque,
+            flags: Flags::NONE,
+            command,
+        }
+    }
+
+    /// The full frame length, header included.
+    pub fn encoded_len(&self) -> usize {
+        crate::HEADER_LEN + self.command.body_len()
+    }
+
+    /// Appends the whole frame to `dst`.
+    pub fn encode(&self, dst: &mut impl BufMut) {
+        let header = Header {
+            magic: REQUEST_MAGIC,
+            version: PROTOCOL_VERSION,
+            opcode: self.command.opcode(),
+            flags: self.flags.0,
+            status: 0,
+            opaque: self.opaque,
+            body_length: self.command.body_len() as u32,
+        };
+        header.write(dst);
+        self.command.encode_body(dst);
+    }
+
+    /// Decodes a request from its checked header and complete body.
+    ///
+    /// The caller has already checked magic, version and length (the codec
+    /// does so before buffering the body).
+    pub fn decode(header: &Header, body: Bytes, limits: &Limits) -> Result<Request, RequestError> {
+        let fail = |error: Invalid| RequestError {
+            opaque: header.opaque,
+            opcode: header.opcode,
+            error,
+        };
+        let command = Command::decode(header.opcode, body, limits).map_err(fail)?;
+        let flags = Flags(header.flags);
+        let allowed = Flags::allowed_for(header.opcode);
+        if flags.0 & !allowed.0 != 0 {
+            return Err(fail(Invalid::new(
+                ErrorCode::BadFlags,
+                format!(
+                    "flags {:#04x} not allowed on {:?} (allowed {:#04x})",
+                    flags.0, header.opcode, allowed.0
+                ),
+            )));
+        }
+        Ok(Request {
+            opaque: header.opaque,
+            flags,
+            command,
+        })
+    }
+}

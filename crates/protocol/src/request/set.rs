@@ -1,0 +1,122 @@
+//! SET and its modes (protocol.md §6.5).
+
+use bytes::{BufMut, Bytes};
+
+use crate::error::Invalid;
+use crate::key::validate_key;
+use crate::limits::Limits;
+use crate::request::invalidate::{put_tags, read_tags, tags_len};
+use crate::status::ErrorCode;
+use crate::tag::validate_tag_count;
+use crate::wire::{put_string, string_len, BodyReader};
+
+/// When a SET may store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetMode {
+    /// Always.
+    Set,
+    /// Only if no live entry exists.
+    Add,
+    /// Only if a live entry exists.
+    Replace,
+    /// Only if the live entry's CAS value is this one.
+    Cas(u64),
+}
+
+/// Store a value under a key, with tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set {
+    /// When to store.
+    pub mode: SetMode,
+    /// Returned by GET; opaque to the server.
+    pub client_flags: u32,
+    /// Seconds to live; 0 = forever.
+    pub ttl: u32,
+    /// Refuse the SET if a tag was invalidated after this sequence.
+    pub fence: Option<u64>,
+    /// The key.
+    pub key: Bytes,
+    /// The entry's tags, as sent (the store de-duplicates them).
+    pub tags: Vec<Bytes>,
+    /// The value.
+    pub value: Bytes,
+}
+
+const FIXED_LEN: usize = 1 + 1 + 2 + 4 + 4 + 8 + 8;
+
+impl Set {
+    pub(crate) fn decode(mut reader: BodyReader, limits: &Limits) -> Result<Set, Invalid> {
+        let mode = reader.u8("mode")?;
+        let _reserved = reader.u8("reserved")?;
+        let tag_count = usize::from(reader.u16("tag_count")?);
+        let client_flags = reader.u32("client_flags")?;
+        let ttl = validate_ttl(reader.u32("ttl")?, limits)?;
+        let cas = reader.u64("cas")?;
+        let fence = reader.u64("fence")?;
+        let mode = match mode {
+            0 => SetMode::Set,
+            1 => SetMode::Add,
+            2 => SetMode::Replace,
+            3 => SetMode::Cas(cas),
+            other => return Err(Invalid::malformed(format!("unknown SET mode {other}"))),
+        };
+        let key = reader.string("key")?;
+        validate_key(&key, limits)?;
+        validate_tag_count(tag_count, limits)?;
+        let tags = read_tags(&mut reader, tag_count, limits)?;
+        let value = reader.rest();
+        if value.len() > limits.max_value_length as usize {
+            return Err(Invalid::new(
+                ErrorCode::ValueTooLarge,
+                format!(
+                    "value is {} bytes; the limit is {}",
+                    value.len(),
+                    limits.max_value_length
+                ),
+            ));
+        }
+        Ok(Set {
+            mode,
+            client_flags,
+            ttl,
+            fence: (fence != 0).then_some(fence),
+            key,
+            tags,
+            value,
+        })
+    }
+
+    pub(crate) fn body_len(&self) -> usize {
+        FIXED_LEN + string_len(&self.key) + tags_len(&self.tags) + self.value.len()
+    }
+
+    pub(crate) fn encode_body(&self, dst: &mut impl BufMut) {
+        let (mode, cas) = match self.mode {
+            SetMode::Set => (0, 0),
+            SetMode::Add => (1, 0),
+            SetMode::Replace => (2, 0),
+            SetMode::Cas(cas) => (3, cas),
+        };
+        dst.put_u8(mode);
+        dst.put_u8(0);
+        dst.put_u16(self.tags.len() as u16);
+        dst.put_u32(self.client_flags);
+        dst.put_u32(self.ttl);
+        dst.put_u64(cas);
+        dst.put_u64(self.fence.unwrap_or(0));
+        put_string(dst, &self.key);
+        put_tags(dst, &self.tags);
+        dst.put_slice(&self.value);
+    }
+}
+
+/// Checks a TTL against `max_ttl`.
+pub(crate) fn validate_ttl(ttl: u32, limits: &Limits) -> Result<u32, Invalid> {
+    if ttl > limits.max_ttl {
+        return Err(Invalid::new(
+            ErrorCode::BadTtl,
+            format!("ttl {ttl}s exceeds the limit of {}s", limits.max_ttl),
+        ));
+    }
+    Ok(ttl)
+}
