@@ -1,1 +1,140 @@
-//! Placeholder.
+//! The tagcached daemon as a library: [`Server::start`] binds, spawns the
+//! workers and returns; tests start it on port 0 and read the address back.
+//!
+//! # Thread model
+//!
+//! The server runs one worker thread per core (`--threads`). Each worker
+//! has its own single-threaded tokio runtime, its own listening socket on
+//! the shared port (SO_REUSEPORT, so the kernel balances connections with no
+//! shared accept lock), and owns one shard of the key space: a
+//! `tagcached_store::Shard` with its table, tag state, TTLs and memory
+//! budget (`--memory` divided by the thread count). Only the owning thread
+//! touches a shard, so the request path takes no lock.
+//!
+//! A connection stays on the worker that accepted it. Keys owned by that
+//! worker are served inline; others take one hop by message passing to the
+//! owner (see [`router`] for the routing and how shard-aware clients skip
+//! the hop). INVALIDATE_TAGS and FLUSH_ALL go to every shard and are
+//! answered once every shard has applied them, which is what makes the
+//! invalidation guarantee hold across threads: after the answer, no shard
+//! can serve an entry the invalidation covers.
+//!
+//! The one piece of shared mutable state on the request path is the global
+//! invalidation sequence ([`sequence`]), an atomic read by GET and SET and
+//! written only by invalidations.
+//!
+//! # Shutdown
+//!
+//! [`Server::shutdown`] (SIGINT or SIGTERM in the binary) stops the accept
+//! loops; each connection finishes the requests it has read, writes their
+//! responses and closes; the workers exit once every connection on every
+//! worker is done, since a connection may still need another worker's shard.
+
+pub mod config;
+pub mod connection;
+pub mod dispatch;
+pub mod listener;
+pub mod router;
+pub mod sequence;
+pub mod shared;
+pub mod stats;
+pub mod worker;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{Args, Config};
+
+use crate::router::Router;
+use crate::sequence::SequenceCounter;
+use crate::shared::{Counters, Shared};
+
+/// A running server. Dropping it shuts it down and waits for the workers.
+pub struct Server {
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    workers: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl Server {
+    /// Binds the listeners and starts one worker thread per configured
+    /// thread. Returns once the server accepts connections.
+    pub fn start(config: Config) -> io::Result<Server> {
+        let listeners = listener::bind_all(config.listen, config.threads)?;
+        let local_addr = listeners[0].local_addr()?;
+        let (senders, inboxes): (Vec<_>, Vec<_>) = (0..config.threads)
+            .map(|_| mpsc::unbounded_channel())
+            .unzip();
+        let shutdown = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            config,
+            sequence: SequenceCounter::at_boot(),
+            router: Router::new(senders),
+            counters: Counters::default(),
+            started: Instant::now(),
+            shutdown: shutdown.clone(),
+            connections: TaskTracker::new(),
+        });
+        let mut workers = Vec::with_capacity(listeners.len());
+        for (index, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
+            let shared = shared.clone();
+            let worker = std::thread::Builder::new()
+                .name(format!("tagcached-worker-{index}"))
+                .spawn(move || worker::run(index as u16, shared, listener, inbox))?;
+            workers.push(worker);
+        }
+        tracing::info!(%local_addr, threads = workers.len(), "tagcached listening");
+        Ok(Server {
+            local_addr,
+            shutdown,
+            workers,
+        })
+    }
+
+    /// The address the server listens on (with the real port if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Begins a graceful shutdown; returns at once.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token that, when cancelled, begins a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits for every worker to finish (after [`Server::shutdown`]).
+    pub fn wait(mut self) -> io::Result<()> {
+        self.join_workers()
+    }
+
+    fn join_workers(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for worker in self.workers.drain(..) {
+            let outcome = worker
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+            if let Err(error) = outcome {
+                result = Err(error);
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        let _ = self.join_workers();
+    }
+}

@@ -1,0 +1,272 @@
+//! The daemon's configuration: raw command-line arguments, then one
+//! validated [`Config`] built from them in one place.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use clap::Parser;
+use tagcached_protocol::Limits;
+
+/// The default port, 11311.
+pub const DEFAULT_PORT: u16 = 11311;
+/// The default memory budget when the machine's RAM is unknown: 1 GiB.
+pub const DEFAULT_MEMORY: usize = 1 << 30;
+/// Default cap on simultaneous connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Everything the server needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address and port to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Worker threads, one shard each.
+    pub threads: usize,
+    /// Hard budget for stored data across all shards, in bytes.
+    pub memory: usize,
+    /// Request limits enforced by the codec and reported at HELLO.
+    pub limits: Limits,
+    /// New connections beyond this get `BUSY` and are closed.
+    pub max_connections: usize,
+    /// How often each shard runs its background sweep.
+    pub sweep_interval: Duration,
+    /// Entries a shard examines per sweep.
+    pub sweep_batch: usize,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: loopback, an ephemeral port,
+    /// two threads, 64 MiB.
+    pub fn local_ephemeral() -> Config {
+        Config {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            threads: 2,
+            memory: 64 << 20,
+            limits: Limits::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            sweep_interval: Duration::from_millis(100),
+            sweep_batch: 8192,
+        }
+    }
+}
+
+/// Command-line arguments as typed by the user.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tagcached",
+    version,
+    about = "A cache daemon with invalidation by tag",
+    long_about = "A cache daemon with invalidation by tag.\n\nStores values under keys, each \
+                  with a set of tags; INVALIDATE_TAGS makes every entry carrying any of \
+                  the tags a miss at once. Speaks the binary protocol of protocol.md."
+)]
+pub struct Args {
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(long, default_value_t = DEFAULT_PORT, env = "TAGCACHED_PORT")]
+    pub port: u16,
+
+    /// Address to bind. The default accepts only local connections; use
+    /// 0.0.0.0 to serve the network.
+    #[arg(long, default_value = "127.0.0.1", env = "TAGCACHED_BIND")]
+    pub bind: IpAddr,
+
+    /// Worker threads, each owning one shard of the key space [default: the
+    /// number of cores].
+    #[arg(long, env = "TAGCACHED_THREADS")]
+    pub threads: Option<usize>,
+
+    /// Memory budget for stored data, e.g. 512MiB, 2GiB, 100MB or a number
+    /// of bytes; when full, least recently used entries are evicted
+    /// [default: a quarter of RAM, at most 1GiB].
+    #[arg(long, value_parser = parse_size, env = "TAGCACHED_MEMORY")]
+    pub memory: Option<usize>,
+
+    /// Largest value accepted, e.g. 1MiB.
+    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    pub max_value_size: usize,
+
+    /// Largest key accepted, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_KEY_LENGTH)]
+    pub max_key_size: u32,
+
+    /// Most tags in one SET or INVALIDATE_TAGS.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_TAGS)]
+    pub max_tags: u32,
+
+    /// Connections beyond this are answered BUSY and closed.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Log filter: error, warn, info, debug, trace, or a tracing
+    /// EnvFilter directive such as `tagcached=debug`.
+    #[arg(long, default_value = "info", env = "TAGCACHED_LOG")]
+    pub log_level: String,
+}
+
+/// Why arguments could not become a [`Config`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--threads 0` or more than a u16 of shards.
+    #[error("--threads must be between 1 and 1024, not {0}")]
+    Threads(usize),
+    /// A budget too small to hold anything on every shard.
+    #[error("--memory {memory} is below the minimum of {minimum} bytes ({per_shard} per thread)")]
+    Memory {
+        /// Asked for.
+        memory: usize,
+        /// The minimum for this many threads.
+        minimum: usize,
+        /// The minimum per shard.
+        per_shard: usize,
+    },
+    /// A value size the protocol cannot carry.
+    #[error("--max-value-size must be between 1 and 1GiB")]
+    MaxValueSize,
+    /// A key size outside 1..=65535 (keys are length-prefixed with a u16).
+    #[error("--max-key-size must be between 1 and 65535")]
+    MaxKeySize,
+    /// A tag count outside 1..=65535.
+    #[error("--max-tags must be between 1 and 65535")]
+    MaxTags,
+    /// `--max-connections 0`.
+    #[error("--max-connections must be at least 1")]
+    MaxConnections,
+}
+
+/// Smallest memory budget a shard accepts.
+const MIN_MEMORY_PER_SHARD: usize = 1 << 20;
+
+impl Args {
+    /// Validates the arguments into a configuration.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let threads = match self.threads {
+            Some(threads) => threads,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if !(1..=1024).contains(&threads) {
+            return Err(ConfigError::Threads(threads));
+        }
+        let memory = self.memory.unwrap_or_else(default_memory);
+        let minimum = MIN_MEMORY_PER_SHARD * threads;
+        if memory < minimum {
+            return Err(ConfigError::Memory {
+                memory,
+                minimum,
+                per_shard: MIN_MEMORY_PER_SHARD,
+            });
+        }
+        if self.max_value_size == 0 || self.max_value_size > 1 << 30 {
+            return Err(ConfigError::MaxValueSize);
+        }
+        if self.max_key_size == 0 || self.max_key_size > u32::from(u16::MAX) {
+            return Err(ConfigError::MaxKeySize);
+        }
+        if self.max_tags == 0 || self.max_tags > u32::from(u16::MAX) {
+            return Err(ConfigError::MaxTags);
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::MaxConnections);
+        }
+        let limits = Limits {
+            max_key_length: self.max_key_size,
+            max_tags: self.max_tags,
+            ..Limits::with_max_value_length(self.max_value_size as u32)
+        };
+        Ok(Config {
+            listen: SocketAddr::new(self.bind, self.port),
+            threads,
+            memory,
+            limits,
+            max_connections: self.max_connections,
+            ..Config::local_ephemeral()
+        })
+    }
+}
+
+/// A quarter of physical memory, at most [`DEFAULT_MEMORY`]: a cache that
+/// shares its machine should not be the process the OOM killer picks.
+fn default_memory() -> usize {
+    physical_memory().map_or(DEFAULT_MEMORY, |ram| (ram / 4).min(DEFAULT_MEMORY))
+}
+
+fn physical_memory() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Parses sizes like `512MiB`, `2GiB`, `100MB`, `64k` or `1048576`.
+///
+/// Binary (`KiB`, `MiB`, `GiB`) and decimal (`KB`, `MB`, `GB`) suffixes are
+/// both accepted, case-insensitively; a bare `K`, `M` or `G` is binary, as in
+/// memcached's `-m`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, suffix) = text.split_at(split);
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 512MiB or 1048576"))?;
+    let multiplier: usize = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown size unit `{other}` in `{text}`")),
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes_with_units() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2gib"), Ok(2 << 30));
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn defaults_bind_to_loopback_on_11311() {
+        let config = Args::parse_from(["tagcached", "--threads", "2"])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.listen, "127.0.0.1:11311".parse().expect("addr"));
+        assert_eq!(config.threads, 2);
+        assert_eq!(config.limits.max_value_length, 1 << 20);
+        assert!(config.memory <= DEFAULT_MEMORY);
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        let parse = |args: &[&str]| {
+            Args::parse_from(std::iter::once("tagcached").chain(args.iter().copied())).into_config()
+        };
+        assert!(matches!(
+            parse(&["--threads", "0"]),
+            Err(ConfigError::Threads(0))
+        ));
+        assert!(matches!(
+            parse(&["--threads", "4", "--memory", "1MiB"]),
+            Err(ConfigError::Memory { .. })
+        ));
+        assert!(matches!(
+            parse(&["--max-connections", "0"]),
+            Err(ConfigError::MaxConnections)
+        ));
+    }
+}

@@ -1,0 +1,103 @@
+//! Where the protocol meets the store: a decoded command runs on a shard
+//! and becomes a protocol outcome. The only file that knows both types.
+
+use bytes::Bytes;
+use tagcached_protocol::request::{Command, Set, SetMode};
+use tagcached_protocol::response::{ErrorReply, Hit, Miss, Outcome};
+use tagcached_protocol::ErrorCode;
+use tagcached_store::{self as store, InvalidationSeq, Lookup, Shard};
+
+/// Runs a keyed command (GET, SET, DELETE, TOUCH) on the shard that owns its
+/// key. `fence` is the current invalidation sequence, `now_ms` the server's
+/// clock.
+///
+/// The caller guarantees the command is keyed and its key belongs to `shard`.
+pub fn keyed(
+    shard: &mut Shard,
+    command: &Command,
+    with_tags: bool,
+    fence: u64,
+    now_ms: u64,
+) -> Outcome {
+    match command {
+        Command::Get(get) => lookup(shard, &get.key, None, with_tags, fence, now_ms),
+        Command::Set(set) => store_value(shard, set, fence, now_ms),
+        Command::Delete(delete) => {
+            if shard.delete(&delete.key, now_ms) {
+                Outcome::Ok
+            } else {
+                Outcome::NotFound
+            }
+        }
+        Command::Touch(touch) => {
+            if shard.touch(&touch.key, touch.ttl, now_ms) {
+                Outcome::Ok
+            } else {
+                Outcome::NotFound
+            }
+        }
+        other => Outcome::Error(ErrorReply::new(
+            ErrorCode::Internal,
+            format!("{:?} is not a keyed command", other.opcode()),
+        )),
+    }
+}
+
+/// Looks one key up; `key_index` is set for GETM.
+pub fn lookup(
+    shard: &mut Shard,
+    key: &[u8],
+    key_index: Option<u16>,
+    with_tags: bool,
+    fence: u64,
+    now_ms: u64,
+) -> Outcome {
+    match shard.get(key, now_ms, with_tags) {
+        Lookup::Hit(hit) => Outcome::Hit(Hit {
+            key_index,
+            fence,
+            cas: hit.cas,
+            client_flags: hit.client_flags,
+            tags: hit.tags.unwrap_or_default(),
+            value: hit.value,
+        }),
+        Lookup::Miss(_) => Outcome::Miss(Miss { key_index, fence }),
+    }
+}
+
+fn store_value(shard: &mut Shard, set: &Set, current_seq: u64, now_ms: u64) -> Outcome {
+    let mode = match set.mode {
+        SetMode::Set => store::SetMode::Set,
+        SetMode::Add => store::SetMode::Add,
+        SetMode::Replace => store::SetMode::Replace,
+        SetMode::Cas(cas) => store::SetMode::Cas(cas),
+    };
+    // The value is copied out of the receive buffer: storing a slice of it
+    // would pin the whole read buffer's allocation for the entry's life and
+    // make the memory accounting a lie.
+    let value = Bytes::copy_from_slice(&set.value);
+    let args = store::SetArgs {
+        key: &set.key,
+        value,
+        client_flags: set.client_flags,
+        ttl_secs: set.ttl,
+        tags: &set.tags,
+        mode,
+        fence: set.fence.map(InvalidationSeq::new),
+    };
+    match shard.set(args, InvalidationSeq::new(current_seq), now_ms) {
+        store::SetOutcome::Stored { cas } => Outcome::Stored { cas },
+        store::SetOutcome::NotStored => Outcome::NotStored,
+        store::SetOutcome::Exists => Outcome::Exists,
+        store::SetOutcome::NotFound => Outcome::NotFound,
+        store::SetOutcome::Fenced => Outcome::Fenced,
+        store::SetOutcome::TooLarge => Outcome::Error(ErrorReply::new(
+            ErrorCode::ValueTooLarge,
+            format!(
+                "an entry of {} bytes can never fit in a shard's {} bytes of memory",
+                set.value.len() + set.key.len(),
+                shard.config().memory_limit
+            ),
+        )),
+    }
+}

@@ -1,0 +1,46 @@
+//! State every worker shares: configuration, the invalidation sequence, the
+//! router, and server-wide counters. Nothing here is touched per request
+//! except the sequence, which is read (not written) by GET and SET.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::router::Router;
+use crate::sequence::SequenceCounter;
+
+/// Shared by all workers behind an `Arc`.
+pub struct Shared {
+    /// The validated configuration.
+    pub config: Config,
+    /// The global invalidation sequence.
+    pub sequence: SequenceCounter,
+    /// Inboxes of every shard.
+    pub router: Router,
+    /// Server-wide counters.
+    pub counters: Counters,
+    /// When the server started: the zero of the store's clock.
+    pub started: Instant,
+    /// Cancelled to begin a graceful shutdown.
+    pub shutdown: CancellationToken,
+    /// Every connection task on every worker, so shutdown can wait for them.
+    pub connections: TaskTracker,
+}
+
+/// Counters kept outside the shards.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Open connections.
+    pub curr_connections: AtomicUsize,
+    /// Connections accepted since start.
+    pub total_connections: AtomicU64,
+    /// Connections refused for being over `max_connections`.
+    pub rejected_connections: AtomicU64,
+    /// INVALIDATE_TAGS requests served.
+    pub invalidations: AtomicU64,
+    /// FLUSH_ALL requests served.
+    pub flushes: AtomicU64,
+}

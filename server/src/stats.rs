@@ -1,0 +1,79 @@
+//! STATS: server-wide counters, the shards' counters summed, then each
+//! shard's own, as `name value` lines (protocol.md §6.10).
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tagcached_store::ShardStats;
+
+use crate::shared::Shared;
+
+/// `tagcached <version>`, reported by HELLO and STATS.
+pub const SERVER_VERSION: &str = concat!("tagcached ", env!("CARGO_PKG_VERSION"));
+
+/// Renders the STATS body from the shared counters and each shard's stats.
+pub fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
+    let mut out = String::with_capacity(2048);
+    let mut line = |name: &str, value: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "{name} {value}");
+    };
+    let counters = &shared.counters;
+    let total: ShardStats = per_shard.iter().map(|(_, stats)| *stats).sum();
+    line("pid", &std::process::id());
+    line("uptime", &shared.started.elapsed().as_secs());
+    line("version", &env!("CARGO_PKG_VERSION"));
+    line("threads", &shared.config.threads);
+    line(
+        "curr_connections",
+        &counters.curr_connections.load(Ordering::Relaxed),
+    );
+    line(
+        "total_connections",
+        &counters.total_connections.load(Ordering::Relaxed),
+    );
+    line(
+        "rejected_connections",
+        &counters.rejected_connections.load(Ordering::Relaxed),
+    );
+    line("invalidation_seq", &shared.sequence.current());
+    line(
+        "invalidations",
+        &counters.invalidations.load(Ordering::Relaxed),
+    );
+    line("cmd_flush", &counters.flushes.load(Ordering::Relaxed));
+    write_shard(&mut line, "", &total);
+    for (shard, stats) in per_shard {
+        write_shard(&mut line, &format!("shard.{shard}."), stats);
+    }
+    Bytes::from(out)
+}
+
+fn write_shard(
+    line: &mut impl FnMut(&str, &dyn std::fmt::Display),
+    prefix: &str,
+    stats: &ShardStats,
+) {
+    let fields: [(&str, u64); 17] = [
+        ("curr_items", stats.curr_items),
+        ("bytes", stats.bytes),
+        ("limit_maxbytes", stats.limit_bytes),
+        ("get_hits", stats.get_hits),
+        ("get_misses", stats.get_misses),
+        ("get_invalidated", stats.get_misses_invalidated),
+        ("get_expired", stats.get_misses_expired),
+        ("cmd_set", stats.sets),
+        ("set_fenced", stats.sets_fenced),
+        ("cas_misses", stats.cas_mismatches),
+        ("delete_hits", stats.deletes),
+        ("touch_hits", stats.touches),
+        ("evictions", stats.evictions),
+        ("expired_reclaimed", stats.expired_reclaimed),
+        ("invalidated_reclaimed", stats.invalidated_reclaimed),
+        ("tag_invalidations", stats.tag_invalidations),
+        ("tags_tracked", stats.tags_tracked),
+    ];
+    for (name, value) in fields {
+        line(&format!("{prefix}{name}"), &value);
+    }
+}
