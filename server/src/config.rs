@@ -31,6 +31,10 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Entries a shard examines per sweep.
     pub sweep_batch: usize,
+    /// How long a graceful shutdown waits for connections to finish their
+    /// requests before the workers stop anyway (a client that never reads
+    /// its responses must not hold the server up forever).
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -45,6 +49,7 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             sweep_interval: Duration::from_millis(100),
             sweep_batch: 8192,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

@@ -63,7 +63,10 @@ pub fn run(
         // stays open until every connection on every worker has finished.
         let connections = &context.shared.connections;
         connections.close();
-        connections.wait().await;
+        let grace = context.shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+            tracing::warn!(?grace, "connections still open after the grace period; stopping");
+        }
         sweep_task.abort();
         inbox_task.abort();
         Ok(())
