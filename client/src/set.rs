@@ -1,0 +1,222 @@
+//! SET's options and outcomes (protocol.md §6.5).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tagcached_protocol::request::{Set, SetMode};
+
+use crate::error::{Error, Result};
+
+/// How to store a value: TTL, tags, client flags, mode and fence.
+///
+/// The default stores unconditionally, forever, with no tags and no fence.
+/// Build one with the chained setters, or with a struct literal and
+/// `..SetOptions::default()`; one value can serve many SETs.
+///
+/// ```
+/// use std::time::Duration;
+/// use tagcached_client::SetOptions;
+///
+/// let options = SetOptions::new()
+///     .ttl(Duration::from_secs(300))
+///     .tag("user:42")
+///     .tag("page:home");
+/// assert_eq!(options.tags.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetOptions {
+    /// Time to live, rounded up to whole seconds; zero means no expiry.
+    pub ttl: Duration,
+    /// The entry's tags. Order and repeats do not matter.
+    pub tags: Vec<Bytes>,
+    /// Returned with every hit; opaque to the server.
+    pub client_flags: u32,
+    /// When the server may store: always, only if absent, only if present,
+    /// or only if the CAS value matches.
+    pub mode: SetMode,
+    /// A fence from an earlier read of the key (see
+    /// [`Lookup::fence`](crate::Lookup::fence)): the SET is refused with
+    /// [`SetOutcome::Fenced`] if one of the tags was invalidated after it.
+    pub fence: Option<u64>,
+}
+
+impl Default for SetOptions {
+    fn default() -> SetOptions {
+        SetOptions {
+            ttl: Duration::ZERO,
+            tags: Vec::new(),
+            client_flags: 0,
+            mode: SetMode::Set,
+            fence: None,
+        }
+    }
+}
+
+impl SetOptions {
+    /// Store unconditionally, forever, untagged.
+    pub fn new() -> SetOptions {
+        SetOptions::default()
+    }
+
+    /// Expire after `ttl` (rounded up to whole seconds; zero: never).
+    pub fn ttl(mut self, ttl: Duration) -> SetOptions {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Add one tag.
+    pub fn tag(mut self, tag: impl AsRef<[u8]>) -> SetOptions {
+        self.tags.push(Bytes::copy_from_slice(tag.as_ref()));
+        self
+    }
+
+    /// Add several tags.
+    pub fn tags<T: AsRef<[u8]>>(mut self, tags: impl IntoIterator<Item = T>) -> SetOptions {
+        self.tags.extend(
+            tags.into_iter()
+                .map(|tag| Bytes::copy_from_slice(tag.as_ref())),
+        );
+        self
+    }
+
+    /// Set the client flags returned with every hit.
+    pub fn client_flags(mut self, client_flags: u32) -> SetOptions {
+        self.client_flags = client_flags;
+        self
+    }
+
+    /// Choose when the server may store.
+    pub fn mode(mut self, mode: SetMode) -> SetOptions {
+        self.mode = mode;
+        self
+    }
+
+    /// Refuse the SET if one of its tags was invalidated after `fence`.
+    pub fn fence(mut self, fence: u64) -> SetOptions {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// The SET body for `key` and `value`.
+    pub(crate) fn to_command(&self, key: Bytes, value: Bytes) -> Result<Set> {
+        if self.tags.len() > usize::from(u16::MAX) {
+            return Err(Error::InvalidArgument(format!(
+                "{} tags; a SET carries at most {}",
+                self.tags.len(),
+                u16::MAX
+            )));
+        }
+        Ok(Set {
+            mode: self.mode,
+            client_flags: self.client_flags,
+            ttl: ttl_seconds(self.ttl),
+            fence: self.fence,
+            key,
+            tags: self.tags.clone(),
+            value,
+        })
+    }
+}
+
+/// A TTL on the wire: whole seconds, rounded up so that a short but non-zero
+/// TTL never becomes 0 ("never expire"); saturating, so an absurd TTL is the
+/// server's `BAD_TTL` rather than a silent wrap.
+pub(crate) fn ttl_seconds(ttl: Duration) -> u32 {
+    let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    u32::try_from(seconds).unwrap_or(u32::MAX)
+}
+
+/// How a SET ended, when the server answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// Stored; the new entry's CAS value.
+    Stored {
+        /// The new entry's CAS value.
+        cas: u64,
+    },
+    /// Mode ADD found a live entry, or mode REPLACE found none.
+    NotStored,
+    /// Mode CAS: the entry's CAS value differs from the one given.
+    Exists,
+    /// Mode CAS: no live entry under the key.
+    NotFound,
+    /// A tag was invalidated after the fence; nothing stored. Read again,
+    /// recompute, and SET with the new fence.
+    Fenced,
+}
+
+impl SetOutcome {
+    /// Whether the value was stored.
+    pub fn is_stored(self) -> bool {
+        matches!(self, SetOutcome::Stored { .. })
+    }
+
+    /// The protocol's name for the outcome, e.g. `NOT_STORED`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SetOutcome::Stored { .. } => "STORED",
+            SetOutcome::NotStored => "NOT_STORED",
+            SetOutcome::Exists => "EXISTS",
+            SetOutcome::NotFound => "NOT_FOUND",
+            SetOutcome::Fenced => "FENCED",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_rounds_up_to_whole_seconds_so_short_ttls_still_expire() {
+        assert_eq!(ttl_seconds(Duration::ZERO), 0);
+        assert_eq!(ttl_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(ttl_seconds(Duration::from_secs(60)), 60);
+        assert_eq!(ttl_seconds(Duration::from_millis(60_001)), 61);
+        assert_eq!(ttl_seconds(Duration::from_secs(u64::MAX)), u32::MAX);
+    }
+
+    #[test]
+    fn options_become_the_set_body() {
+        let options = SetOptions::new()
+            .ttl(Duration::from_secs(30))
+            .tags(["a", "b"])
+            .client_flags(7)
+            .mode(SetMode::Cas(99))
+            .fence(1234);
+        let set = options
+            .to_command(Bytes::from_static(b"k"), Bytes::from_static(b"v"))
+            .expect("encodable");
+        assert_eq!(
+            set,
+            Set {
+                mode: SetMode::Cas(99),
+                client_flags: 7,
+                ttl: 30,
+                fence: Some(1234),
+                key: Bytes::from_static(b"k"),
+                tags: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+                value: Bytes::from_static(b"v"),
+            }
+        );
+    }
+
+    #[test]
+    fn default_options_store_forever_without_fence() {
+        let set = SetOptions::default()
+            .to_command(Bytes::from_static(b"k"), Bytes::new())
+            .expect("encodable");
+        assert_eq!(set.mode, SetMode::Set);
+        assert_eq!((set.ttl, set.fence, set.client_flags), (0, None, 0));
+        assert!(set.tags.is_empty());
+    }
+
+    #[test]
+    fn more_tags_than_the_wire_can_count_are_refused_before_sending() {
+        let options = SetOptions::new().tags((0..=u32::from(u16::MAX)).map(|n| n.to_string()));
+        let error = options
+            .to_command(Bytes::from_static(b"k"), Bytes::new())
+            .expect_err("too many tags");
+        assert!(matches!(error, Error::InvalidArgument(_)), "{error}");
+    }
+}
