@@ -174,8 +174,10 @@ impl Args {
         let limits = Limits {
             max_key_length: self.max_key_size,
             max_tags: self.max_tags,
-            ..Limits::with_max_value_length(self.max_value_size as u32)
-        };
+            max_value_length: self.max_value_size as u32,
+            ..Limits::default()
+        }
+        .with_fitted_max_frame();
         Ok(Config {
             listen: SocketAddr::new(self.bind, self.port),
             threads,

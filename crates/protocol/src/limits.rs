@@ -35,16 +35,41 @@ impl Limits {
     pub const DEFAULT_MAX_KEYS_PER_GETM: u32 = 1024;
     /// Ten years.
     pub const DEFAULT_MAX_TTL: u32 = 10 * 365 * 24 * 60 * 60;
-    /// Room beside the value for a key, the fixed fields and a full tag set.
-    pub const FRAME_HEADROOM: u32 = 1 << 20;
 
     /// Limits for a given maximum value length, the rest at their defaults;
     /// `max_frame` grows with the value so a maximal SET always fits.
     pub fn with_max_value_length(max_value_length: u32) -> Limits {
         Limits {
             max_value_length,
-            max_frame: max_value_length.saturating_add(Self::FRAME_HEADROOM),
             ..Limits::default()
+        }
+        .with_fitted_max_frame()
+    }
+
+    /// The body length of the largest request the other limits allow
+    /// (protocol.md §7), saturating at `u32::MAX`: the larger of a SET with
+    /// a longest key, `max_tags` longest tags and a longest value, and a
+    /// GETM of `max_keys_per_getm` longest keys. Every GET or GETM hit
+    /// within the limits is shorter than that SET, so a client whose
+    /// `max_frame` is the server's can read every hit.
+    pub fn largest_request_body(&self) -> u32 {
+        // mode, reserved, tag_count, client_flags, ttl, cas, fence, and the
+        // key's length prefix.
+        const SET_FIXED: u64 = 1 + 1 + 2 + 4 + 4 + 8 + 8 + 2;
+        let key = u64::from(self.max_key_length);
+        let tags = u64::from(self.max_tags) * (2 + u64::from(self.max_tag_length));
+        let set = SET_FIXED + key + tags + u64::from(self.max_value_length);
+        let get_many = 2 + u64::from(self.max_keys_per_getm) * (2 + key);
+        u32::try_from(set.max(get_many)).unwrap_or(u32::MAX)
+    }
+
+    /// These limits with `max_frame` set to [`Limits::largest_request_body`].
+    /// Call it after changing any other limit, or a request those limits
+    /// allow can be refused as `FRAME_TOO_LARGE`.
+    pub fn with_fitted_max_frame(self) -> Limits {
+        Limits {
+            max_frame: self.largest_request_body(),
+            ..self
         }
     }
 }
@@ -58,7 +83,53 @@ impl Default for Limits {
             max_tags: Self::DEFAULT_MAX_TAGS,
             max_keys_per_getm: Self::DEFAULT_MAX_KEYS_PER_GETM,
             max_ttl: Self::DEFAULT_MAX_TTL,
-            max_frame: Self::DEFAULT_MAX_VALUE_LENGTH + Self::FRAME_HEADROOM,
+            max_frame: 0,
         }
+        .with_fitted_max_frame()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_max_frame_is_the_largest_set_of_protocol_md() {
+        // protocol.md §7: 30 + 250 + 1024 × (2 + 1024) + 1,048,576.
+        assert_eq!(Limits::default().max_frame, 2_099_480);
+    }
+
+    /// Regression: `max_frame` was `max_value_length + 1 MiB`, 2,328 bytes
+    /// short of a SET with a longest key and 1024 tags of 1024 bytes.
+    #[test]
+    fn max_frame_fits_a_set_at_every_limit() {
+        let limits = Limits::with_max_value_length(4096);
+        let tags = 1024 * (2 + 1024);
+        assert_eq!(limits.max_frame, 30 + 250 + tags + 4096);
+        let custom = Limits {
+            max_tags: 65_535,
+            ..Limits::default()
+        }
+        .with_fitted_max_frame();
+        assert_eq!(
+            custom.max_frame,
+            30 + 250 + 65_535 * 1026 + Limits::DEFAULT_MAX_VALUE_LENGTH
+        );
+    }
+
+    #[test]
+    fn max_frame_fits_a_full_getm_and_saturates() {
+        let limits = Limits {
+            max_tags: 0,
+            max_value_length: 0,
+            ..Limits::default()
+        }
+        .with_fitted_max_frame();
+        assert_eq!(limits.max_frame, 2 + 1024 * (2 + 250));
+        let huge = Limits {
+            max_value_length: u32::MAX,
+            ..Limits::default()
+        };
+        assert_eq!(huge.largest_request_body(), u32::MAX);
     }
 }

@@ -41,7 +41,13 @@ impl fmt::Debug for Status {
             Status::EXISTS => "EXISTS",
             Status::NOT_FOUND => "NOT_FOUND",
             Status::FENCED => "FENCED",
-            other => return write!(f, "{:?}", ErrorCode::from_status(other)),
+            other => {
+                return match ErrorCode::from_status(other) {
+                    Some(ErrorCode::Other(code)) => write!(f, "Status({code:#06x})"),
+                    Some(code) => f.write_str(code.name()),
+                    None => write!(f, "Status({:#06x})", other.0),
+                }
+            }
         };
         f.write_str(name)
     }
@@ -157,6 +163,18 @@ mod tests {
             assert_eq!(error.code(), code);
         }
         assert_eq!(ErrorCode::from_status(Status::FENCED), None);
-        assert_eq!(ErrorCode::from_status(Status(0x0105)), Some(ErrorCode::Malformed));
+        assert_eq!(
+            ErrorCode::from_status(Status(0x0105)),
+            Some(ErrorCode::Malformed)
+        );
+    }
+
+    #[test]
+    fn debug_names_known_statuses_and_shows_unknown_ones_in_hex() {
+        assert_eq!(format!("{:?}", Status::FENCED), "FENCED");
+        assert_eq!(format!("{:?}", Status(0x0105)), "MALFORMED");
+        // Once printed "None" and "Some(Other(1024))".
+        assert_eq!(format!("{:?}", Status(0x0050)), "Status(0x0050)");
+        assert_eq!(format!("{:?}", Status(0x0400)), "Status(0x0400)");
     }
 }

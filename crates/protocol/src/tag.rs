@@ -61,7 +61,15 @@ mod tests {
 
     #[test]
     fn rejects_whitespace_controls_and_bad_utf8() {
-        for tag in ["", "has space", "tab\t", "nl\n", "\u{7f}", "nbsp\u{a0}x", "\u{2003}"] {
+        for tag in [
+            "",
+            "has space",
+            "tab\t",
+            "nl\n",
+            "\u{7f}",
+            "nbsp\u{a0}x",
+            "\u{2003}",
+        ] {
             assert_eq!(check(tag), Err(ErrorCode::TagInvalid), "{tag:?}");
         }
         assert!(validate_tag(&[0xff, 0xfe], &Limits::default()).is_err());

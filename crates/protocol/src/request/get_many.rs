@@ -21,10 +21,7 @@ impl GetMany {
         if count == 0 || u32::from(count) > limits.max_keys_per_getm {
             return Err(Invalid::new(
                 ErrorCode::TooManyKeys,
-                format!(
-                    "{count} keys; GETM takes 1..={}",
-                    limits.max_keys_per_getm
-                ),
+                format!("{count} keys; GETM takes 1..={}", limits.max_keys_per_getm),
             ));
         }
         let keys = (0..count)

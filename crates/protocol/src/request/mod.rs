@@ -136,14 +136,16 @@ impl Command {
             }
             Opcode::FLUSH_ALL => empty(reader).map(|()| Command::FlushAll)?,
             Opcode::STATS => empty(reader).map(|()| Command::Stats)?,
-            unknown => {
-                return Err(Invalid::new(
-                    ErrorCode::UnknownOpcode,
-                    format!("unknown opcode {:#04x}", unknown.0),
-                ))
-            }
+            unknown => return Err(unknown_opcode(unknown)),
         })
     }
+}
+
+fn unknown_opcode(opcode: Opcode) -> Invalid {
+    Invalid::new(
+        ErrorCode::UnknownOpcode,
+        format!("unknown opcode {:#04x}", opcode.0),
+    )
 }
 
 impl Request {
@@ -186,7 +188,12 @@ impl Request {
             opcode: header.opcode,
             error,
         };
-        let command = Command::decode(header.opcode, body, limits).map_err(fail)?;
+        // Opcode, then flags, then body (protocol.md §6): a flag from a later
+        // version may change the body's layout, so an unknown flag must be
+        // reported as BAD_FLAGS, not as whatever the body then looks like.
+        if header.opcode.name().is_none() {
+            return Err(fail(unknown_opcode(header.opcode)));
+        }
         let flags = Flags(header.flags);
         let allowed = Flags::allowed_for(header.opcode);
         if flags.0 & !allowed.0 != 0 {
@@ -198,6 +205,7 @@ impl Request {
                 ),
             )));
         }
+        let command = Command::decode(header.opcode, body, limits).map_err(fail)?;
         Ok(Request {
             opaque: header.opaque,
             flags,

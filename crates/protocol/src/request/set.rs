@@ -50,9 +50,11 @@ impl Set {
         let _reserved = reader.u8("reserved")?;
         let tag_count = usize::from(reader.u16("tag_count")?);
         let client_flags = reader.u32("client_flags")?;
-        let ttl = validate_ttl(reader.u32("ttl")?, limits)?;
+        let ttl = reader.u32("ttl")?;
         let cas = reader.u64("cas")?;
         let fence = reader.u64("fence")?;
+        // The fixed fields are all present; check their values in layout
+        // order, then the variable fields (protocol.md §6).
         let mode = match mode {
             0 => SetMode::Set,
             1 => SetMode::Add,
@@ -60,9 +62,10 @@ impl Set {
             3 => SetMode::Cas(cas),
             other => return Err(Invalid::malformed(format!("unknown SET mode {other}"))),
         };
+        validate_tag_count(tag_count, limits)?;
+        let ttl = validate_ttl(ttl, limits)?;
         let key = reader.string("key")?;
         validate_key(&key, limits)?;
-        validate_tag_count(tag_count, limits)?;
         let tags = read_tags(&mut reader, tag_count, limits)?;
         let value = reader.rest();
         if value.len() > limits.max_value_length as usize {

@@ -55,8 +55,7 @@ fn read_key_index(opcode: Opcode, reader: &mut BodyReader) -> Result<Option<u16>
 }
 
 impl Hit {
-    /// Size of the body before the value, so a server can write the fixed
-    /// part and then the value without building the whole frame first.
+    /// Size of the whole body, value included.
     pub(crate) fn body_len(&self, opcode: Opcode) -> usize {
         key_index_len(opcode)
             + 8

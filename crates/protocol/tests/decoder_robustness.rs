@@ -1,0 +1,674 @@
+//! The decoders against hostile and broken input: arbitrary bytes, arbitrary
+//! bodies behind sound headers, oversized length claims, and one table row
+//! per error status a malformed request must get (protocol.md §2, §4, §6).
+//!
+//! The arbitrary-input properties run the fuzz targets' own bodies
+//! (`fuzz/src/lib.rs`), so the invariants the fuzzer asserts are also
+//! checked, and compiled, on every `cargo test`.
+
+#[path = "../fuzz/src/lib.rs"]
+mod fuzz_bodies;
+
+use std::collections::HashSet;
+
+use bytes::BytesMut;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::select;
+use tokio_util::codec::Decoder;
+
+use tagcached_protocol::request::Command;
+use tagcached_protocol::response::ErrorReply;
+use tagcached_protocol::tag::validate_tag;
+use tagcached_protocol::{
+    ClientCodec, ErrorCode, FatalError, Flags, Header, Limits, Opcode, Request, ServerCodec,
+    Status, PROTOCOL_VERSION, REQUEST_MAGIC, RESPONSE_MAGIC,
+};
+
+const KNOWN_OPCODES: [Opcode; 11] = [
+    Opcode::HELLO,
+    Opcode::PING,
+    Opcode::NOOP,
+    Opcode::GET,
+    Opcode::GETM,
+    Opcode::SET,
+    Opcode::DELETE,
+    Opcode::TOUCH,
+    Opcode::INVALIDATE_TAGS,
+    Opcode::FLUSH_ALL,
+    Opcode::STATS,
+];
+
+fn frame(magic: u8, opcode: Opcode, flags: u8, status: u16, opaque: u32, body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(16 + body.len());
+    Header {
+        magic,
+        version: PROTOCOL_VERSION,
+        opcode,
+        flags,
+        status,
+        opaque,
+        body_length: body.len() as u32,
+    }
+    .write(&mut bytes);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn request_frame(opcode: Opcode, flags: u8, opaque: u32, body: &[u8]) -> Vec<u8> {
+    frame(REQUEST_MAGIC, opcode, flags, 0, opaque, body)
+}
+
+/// A body written field by field, as protocol.md §6 lays them out.
+#[derive(Default, Clone)]
+struct Body(Vec<u8>);
+
+impl Body {
+    fn u8(mut self, value: u8) -> Body {
+        self.0.push(value);
+        self
+    }
+    fn u16(mut self, value: u16) -> Body {
+        self.0.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+    fn u32(mut self, value: u32) -> Body {
+        self.0.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+    fn u64(mut self, value: u64) -> Body {
+        self.0.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+    fn string(self, bytes: &[u8]) -> Body {
+        self.u16(bytes.len() as u16).raw(bytes)
+    }
+    fn strings(self, items: &[&[u8]]) -> Body {
+        items.iter().fold(self, |body, item| body.string(item))
+    }
+    fn raw(mut self, bytes: &[u8]) -> Body {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+    fn truncated(mut self, len: usize) -> Body {
+        self.0.truncate(len);
+        self
+    }
+}
+
+/// SET's fixed fields (§6.5) with client_flags, cas and fence 0.
+fn set_fixed(mode: u8, tag_count: u16, ttl: u32) -> Body {
+    Body::default()
+        .u8(mode)
+        .u8(0)
+        .u16(tag_count)
+        .u32(0)
+        .u32(ttl)
+        .u64(0)
+        .u64(0)
+}
+
+fn set(key: &[u8], tags: &[&[u8]], value: &[u8]) -> Body {
+    set_fixed(0, tags.len() as u16, 0)
+        .string(key)
+        .strings(tags)
+        .raw(value)
+}
+
+fn set_with_tag(tag: &[u8]) -> Body {
+    set(b"k", &[tag], b"v")
+}
+
+fn counted(items: &[&[u8]]) -> Body {
+    Body::default().u16(items.len() as u16).strings(items)
+}
+
+// ---- table: each malformed request gets its status, and the next frame
+// ---- in the buffer still decodes ----
+
+struct Case {
+    name: &'static str,
+    opcode: Opcode,
+    flags: u8,
+    body: Body,
+    expect: ErrorCode,
+}
+
+fn case(name: &'static str, opcode: Opcode, flags: u8, body: Body, expect: ErrorCode) -> Case {
+    Case {
+        name,
+        opcode,
+        flags,
+        body,
+        expect,
+    }
+}
+
+// One row per line: rustfmt would spread each over seven.
+#[rustfmt::skip]
+fn error_cases() -> Vec<Case> {
+    use ErrorCode::*;
+    let limits = Limits::default();
+    let long_key = vec![b'k'; limits.max_key_length as usize + 1];
+    let long_tag = vec![b't'; limits.max_tag_length as usize + 1];
+    let big_value = vec![0; limits.max_value_length as usize + 1];
+    let too_many = limits.max_tags as u16 + 1;
+    let bad_ttl = limits.max_ttl + 1;
+    let none = Body::default;
+    let quiet = Flags::QUIET.0;
+    let with_tags = Flags::WITH_TAGS.0;
+    vec![
+        // MALFORMED: short bodies, overruns, leftovers.
+        case("PING with a body", Opcode::PING, 0, none().u8(0), Malformed),
+        case("NOOP with a body", Opcode::NOOP, 0, none().u8(0), Malformed),
+        case("STATS with a body", Opcode::STATS, 0, none().u32(1), Malformed),
+        case("FLUSH_ALL with a body", Opcode::FLUSH_ALL, 0, none().u8(1), Malformed),
+        case("HELLO without its fields", Opcode::HELLO, 0, none(), Malformed),
+        case("HELLO cut in want_shard", Opcode::HELLO, 0, none().u8(1).u8(0), Malformed),
+        case("TOUCH cut in its ttl", Opcode::TOUCH, 0, none().u16(0).u8(0), Malformed),
+        case("empty SET", Opcode::SET, 0, none(), Malformed),
+        case("SET cut in its fence", Opcode::SET, 0, set(b"k", &[], b"").truncated(27), Malformed),
+        case("SET with mode 4", Opcode::SET, 0, set_fixed(4, 0, 0).string(b"k"), Malformed),
+        case("SET without its key", Opcode::SET, 0, set_fixed(0, 0, 0), Malformed),
+        case("SET key overruns", Opcode::SET, 0, set_fixed(0, 0, 0).u16(9).raw(b"abc"), Malformed),
+        case("SET short of its tags", Opcode::SET, 0, set_fixed(0, 2, 0).string(b"k").string(b"t"), Malformed),
+        case("SET tag overruns", Opcode::SET, 0, set_fixed(0, 1, 0).string(b"k").u16(5).raw(b"ab"), Malformed),
+        case("empty GETM", Opcode::GETM, 0, none(), Malformed),
+        case("GETM with leftover bytes", Opcode::GETM, 0, counted(&[b"k"]).u8(0), Malformed),
+        case("GETM short of its keys", Opcode::GETM, 0, none().u16(2).string(b"k"), Malformed),
+        case("GETM key overruns", Opcode::GETM, 0, none().u16(1).u16(3).raw(b"k"), Malformed),
+        case("INVALIDATE_TAGS with no tags", Opcode::INVALIDATE_TAGS, 0, none().u16(0), Malformed),
+        case("INVALIDATE_TAGS with leftover bytes", Opcode::INVALIDATE_TAGS, 0, counted(&[b"t"]).u8(b'x'), Malformed),
+        case("INVALIDATE_TAGS short of its tags", Opcode::INVALIDATE_TAGS, 0, none().u16(3).string(b"t"), Malformed),
+        // KEY_INVALID: empty, or one byte over max_key_length.
+        case("GET empty key", Opcode::GET, 0, none(), KeyInvalid),
+        case("GET key too long", Opcode::GET, 0, none().raw(&long_key), KeyInvalid),
+        case("DELETE empty key", Opcode::DELETE, 0, none(), KeyInvalid),
+        case("DELETE key too long", Opcode::DELETE, 0, none().raw(&long_key), KeyInvalid),
+        case("TOUCH empty key", Opcode::TOUCH, 0, none().u32(10), KeyInvalid),
+        case("TOUCH key too long", Opcode::TOUCH, 0, none().u32(10).raw(&long_key), KeyInvalid),
+        case("SET empty key", Opcode::SET, 0, set(b"", &[], b"v"), KeyInvalid),
+        case("SET key too long", Opcode::SET, 0, set(&long_key, &[], b"v"), KeyInvalid),
+        case("GETM one empty key", Opcode::GETM, 0, counted(&[b"a", b""]), KeyInvalid),
+        case("GETM one key too long", Opcode::GETM, 0, counted(&[&long_key]), KeyInvalid),
+        // VALUE_TOO_LARGE.
+        case("SET value one byte too long", Opcode::SET, 0, set(b"k", &[], &big_value), ValueTooLarge),
+        // TAG_INVALID (§8.1).
+        case("empty tag", Opcode::SET, 0, set_with_tag(b""), TagInvalid),
+        case("tag with a space", Opcode::SET, 0, set_with_tag(b"a b"), TagInvalid),
+        case("tag with a tab", Opcode::SET, 0, set_with_tag(b"a\tb"), TagInvalid),
+        case("tag with DEL", Opcode::SET, 0, set_with_tag(b"a\x7f"), TagInvalid),
+        case("tag with NUL", Opcode::SET, 0, set_with_tag(b"\0"), TagInvalid),
+        case("tag with no-break space", Opcode::SET, 0, set_with_tag("a\u{a0}b".as_bytes()), TagInvalid),
+        case("tag with em space", Opcode::SET, 0, set_with_tag("\u{2003}".as_bytes()), TagInvalid),
+        case("tag with C1 control NEL", Opcode::SET, 0, set_with_tag("é\u{85}".as_bytes()), TagInvalid),
+        case("tag with a line separator", Opcode::SET, 0, set_with_tag("x\u{2028}".as_bytes()), TagInvalid),
+        case("tag not UTF-8", Opcode::SET, 0, set_with_tag(&[b'a', 0xFF]), TagInvalid),
+        case("tag with an overlong encoding", Opcode::SET, 0, set_with_tag(&[0xC0, 0xAF]), TagInvalid),
+        case("tag cut inside a character", Opcode::SET, 0, set_with_tag(&"é".as_bytes()[..1]), TagInvalid),
+        case("tag too long", Opcode::SET, 0, set_with_tag(&long_tag), TagInvalid),
+        case("INVALIDATE_TAGS tag with a newline", Opcode::INVALIDATE_TAGS, 0, counted(&[b"ok", b"line\n"]), TagInvalid),
+        // TOO_MANY_TAGS.
+        case("SET with max_tags + 1 tags", Opcode::SET, 0, set_fixed(0, too_many, 0).string(b"k"), TooManyTags),
+        case("INVALIDATE_TAGS with max_tags + 1 tags", Opcode::INVALIDATE_TAGS, 0, none().u16(too_many), TooManyTags),
+        // BAD_TTL.
+        case("SET ttl over max_ttl", Opcode::SET, 0, set_fixed(0, 0, bad_ttl).string(b"k"), BadTtl),
+        case("TOUCH ttl over max_ttl", Opcode::TOUCH, 0, none().u32(bad_ttl).raw(b"k"), BadTtl),
+        case("TOUCH ttl u32::MAX", Opcode::TOUCH, 0, none().u32(u32::MAX).raw(b"k"), BadTtl),
+        // TOO_MANY_KEYS.
+        case("GETM with no keys", Opcode::GETM, 0, none().u16(0), TooManyKeys),
+        case("GETM with max + 1 keys", Opcode::GETM, 0, none().u16(limits.max_keys_per_getm as u16 + 1), TooManyKeys),
+        // BAD_FLAGS (§2.1, §5).
+        case("WITH_TAGS on SET", Opcode::SET, with_tags, set(b"k", &[], b"v"), BadFlags),
+        case("QUIET on PING", Opcode::PING, quiet, none(), BadFlags),
+        case("QUIET on NOOP", Opcode::NOOP, quiet, none(), BadFlags),
+        case("QUIET on STATS", Opcode::STATS, quiet, none(), BadFlags),
+        case("QUIET on HELLO", Opcode::HELLO, quiet, none().u8(1).u16(0xFFFF), BadFlags),
+        case("WITH_TAGS on DELETE", Opcode::DELETE, with_tags, none().raw(b"k"), BadFlags),
+        case("WITH_TAGS on TOUCH", Opcode::TOUCH, with_tags, none().u32(0).raw(b"k"), BadFlags),
+        case("WITH_TAGS on INVALIDATE_TAGS", Opcode::INVALIDATE_TAGS, with_tags, counted(&[b"t"]), BadFlags),
+        case("WITH_TAGS on FLUSH_ALL", Opcode::FLUSH_ALL, with_tags, none(), BadFlags),
+        case("reserved bit 2 on GET", Opcode::GET, 0x04, none().raw(b"k"), BadFlags),
+        case("reserved bit 7 on GETM", Opcode::GETM, 0x80, counted(&[b"k"]), BadFlags),
+        // UNKNOWN_OPCODE: the reserved ranges of §3 and beyond.
+        case("opcode 0x03", Opcode(0x03), 0, none(), UnknownOpcode),
+        case("opcode 0x12 (lease GET)", Opcode(0x12), 0, none().raw(b"k"), UnknownOpcode),
+        case("opcode 0x1F", Opcode(0x1F), 0, none(), UnknownOpcode),
+        case("opcode 0x23 (lease SET)", Opcode(0x23), 0, none(), UnknownOpcode),
+        case("opcode 0x31 (soft invalidation)", Opcode(0x31), 0, none(), UnknownOpcode),
+        case("opcode 0x42", Opcode(0x42), 0, none(), UnknownOpcode),
+        case("opcode 0x50 (authentication)", Opcode(0x50), 0, none(), UnknownOpcode),
+        case("opcode 0xFF", Opcode(0xFF), 0, none(), UnknownOpcode),
+        // Precedence (§6): opcode, flags, fixed fields, field values in order.
+        case("unknown opcode outranks bad flags", Opcode(0x12), 0xFF, none(), UnknownOpcode),
+        // Regression: the body was checked first, so a flag that a later
+        // version gives a new body layout was answered MALFORMED.
+        case("bad flags outrank a bad body", Opcode::PING, quiet, none().u8(0), BadFlags),
+        case("bad flags outrank a bad key", Opcode::GET, 0x04, none(), BadFlags),
+        // Regression: SET checked its TTL before reading the other fixed fields.
+        case("short SET outranks its ttl", Opcode::SET, 0, set_fixed(0, 0, bad_ttl).truncated(16), Malformed),
+        case("SET mode outranks its ttl", Opcode::SET, 0, set_fixed(9, 0, bad_ttl).string(b"k"), Malformed),
+        case("SET tag count outranks its ttl", Opcode::SET, 0, set_fixed(0, too_many, bad_ttl).string(b"k"), TooManyTags),
+        case("SET ttl outranks its key", Opcode::SET, 0, set_fixed(0, 0, bad_ttl).string(b""), BadTtl),
+        case("SET key outranks its tags", Opcode::SET, 0, set_fixed(0, 1, 0).string(b"").string(b" "), KeyInvalid),
+        case("SET tags outrank its value", Opcode::SET, 0, set(b"k", &[b" "], &big_value), TagInvalid),
+    ]
+}
+
+#[test]
+fn each_malformed_request_gets_its_status_and_the_next_frame_still_decodes() {
+    let ping = request_frame(Opcode::PING, 0, 0xC0FFEE, &[]);
+    let mut codes = HashSet::new();
+    for (index, case) in error_cases().into_iter().enumerate() {
+        let opaque = index as u32 + 1;
+        let mut buf =
+            BytesMut::from(&request_frame(case.opcode, case.flags, opaque, &case.body.0)[..]);
+        buf.extend_from_slice(&ping);
+        let mut codec = ServerCodec::default();
+        let error = match codec.decode(&mut buf) {
+            Ok(Some(Err(error))) => error,
+            other => panic!("{}: expected {:?}, got {other:?}", case.name, case.expect),
+        };
+        assert_eq!(
+            error.error.code, case.expect,
+            "{}: {}",
+            case.name, error.error.message
+        );
+        assert!(!error.error.code.is_fatal(), "{}", case.name);
+        assert_eq!(
+            (error.opaque, error.opcode),
+            (opaque, case.opcode),
+            "{}",
+            case.name
+        );
+        assert!(!error.error.message.is_empty(), "{}", case.name);
+        assert_eq!(ErrorReply::from(error.error).code, case.expect);
+        assert_eq!(buf.len(), ping.len(), "{}: not consumed whole", case.name);
+        let next = codec.decode(&mut buf).unwrap().unwrap().unwrap();
+        assert_eq!(next, Request::new(0xC0FFEE, Command::Ping), "{}", case.name);
+        assert!(buf.is_empty());
+        codes.insert(case.expect);
+    }
+    assert_eq!(
+        codes.len(),
+        9,
+        "every request-level status has a row: {codes:?}"
+    );
+}
+
+// ---- framing errors ----
+
+#[test]
+fn a_length_over_max_frame_is_fatal_before_the_buffer_grows() {
+    let limits = Limits::default();
+    for declared in [limits.max_frame + 1, u32::MAX] {
+        let mut header = request_frame(Opcode::SET, 0, 9, &[]);
+        header[12..16].copy_from_slice(&declared.to_be_bytes());
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&header);
+        buf.extend_from_slice(b"the first bytes of a body");
+        let len = buf.len();
+        match ServerCodec::new(limits).decode(&mut buf) {
+            Err(
+                ref fatal @ FatalError::FrameTooLarge {
+                    opaque: 9,
+                    opcode: Opcode::SET,
+                    length,
+                    max,
+                },
+            ) => {
+                assert_eq!((length, max), (declared, limits.max_frame));
+                assert_eq!(
+                    fatal.response_parts(),
+                    Some((ErrorCode::FrameTooLarge, 9, Opcode::SET))
+                );
+            }
+            other => panic!("declared {declared}: {other:?}"),
+        }
+        assert_eq!(buf.len(), len);
+        assert!(buf.capacity() <= 64, "reserved {} bytes", buf.capacity());
+
+        let mut response = frame(RESPONSE_MAGIC, Opcode::GET, 0, 1, 9, &[]);
+        response[12..16].copy_from_slice(&declared.to_be_bytes());
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&response);
+        let result = ClientCodec::new(limits.max_frame).decode(&mut buf);
+        assert!(
+            matches!(result, Err(FatalError::FrameTooLarge { .. })),
+            "{result:?}"
+        );
+        assert!(buf.capacity() <= 64, "reserved {} bytes", buf.capacity());
+    }
+}
+
+#[test]
+fn a_length_of_exactly_max_frame_waits_for_its_body() {
+    let limits = Limits {
+        max_frame: 100,
+        ..Limits::default()
+    };
+    let mut header = request_frame(Opcode::GET, 0, 1, &[]);
+    header[12..16].copy_from_slice(&100u32.to_be_bytes());
+    let mut buf = BytesMut::from(&header[..]);
+    let mut codec = ServerCodec::new(limits);
+    assert!(codec.decode(&mut buf).unwrap().is_none());
+    buf.extend_from_slice(&[b'k'; 99]);
+    assert!(codec.decode(&mut buf).unwrap().is_none());
+    buf.extend_from_slice(b"k");
+    let request = codec.decode(&mut buf).unwrap().unwrap().unwrap();
+    assert_eq!(request.command.routing_key(), Some(&[b'k'; 100][..]));
+}
+
+#[test]
+fn wrong_magic_and_version_are_fatal() {
+    let cases: [(Vec<u8>, ErrorCode, u32); 3] = [
+        (
+            frame(RESPONSE_MAGIC, Opcode::PING, 0, 0, 5, &[]),
+            ErrorCode::BadMagic,
+            0,
+        ),
+        (
+            b"GET /index.html HTTP/1.1\r\n".to_vec(),
+            ErrorCode::BadMagic,
+            0,
+        ),
+        (
+            {
+                let mut bytes = request_frame(Opcode::PING, 0, 5, &[]);
+                bytes[1] = 2;
+                bytes
+            },
+            ErrorCode::BadVersion,
+            5,
+        ),
+    ];
+    for (bytes, code, opaque) in cases {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let fatal = ServerCodec::default().decode(&mut buf).unwrap_err();
+        let (found, echoed, _) = fatal.response_parts().unwrap();
+        assert_eq!((found, echoed), (code, opaque), "{fatal}");
+        assert!(found.is_fatal());
+        assert_eq!(buf.len(), bytes.len());
+    }
+    // A request frame is not a response.
+    let mut buf = BytesMut::from(&request_frame(Opcode::PING, 0, 1, &[])[..]);
+    let result = ClientCodec::default().decode(&mut buf);
+    assert!(matches!(
+        result,
+        Err(FatalError::BadMagic {
+            found: REQUEST_MAGIC
+        })
+    ));
+}
+
+#[test]
+fn a_response_body_that_does_not_fit_its_status_is_malformed() {
+    let cases = [
+        frame(RESPONSE_MAGIC, Opcode::SET, 0, Status::STORED.0, 1, &[0; 7]),
+        frame(RESPONSE_MAGIC, Opcode::PING, 0, Status::OK.0, 1, b"x"),
+        frame(RESPONSE_MAGIC, Opcode::GETM, 0, Status::MISS.0, 1, &[0; 8]),
+        frame(RESPONSE_MAGIC, Opcode::GET, 0, Status::MISS.0, 1, &[0; 10]),
+        frame(RESPONSE_MAGIC, Opcode::FLUSH_ALL, 0, Status::OK.0, 1, &[]),
+        frame(RESPONSE_MAGIC, Opcode::HELLO, 0, Status::OK.0, 1, &[1; 20]),
+        frame(
+            RESPONSE_MAGIC,
+            Opcode::GET,
+            0,
+            Status::HIT.0,
+            1,
+            &Body::default()
+                .u64(1)
+                .u64(2)
+                .u32(3)
+                .u16(1)
+                .u16(4)
+                .raw(b"ab")
+                .0,
+        ),
+    ];
+    for bytes in cases {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let result = ClientCodec::default().decode(&mut buf);
+        assert!(
+            matches!(result, Err(FatalError::MalformedResponse(ref invalid)) if invalid.code == ErrorCode::Malformed),
+            "{bytes:02x?}: {result:?}"
+        );
+    }
+}
+
+// ---- arbitrary input ----
+
+/// A byte more likely than chance to be interesting to a validator.
+fn spicy_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        24 => b'a'..=b'z',
+        1 => select(vec![b' ', b'\t', b'\n', 0, 0x7F, 0x80, 0xC2, 0xA0, 0xC3, 0xA9, 0xE2, 0xFF]),
+        1 => any::<u8>(),
+    ]
+}
+
+fn spicy_string() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![4 => vec(spicy_byte(), 1..=6), 1 => vec(spicy_byte(), 0..=20)]
+        .prop_map(|bytes| Body::default().string(&bytes).0)
+}
+
+/// A u16 count and that many strings, the count now and then off by one.
+fn counted_strings(max: usize) -> impl Strategy<Value = (u16, Vec<u8>)> {
+    (
+        vec(spicy_string(), 0..=max),
+        prop_oneof![8 => Just(0), 1 => Just(-1), 1 => Just(1)],
+    )
+        .prop_map(|(items, skew)| ((items.len() as i32 + skew).max(0) as u16, items.concat()))
+}
+
+fn interesting_u32() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        4 => Just(0),
+        4 => select(vec![1, 999, 1000, 1001, 3000, u32::MAX]),
+        1 => any::<u32>(),
+    ]
+}
+
+/// A body shaped like `opcode`'s layout, with small counts and lengths that
+/// straddle the small limits of `fuzz_bodies::configure_server`, so that
+/// most bodies parse and each limit is met from both sides.
+fn shaped_body(opcode: Opcode) -> BoxedStrategy<Vec<u8>> {
+    let rest = vec(spicy_byte(), 0..=20);
+    match opcode {
+        Opcode::HELLO => (any::<u8>(), any::<u16>(), rest)
+            .prop_map(|(version, shard, name)| Body::default().u8(version).u16(shard).raw(&name).0)
+            .boxed(),
+        Opcode::GET | Opcode::DELETE => rest.boxed(),
+        Opcode::TOUCH => (interesting_u32(), rest)
+            .prop_map(|(ttl, key)| Body::default().u32(ttl).raw(&key).0)
+            .boxed(),
+        Opcode::GETM | Opcode::INVALIDATE_TAGS => counted_strings(5)
+            .prop_map(|(count, items)| Body::default().u16(count).raw(&items).0)
+            .boxed(),
+        Opcode::SET => (
+            (
+                prop_oneof![8 => 0..=3u8, 1 => any::<u8>()],
+                interesting_u32(),
+                interesting_u32(),
+            ),
+            (any::<u64>(), any::<u64>()),
+            spicy_string(),
+            counted_strings(4),
+            vec(any::<u8>(), 0..=40),
+        )
+            .prop_map(
+                |((mode, flags, ttl), (cas, fence), key, (count, tags), value)| {
+                    Body::default()
+                        .u8(mode)
+                        .u8(0)
+                        .u16(count)
+                        .u32(flags)
+                        .u32(ttl)
+                        .u64(cas)
+                        .u64(fence)
+                        .raw(&key)
+                        .raw(&tags)
+                        .raw(&value)
+                        .0
+                },
+            )
+            .boxed(),
+        _ => vec(any::<u8>(), 0..=2).boxed(),
+    }
+}
+
+/// A request frame of any opcode, known or not, with any flags, and a body
+/// that is usually shaped for the opcode and sometimes cut or padded.
+fn request_frame_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let opcode =
+        prop_oneof![4 => select(KNOWN_OPCODES.to_vec()), 1 => any::<u8>().prop_map(Opcode)];
+    let flags = prop_oneof![8 => Just(0), 4 => 0..=3u8, 1 => any::<u8>()];
+    (opcode, flags, any::<u32>())
+        .prop_flat_map(|(opcode, flags, opaque)| {
+            let body = prop_oneof![
+                4 => shaped_body(opcode),
+                1 => (shaped_body(opcode), any::<prop::sample::Index>())
+                    .prop_map(|(body, cut)| body[..cut.index(body.len() + 1)].to_vec()),
+                1 => vec(any::<u8>(), 0..=64),
+            ];
+            (Just((opcode, flags, opaque)), body)
+        })
+        .prop_map(|((opcode, flags, opaque), body)| request_frame(opcode, flags, opaque, &body))
+}
+
+fn response_frame_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let opcode =
+        prop_oneof![4 => select(KNOWN_OPCODES.to_vec()), 1 => any::<u8>().prop_map(Opcode)];
+    let status = prop_oneof![4 => 0..=8u16, 1 => 0x0100..=0x0111u16, 1 => any::<u16>()];
+    (opcode, status, any::<u32>(), vec(any::<u8>(), 0..=120)).prop_map(
+        |(opcode, status, opaque, body)| frame(RESPONSE_MAGIC, opcode, 0, status, opaque, &body),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_break_the_request_decoder(data in vec(any::<u8>(), 0..=512)) {
+        fuzz_bodies::decode_request_stream(&data);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_break_the_response_decoder(data in vec(any::<u8>(), 0..=512)) {
+        fuzz_bodies::decode_response_stream(&data);
+    }
+
+    /// Sound headers with every opcode in front of shaped, cut and random
+    /// bodies, under small limits: decoded requests keep every limit.
+    #[test]
+    fn arbitrary_bodies_never_yield_a_request_outside_the_limits(
+        config in any::<[u8; 4]>(),
+        frames in vec(request_frame_strategy(), 1..=6),
+    ) {
+        let mut data = config.to_vec();
+        frames.iter().for_each(|frame| data.extend_from_slice(frame));
+        fuzz_bodies::decode_request_stream(&data);
+    }
+
+    #[test]
+    fn arbitrary_response_bodies_decode_or_fail_cleanly(
+        config in any::<[u8; 3]>(),
+        frames in vec(response_frame_strategy(), 1..=6),
+    ) {
+        let mut data = config.to_vec();
+        frames.iter().for_each(|frame| data.extend_from_slice(frame));
+        fuzz_bodies::decode_response_stream(&data);
+    }
+
+    /// The crate's tag validator agrees with §8.1 as written.
+    #[test]
+    fn tag_validation_matches_section_8_1(
+        tag in prop_oneof![
+            vec(spicy_byte(), 0..=12),
+            "[a-zé\\s\\p{Cc}\\p{Cf}\u{10000}-\u{10FFFF}]{0,9}".prop_map(String::into_bytes),
+            ".{0,9}".prop_map(String::into_bytes),
+        ],
+        max_tag_length in 1..=12u32,
+    ) {
+        let limits = Limits { max_tag_length, ..Limits::default() };
+        let verdict = validate_tag(&tag, &limits);
+        prop_assert_eq!(verdict.is_ok(), fuzz_bodies::tag_is_valid(&tag, &limits));
+        if let Err(invalid) = verdict {
+            prop_assert_eq!(invalid.code, ErrorCode::TagInvalid);
+        }
+    }
+}
+
+/// Hand-picked seeds for the fuzz bodies: each limit at and past its edge.
+#[test]
+fn fuzz_bodies_hold_on_seeds_at_the_limits() {
+    // keys: max_key_length 4, max_keys_per_getm 2; values: max 8, max_ttl
+    // 1000; tags: max_tag_length 3, max_tags 2; one-byte chunks.
+    let config = [0x13, 0x48, 0x22, 0x00];
+    let frames = [
+        request_frame(Opcode::GET, 0, 1, b"abcd"),
+        request_frame(Opcode::GET, 0, 2, b"abcde"),
+        request_frame(Opcode::GETM, 3, 3, &counted(&[b"a", b"bcd"]).0),
+        request_frame(Opcode::GETM, 0, 4, &counted(&[b"a", b"b", b"c"]).0),
+        request_frame(
+            Opcode::SET,
+            1,
+            5,
+            &set(b"k", &[b"abc", "é".as_bytes()], b"12345678").0,
+        ),
+        request_frame(Opcode::SET, 0, 6, &set(b"k", &[b"abcd"], b"").0),
+        request_frame(Opcode::SET, 0, 7, &set(b"k", &[b"a", b"b", b"c"], b"").0),
+        request_frame(Opcode::SET, 0, 8, &set(b"k", &[], b"123456789").0),
+        request_frame(Opcode::TOUCH, 1, 9, &Body::default().u32(1000).raw(b"k").0),
+        request_frame(Opcode::TOUCH, 0, 10, &Body::default().u32(1001).raw(b"k").0),
+        request_frame(Opcode::INVALIDATE_TAGS, 1, 11, &counted(&[b"x", b"y"]).0),
+        request_frame(
+            Opcode::HELLO,
+            0,
+            12,
+            &Body::default().u8(1).u16(3).raw(b"me").0,
+        ),
+        request_frame(Opcode(0x12), 0, 13, b""),
+        request_frame(Opcode::NOOP, 0, 14, b""),
+    ];
+    let mut data = config.to_vec();
+    frames
+        .iter()
+        .for_each(|frame| data.extend_from_slice(frame));
+    fuzz_bodies::decode_request_stream(&data);
+
+    let limits = fuzz_bodies::configure_server(&data).0;
+    assert_eq!(
+        (
+            limits.max_key_length,
+            limits.max_keys_per_getm,
+            limits.max_value_length
+        ),
+        (4, 2, 8)
+    );
+    assert_eq!(
+        (limits.max_ttl, limits.max_tag_length, limits.max_tags),
+        (1000, 3, 2)
+    );
+
+    let mut responses = vec![0x00, 0x40, 0x05];
+    for (status, body) in [
+        (
+            Status::HIT.0,
+            Body::default()
+                .u64(1)
+                .u64(2)
+                .u32(3)
+                .u16(1)
+                .string(b"t")
+                .raw(b"v")
+                .0,
+        ),
+        (Status::MISS.0, Body::default().u64(1).0),
+        (0x0123, b"from the future".to_vec()),
+        (0x0042, b"a new outcome".to_vec()),
+    ] {
+        responses.extend(frame(RESPONSE_MAGIC, Opcode::GET, 0, status, 1, &body));
+    }
+    fuzz_bodies::decode_response_stream(&responses);
+}

@@ -1,0 +1,521 @@
+//! Round trips through the codecs (protocol.md §2–§6): every request and
+//! every response outcome decodes back to itself, `encoded_len` is the number
+//! of bytes written, and a pipelined stream decodes the same however the
+//! transport splits it (too few bytes is `Ok(None)`, never an error).
+
+use bytes::{Bytes, BytesMut};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::{select, Index};
+use tokio_util::codec::{Decoder, Encoder};
+
+use tagcached_protocol::request::{
+    Command, Delete, Get, GetMany, Hello, InvalidateTags, Set, SetMode, Touch,
+};
+use tagcached_protocol::response::{ErrorReply, Features, HelloInfo, Hit, Miss, Outcome};
+use tagcached_protocol::{
+    ClientCodec, ErrorCode, Flags, Limits, Opcode, Request, Response, ServerCodec, Status,
+    HEADER_LEN,
+};
+
+const MAX_KEY: usize = Limits::DEFAULT_MAX_KEY_LENGTH as usize;
+const MAX_VALUE: usize = Limits::DEFAULT_MAX_VALUE_LENGTH as usize;
+const MAX_TAG: usize = Limits::DEFAULT_MAX_TAG_LENGTH as usize;
+const MAX_TAGS: usize = Limits::DEFAULT_MAX_TAGS as usize;
+const MAX_KEYS: usize = Limits::DEFAULT_MAX_KEYS_PER_GETM as usize;
+const MAX_TTL: u32 = Limits::DEFAULT_MAX_TTL;
+
+// ---- requests ----
+
+/// Any bytes, 1..=max_key_length long, often exactly at the limit.
+fn key() -> impl Strategy<Value = Bytes> {
+    prop_oneof![
+        4 => vec(any::<u8>(), 1..=32),
+        1 => vec(any::<u8>(), 1..=MAX_KEY),
+        1 => vec(any::<u8>(), MAX_KEY),
+    ]
+    .prop_map(Bytes::from)
+}
+
+/// Tags valid by §8.1: UTF-8 with no `White_Space` and no `Cc`, 1..=1024
+/// bytes, sometimes exactly 1024 with multi-byte characters in them.
+fn tag() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => "[^\\s\\p{Cc}]{1,16}",
+        2 => "[a-z0-9:_./-]{1,12}",
+        1 => "[^\\s\\p{Cc}]{0,200}".prop_map(|mut text| {
+            // At most 800 bytes so far; pad to the limit exactly.
+            while text.len() < MAX_TAG {
+                text.push('x');
+            }
+            text
+        }),
+    ]
+}
+
+/// `min..=6` tags, or now and then exactly `max_tags` of them.
+fn tags(min: usize) -> impl Strategy<Value = Vec<Bytes>> {
+    prop_oneof![
+        8 => vec(tag(), min..=6),
+        1 => vec("[a-z0-9]{1,6}", MAX_TAGS),
+    ]
+    .prop_map(|tags| tags.into_iter().map(Bytes::from).collect())
+}
+
+/// Usually short, now and then exactly `max_value_length`.
+fn value() -> impl Strategy<Value = Bytes> {
+    prop_oneof![
+        8 => vec(any::<u8>(), 0..=300).prop_map(Bytes::from),
+        1 => any::<u8>().prop_map(|byte| Bytes::from(vec![byte; MAX_VALUE])),
+    ]
+}
+
+fn ttl() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(0), Just(MAX_TTL), 0..=MAX_TTL]
+}
+
+fn set_mode() -> impl Strategy<Value = SetMode> {
+    prop_oneof![
+        Just(SetMode::Set),
+        Just(SetMode::Add),
+        Just(SetMode::Replace),
+        any::<u64>().prop_map(SetMode::Cas),
+    ]
+}
+
+fn set() -> impl Strategy<Value = Command> {
+    (
+        set_mode(),
+        any::<u32>(),
+        ttl(),
+        // Fence 0 on the wire means "no fence", so `Some(0)` has no encoding.
+        prop::option::of(1..=u64::MAX),
+        key(),
+        tags(0),
+        value(),
+    )
+        .prop_map(|(mode, client_flags, ttl, fence, key, tags, value)| {
+            Command::Set(Set {
+                mode,
+                client_flags,
+                ttl,
+                fence,
+                key,
+                tags,
+                value,
+            })
+        })
+}
+
+fn get_many_keys() -> impl Strategy<Value = Vec<Bytes>> {
+    prop_oneof![
+        8 => vec(key(), 1..=8),
+        1 => vec(vec(any::<u8>(), 1..=4).prop_map(Bytes::from), MAX_KEYS),
+    ]
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        // 0xFFFF on the wire is "any shard", so `Some(0xFFFF)` has no encoding.
+        (
+            any::<u8>(),
+            prop::option::of(0..u16::MAX),
+            vec(any::<u8>(), 0..=40)
+        )
+            .prop_map(|(max_version, want_shard, name)| Command::Hello(Hello {
+                max_version,
+                want_shard,
+                client_name: Bytes::from(name),
+            })),
+        Just(Command::Ping),
+        Just(Command::Noop),
+        key().prop_map(|key| Command::Get(Get { key })),
+        get_many_keys().prop_map(|keys| Command::GetMany(GetMany { keys })),
+        set(),
+        key().prop_map(|key| Command::Delete(Delete { key })),
+        (ttl(), key()).prop_map(|(ttl, key)| Command::Touch(Touch { ttl, key })),
+        tags(1).prop_map(|tags| Command::InvalidateTags(InvalidateTags { tags })),
+        Just(Command::FlushAll),
+        Just(Command::Stats),
+    ]
+}
+
+/// A request with any subset of the flags its opcode allows (§2.1).
+fn request() -> impl Strategy<Value = Request> {
+    (any::<u32>(), command(), any::<u8>()).prop_map(|(opaque, command, bits)| Request {
+        opaque,
+        flags: Flags(bits & Flags::allowed_for(command.opcode()).0),
+        command,
+    })
+}
+
+// ---- responses ----
+
+fn any_limits() -> impl Strategy<Value = Limits> {
+    any::<[u32; 7]>().prop_map(|[frame, key, value, tag, tags, keys, ttl]| Limits {
+        max_key_length: key,
+        max_value_length: value,
+        max_tag_length: tag,
+        max_tags: tags,
+        max_keys_per_getm: keys,
+        max_ttl: ttl,
+        max_frame: frame,
+    })
+}
+
+fn hello_info() -> impl Strategy<Value = HelloInfo> {
+    (
+        any::<u8>(),
+        any::<u16>(),
+        any::<u16>(),
+        any::<u8>(),
+        any::<u64>(),
+        any_limits(),
+        vec(any::<u8>(), 0..=40),
+    )
+        .prop_map(
+            |(version, shard_count, shard, hash, features, limits, server_version)| HelloInfo {
+                version,
+                shard_count,
+                shard,
+                hash,
+                features: Features(features),
+                limits,
+                server_version: Bytes::from(server_version),
+            },
+        )
+}
+
+fn hit(key_index: impl Strategy<Value = Option<u16>>) -> impl Strategy<Value = Hit> {
+    (
+        key_index,
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        vec(tag(), 0..=4),
+        value(),
+    )
+        .prop_map(|(key_index, fence, cas, client_flags, tags, value)| Hit {
+            key_index,
+            fence,
+            cas,
+            client_flags,
+            tags: tags.into_iter().map(Bytes::from).collect(),
+            value,
+        })
+}
+
+/// GET answers without `key_index`, GETM with one (§6.4).
+fn lookup() -> impl Strategy<Value = (Opcode, Outcome)> {
+    prop_oneof![
+        hit(Just(None)).prop_map(|hit| (Opcode::GET, Outcome::Hit(hit))),
+        hit(any::<u16>().prop_map(Some)).prop_map(|hit| (Opcode::GETM, Outcome::Hit(hit))),
+        any::<u64>().prop_map(|fence| (
+            Opcode::GET,
+            Outcome::Miss(Miss {
+                key_index: None,
+                fence
+            })
+        )),
+        (any::<u16>(), any::<u64>()).prop_map(|(index, fence)| (
+            Opcode::GETM,
+            Outcome::Miss(Miss {
+                key_index: Some(index),
+                fence
+            })
+        )),
+    ]
+}
+
+/// Every named code, and codes from newer servers (`Other` holds only codes
+/// this crate does not name: a named one decodes to its variant).
+fn error_code() -> impl Strategy<Value = ErrorCode> {
+    prop_oneof![
+        4 => (0x0100u16..=0x010F).prop_map(|code| ErrorCode::from_status(Status(code)).unwrap()),
+        1 => (0x0110u16..=u16::MAX).prop_map(ErrorCode::Other),
+    ]
+}
+
+fn any_opcode() -> impl Strategy<Value = Opcode> {
+    any::<u8>().prop_map(Opcode)
+}
+
+/// Each outcome with an opcode it can answer.
+fn opcode_and_outcome() -> impl Strategy<Value = (Opcode, Outcome)> {
+    prop_oneof![
+        hello_info().prop_map(|info| (Opcode::HELLO, Outcome::Hello(info))),
+        select(vec![
+            Opcode::PING,
+            Opcode::NOOP,
+            Opcode::DELETE,
+            Opcode::TOUCH
+        ])
+        .prop_map(|opcode| (opcode, Outcome::Ok)),
+        lookup(),
+        any::<u64>().prop_map(|cas| (Opcode::SET, Outcome::Stored { cas })),
+        select(vec![
+            (Opcode::SET, Outcome::NotStored),
+            (Opcode::SET, Outcome::Exists),
+            (Opcode::SET, Outcome::NotFound),
+            (Opcode::SET, Outcome::Fenced),
+            (Opcode::DELETE, Outcome::NotFound),
+            (Opcode::TOUCH, Outcome::NotFound),
+        ]),
+        (
+            select(vec![Opcode::INVALIDATE_TAGS, Opcode::FLUSH_ALL]),
+            any::<u64>()
+        )
+            .prop_map(|(opcode, seq)| (opcode, Outcome::Sequence(seq))),
+        vec(any::<u8>(), 0..=200)
+            .prop_map(|text| (Opcode::STATS, Outcome::Stats(Bytes::from(text)))),
+        (any_opcode(), error_code(), vec(any::<u8>(), 0..=80)).prop_map(
+            |(opcode, code, message)| (opcode, Outcome::Error(ErrorReply::new(code, message)))
+        ),
+        // Outcome statuses from a newer server.
+        (any_opcode(), 0x0008u16..=0x00FF, vec(any::<u8>(), 0..=40)).prop_map(
+            |(opcode, status, body)| (
+                opcode,
+                Outcome::Unknown {
+                    status: Status(status),
+                    body: Bytes::from(body)
+                }
+            )
+        ),
+    ]
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    (any::<u32>(), opcode_and_outcome()).prop_map(|(opaque, (opcode, outcome))| Response {
+        opaque,
+        opcode,
+        outcome,
+    })
+}
+
+// ---- helpers ----
+
+fn encode_requests(requests: &[Request]) -> Bytes {
+    let mut codec = ClientCodec::default();
+    let mut wire = BytesMut::new();
+    for request in requests {
+        let before = wire.len();
+        codec.encode(request, &mut wire).unwrap();
+        assert_eq!(wire.len() - before, request.encoded_len(), "{request:?}");
+    }
+    wire.freeze()
+}
+
+fn encode_responses(responses: &[Response]) -> Bytes {
+    let mut codec = ServerCodec::default();
+    let mut wire = BytesMut::new();
+    for response in responses {
+        let before = wire.len();
+        codec.encode(response, &mut wire).unwrap();
+        assert_eq!(wire.len() - before, response.encoded_len(), "{response:?}");
+    }
+    wire.freeze()
+}
+
+/// Feeds `wire` to `codec` cut at `cuts`, decoding after each piece until
+/// the codec asks for more; checks that asking for more consumes nothing.
+fn decode_in_pieces<D: Decoder>(mut codec: D, wire: &[u8], cuts: &[Index]) -> Vec<D::Item>
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut ends: Vec<usize> = cuts.iter().map(|cut| cut.index(wire.len() + 1)).collect();
+    ends.push(wire.len());
+    ends.sort_unstable();
+    let mut buf = BytesMut::new();
+    let mut items = Vec::new();
+    let mut fed = 0;
+    for end in ends {
+        buf.extend_from_slice(&wire[fed..end]);
+        fed = end;
+        loop {
+            let before = buf.len();
+            match codec
+                .decode(&mut buf)
+                .expect("partial input is never an error")
+            {
+                Some(item) => items.push(item),
+                None => {
+                    assert_eq!(buf.len(), before, "Ok(None) consumed input");
+                    break;
+                }
+            }
+        }
+    }
+    assert!(buf.is_empty(), "{} bytes left over", buf.len());
+    items
+}
+
+// ---- properties ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn every_request_round_trips(request in request()) {
+        let mut buf = BytesMut::from(&encode_requests(std::slice::from_ref(&request))[..]);
+        let decoded = ServerCodec::default()
+            .decode(&mut buf)
+            .unwrap()
+            .expect("a whole frame")
+            .expect("a valid request");
+        prop_assert_eq!(&decoded, &request);
+        prop_assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn every_response_round_trips(response in response()) {
+        let mut buf = BytesMut::from(&encode_responses(std::slice::from_ref(&response))[..]);
+        let decoded = ClientCodec::default()
+            .decode(&mut buf)
+            .unwrap()
+            .expect("a whole frame");
+        prop_assert_eq!(&decoded, &response);
+        prop_assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn pipelined_requests_decode_the_same_in_any_split(
+        requests in vec(request(), 1..=6),
+        cuts in vec(any::<Index>(), 0..=12),
+    ) {
+        let wire = encode_requests(&requests);
+        let decoded: Vec<Request> = decode_in_pieces(ServerCodec::default(), &wire, &cuts)
+            .into_iter()
+            .map(|item| item.expect("a valid request"))
+            .collect();
+        prop_assert_eq!(decoded, requests);
+    }
+
+    #[test]
+    fn pipelined_responses_decode_the_same_in_any_split(
+        responses in vec(response(), 1..=6),
+        cuts in vec(any::<Index>(), 0..=12),
+    ) {
+        let wire = encode_responses(&responses);
+        let decoded = decode_in_pieces(ClientCodec::default(), &wire, &cuts);
+        prop_assert_eq!(decoded, responses);
+    }
+}
+
+// ---- fixed cases ----
+
+/// Regression: the default `max_frame` was `max_value_length + 1 MiB`, and
+/// a SET at every limit at once (longest key, 1024 tags of 1024 bytes,
+/// 1 MiB value) was refused as FRAME_TOO_LARGE.
+#[test]
+fn the_largest_set_the_limits_allow_fits_in_a_frame() {
+    let limits = Limits::default();
+    let tags = (0..MAX_TAGS)
+        .map(|i| Bytes::from(format!("{i:0>width$}", width = MAX_TAG)))
+        .collect();
+    let request = Request::new(
+        1,
+        Command::Set(Set {
+            mode: SetMode::Cas(u64::MAX),
+            client_flags: u32::MAX,
+            ttl: MAX_TTL,
+            fence: Some(u64::MAX),
+            key: Bytes::from(vec![0xFF; MAX_KEY]),
+            tags,
+            value: Bytes::from(vec![b'v'; MAX_VALUE]),
+        }),
+    );
+    assert_eq!(
+        request.encoded_len(),
+        HEADER_LEN + limits.max_frame as usize
+    );
+    let mut buf = BytesMut::from(&encode_requests(std::slice::from_ref(&request))[..]);
+    let decoded = ServerCodec::new(limits)
+        .decode(&mut buf)
+        .expect("fits in max_frame")
+        .expect("a whole frame")
+        .expect("a valid request");
+    assert_eq!(decoded, request);
+}
+
+#[test]
+fn every_named_error_code_round_trips() {
+    let mut seen = 0;
+    for code in 0x0100..=0x010Fu16 {
+        let error = ErrorCode::from_status(Status(code)).unwrap();
+        assert!(!matches!(error, ErrorCode::Other(_)), "{code:#06x} unnamed");
+        let response = Response {
+            opaque: u32::from(code),
+            opcode: Opcode::GET,
+            outcome: Outcome::Error(ErrorReply::new(error, error.name())),
+        };
+        let mut buf = BytesMut::from(&encode_responses(std::slice::from_ref(&response))[..]);
+        let decoded = ClientCodec::default().decode(&mut buf).unwrap().unwrap();
+        assert_eq!(decoded, response);
+        seen += 1;
+    }
+    assert_eq!(seen, 16);
+}
+
+#[test]
+fn every_prefix_of_a_frame_asks_for_more() {
+    let requests = [
+        Request::new(
+            1,
+            Command::Get(Get {
+                key: Bytes::from_static(b"user:1"),
+            }),
+        ),
+        Request::new(
+            2,
+            Command::Set(Set {
+                mode: SetMode::Add,
+                client_flags: 7,
+                ttl: 60,
+                fence: Some(9),
+                key: Bytes::from_static(b"k"),
+                tags: vec![Bytes::from_static(b"t"), Bytes::from_static("ü".as_bytes())],
+                value: Bytes::from_static(b"value"),
+            }),
+        ),
+    ];
+    let wire = encode_requests(&requests);
+    let first = requests[0].encoded_len();
+    for end in 0..wire.len() {
+        let mut buf = BytesMut::from(&wire[..end]);
+        let mut codec = ServerCodec::default();
+        if end >= first {
+            let item = codec.decode(&mut buf).unwrap().unwrap().unwrap();
+            assert_eq!(item, requests[0]);
+        }
+        let before = buf.len();
+        assert!(
+            codec.decode(&mut buf).unwrap().is_none(),
+            "prefix of {end} bytes"
+        );
+        assert_eq!(buf.len(), before);
+    }
+}
+
+#[test]
+fn quiet_successes_are_those_of_protocol_md_section_5() {
+    let miss = Outcome::Miss(Miss {
+        key_index: None,
+        fence: 1,
+    });
+    assert!(miss.is_quiet_success(Opcode::GET));
+    assert!(Outcome::Stored { cas: 1 }.is_quiet_success(Opcode::SET));
+    assert!(Outcome::Ok.is_quiet_success(Opcode::DELETE));
+    assert!(Outcome::NotFound.is_quiet_success(Opcode::DELETE));
+    assert!(Outcome::Ok.is_quiet_success(Opcode::TOUCH));
+    assert!(!Outcome::NotFound.is_quiet_success(Opcode::TOUCH));
+    assert!(Outcome::Sequence(3).is_quiet_success(Opcode::INVALIDATE_TAGS));
+    assert!(Outcome::Sequence(3).is_quiet_success(Opcode::FLUSH_ALL));
+    for loud in [
+        Outcome::NotStored,
+        Outcome::Exists,
+        Outcome::Fenced,
+        Outcome::Error(ErrorReply::new(ErrorCode::Malformed, "x")),
+    ] {
+        assert!(!loud.is_quiet_success(Opcode::SET), "{loud:?}");
+    }
+}
