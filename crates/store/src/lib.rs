@@ -1,1 +1,49 @@
-//! placeholder
+//! One shard of tagcached: a key-value table with memcached-style SET modes,
+//! TTLs, a hard memory budget with SIEVE eviction, and tag invalidation.
+//!
+//! No async, no I/O, no protocol types, no clock: the server owns the shards,
+//! passes each operation the current monotonic time (`now_ms`) and, for
+//! writes and invalidations, a sequence number from its global invalidation
+//! counter ([`InvalidationSeq`]). Tests advance both by hand.
+//!
+//! The guarantee that makes tags useful, and how sequence numbers, fences and
+//! the floor provide it, is explained atop the [`tags`] module. In short: an entry is invalid iff one of its tags was
+//! invalidated at a sequence later than the entry's `stored_seq`;
+//! invalidating is O(tags) and never walks entries; a fenced SET never makes
+//! data readable that an invalidation after its fence meant to kill.
+//!
+//! Operations, all on [`Shard`] with `&mut self`:
+//! - [`Shard::get`] → [`Lookup`]: a [`Hit`] (value shared, not copied) or a
+//!   [`MissReason`]. Dead entries found are removed on the spot.
+//! - [`Shard::set`] with [`SetArgs`] ([`SetMode`]: set, add, replace, cas;
+//!   optional fence) → [`SetOutcome`].
+//! - [`Shard::delete`], [`Shard::touch`], [`Shard::invalidate`],
+//!   [`Shard::flush_all`].
+//! - [`Shard::sweep`] → [`SweepReport`]: bounded background reclamation.
+//! - [`Shard::stats`] → [`ShardStats`], summable across shards.
+//!
+//! Memory: [`Shard::bytes_used`] charges keys, values, 4 bytes per tag id and
+//! [`ENTRY_OVERHEAD`] per entry, plus interned tag names and [`TAG_OVERHEAD`]
+//! per tag, and never exceeds [`ShardConfig::memory_limit`] after an
+//! operation returns.
+//!
+//! Files: `table.rs` (key index and entry slab), `entry.rs`, `key.rs`, `tags.rs`,
+//! `eviction.rs` (SIEVE), `shard.rs` with `shard/{get,set,sweep}.rs`,
+//! `stats.rs`, `config.rs`, `seq.rs`.
+
+mod config;
+mod entry;
+mod eviction;
+mod key;
+mod seq;
+mod shard;
+mod stats;
+mod table;
+pub mod tags;
+
+pub use config::{ShardConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_TAG_RETENTION};
+pub use entry::ENTRY_OVERHEAD;
+pub use seq::InvalidationSeq;
+pub use shard::{Hit, Lookup, MissReason, SetArgs, SetMode, SetOutcome, Shard, SweepReport};
+pub use stats::ShardStats;
+pub use tags::TAG_OVERHEAD;

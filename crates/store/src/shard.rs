@@ -1,0 +1,503 @@
+//! One shard: the entry table, the tag table, TTLs, the memory budget and
+//! eviction, behind single-threaded `&mut self` operations.
+//!
+//! The server owns one [`Shard`] per worker (or behind one lock) and routes
+//! each key to one shard; invalidations and flushes go to every shard. A shard
+//! does no I/O and reads no clock: time arrives as `now_ms` (monotonic
+//! milliseconds) and order as [`InvalidationSeq`], so tests drive both.
+
+mod get;
+mod set;
+mod sweep;
+
+pub use get::{Hit, Lookup, MissReason};
+pub use set::{SetArgs, SetMode, SetOutcome};
+pub use sweep::SweepReport;
+
+use crate::config::ShardConfig;
+use crate::entry::{self, Entry};
+use crate::eviction::{EvictionPolicy, Sieve};
+use crate::seq::InvalidationSeq;
+use crate::stats::ShardStats;
+use crate::table::{EntryTable, SlotId};
+use crate::tags::{TagId, TagTable};
+
+/// One shard of the cache. See the crate documentation for the contract.
+pub struct Shard {
+    config: ShardConfig,
+    table: EntryTable,
+    tags: TagTable,
+    eviction: Sieve,
+    /// Bytes charged for entries; tag bytes are kept by `tags`.
+    entry_bytes: usize,
+    /// Last CAS value handed out; the next is one more, so none is ever 0.
+    last_cas: u64,
+    /// The sequence of the latest flush (or boot): a fence below it is
+    /// refused whatever the SET's tags, even none (protocol.md §6.9).
+    flushed_at: u64,
+    /// Next slab slot the sweep examines.
+    sweep_cursor: usize,
+    /// Counters; gauges are filled in by [`Shard::stats`].
+    counters: ShardStats,
+    /// Reused buffer for resolving a SET's tags, so the common path does not
+    /// allocate for it.
+    scratch_tags: Vec<TagId>,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("entries", &self.table.len())
+            .field("tags", &self.tags.len())
+            .field("bytes_used", &self.bytes_used())
+            .field("config", &self.config)
+            .field("floor", &self.tags.floor())
+            .field("max_applied", &self.tags.max_applied())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an entry may be served, and if not, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Liveness {
+    Live,
+    Expired,
+    Invalidated,
+}
+
+fn liveness(entry: &Entry, tags: &TagTable, now_ms: u64) -> Liveness {
+    if entry.is_expired(now_ms) {
+        Liveness::Expired
+    } else if tags.any_invalidated_after(&entry.tags, entry.stored_seq) {
+        Liveness::Invalidated
+    } else {
+        Liveness::Live
+    }
+}
+
+impl Shard {
+    /// An empty shard. `floor` is the invalidation sequence at boot: every
+    /// tag reads as invalidated at `floor` until told otherwise, so a fence
+    /// older than the server's start is refused.
+    pub fn new(config: ShardConfig, floor: InvalidationSeq) -> Self {
+        Shard {
+            config,
+            table: EntryTable::new(),
+            tags: TagTable::new(floor.get()),
+            eviction: Sieve::new(),
+            entry_bytes: 0,
+            last_cas: 0,
+            flushed_at: floor.get(),
+            sweep_cursor: 0,
+            counters: ShardStats::default(),
+            scratch_tags: Vec::new(),
+        }
+    }
+
+    /// The configuration the shard was built with.
+    pub fn config(&self) -> &ShardConfig {
+        &self.config
+    }
+
+    /// Entries held, including expired or invalidated ones not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the shard holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.table.len() == 0
+    }
+
+    /// Bytes charged against [`ShardConfig::memory_limit`]: for each entry,
+    /// key + value + 4 per tag + [`ENTRY_OVERHEAD`](crate::ENTRY_OVERHEAD);
+    /// for each interned tag, its name + [`TAG_OVERHEAD`](crate::TAG_OVERHEAD).
+    /// Never above the limit once an operation returns.
+    pub fn bytes_used(&self) -> usize {
+        self.entry_bytes + self.tags.bytes()
+    }
+
+    /// What a tag absent from this shard reads as: no unknown tag was
+    /// invalidated later than this.
+    pub fn floor(&self) -> InvalidationSeq {
+        InvalidationSeq::new(self.tags.floor())
+    }
+
+    /// The highest invalidation sequence this shard has applied (or its
+    /// floor, if higher).
+    pub fn max_applied(&self) -> InvalidationSeq {
+        InvalidationSeq::new(self.tags.max_applied())
+    }
+
+    /// A snapshot of counters and gauges.
+    pub fn stats(&self) -> ShardStats {
+        ShardStats {
+            curr_items: self.table.len() as u64,
+            bytes: self.bytes_used() as u64,
+            limit_bytes: self.config.memory_limit as u64,
+            tags_tracked: self.tags.len() as u64,
+            ..self.counters
+        }
+    }
+
+    /// Removes `key`. Returns whether a live entry was removed; an expired or
+    /// invalidated one is reclaimed too, but reported as absent.
+    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        let hash = self.table.hash_key(key);
+        let Some(slot) = self.table.find(hash, key) else {
+            return false;
+        };
+        match self.liveness(slot, now_ms) {
+            Liveness::Live => {
+                self.remove(slot);
+                self.counters.deletes += 1;
+                true
+            }
+            dead => {
+                self.reclaim(slot, dead);
+                false
+            }
+        }
+    }
+
+    /// Gives the live entry under `key` a new TTL (`0` = never expires),
+    /// counted from `now_ms`, and marks it accessed. Returns false if there is
+    /// no live entry.
+    pub fn touch(&mut self, key: &[u8], ttl_secs: u32, now_ms: u64) -> bool {
+        let hash = self.table.hash_key(key);
+        let Some(slot) = self.table.find(hash, key) else {
+            return false;
+        };
+        match self.liveness(slot, now_ms) {
+            Liveness::Live => {
+                self.table.get_mut(slot).expire_at_ms = entry::expire_at(now_ms, ttl_secs);
+                self.eviction.on_access(slot);
+                self.counters.touches += 1;
+                true
+            }
+            dead => {
+                self.reclaim(slot, dead);
+                false
+            }
+        }
+    }
+
+    /// Applies an invalidation of `tags` at `seq`: every entry carrying one
+    /// of them and stored before `seq` reads as invalid from now on. O(number
+    /// of tags); no entry is touched (the sweep reclaims their memory). A tag
+    /// unknown here is remembered so a later fenced SET sees it; if that
+    /// pushes the shard over its budget, the oldest unreferenced tags are
+    /// folded into the floor until it fits.
+    pub fn invalidate<T: AsRef<[u8]>>(&mut self, tags: &[T], seq: InvalidationSeq) {
+        for tag in tags {
+            self.tags.invalidate(tag.as_ref(), seq.get());
+        }
+        self.counters.tag_invalidations += tags.len() as u64;
+        // Only unreferenced tags were added, and all of them are reclaimable,
+        // so this always gets back under the limit.
+        while self.bytes_used() > self.config.memory_limit && self.tags.reclaim_oldest() {}
+    }
+
+    /// Drops every entry and every tag, and raises the floor to at least
+    /// `seq` (and to every tag's last invalidation), so a fence taken before
+    /// the flush is refused after it. O(entries): values are freed now.
+    pub fn flush_all(&mut self, seq: InvalidationSeq) {
+        self.table.clear();
+        self.eviction.clear();
+        self.tags.flush(seq.get());
+        self.flushed_at = self.flushed_at.max(seq.get());
+        self.entry_bytes = 0;
+        self.sweep_cursor = 0;
+    }
+
+    fn liveness(&self, slot: SlotId, now_ms: u64) -> Liveness {
+        liveness(self.table.get(slot), &self.tags, now_ms)
+    }
+
+    /// Removes the entry in `slot`, returning its memory and tag references.
+    fn remove(&mut self, slot: SlotId) -> Entry {
+        let entry = self.table.remove(slot);
+        self.eviction.on_remove(slot);
+        for &tag in entry.tags.iter() {
+            self.tags.release(tag);
+        }
+        self.entry_bytes -= entry.footprint();
+        entry
+    }
+
+    /// Removes a dead entry and counts why it died.
+    fn reclaim(&mut self, slot: SlotId, why: Liveness) {
+        self.remove(slot);
+        match why {
+            Liveness::Expired => self.counters.expired_reclaimed += 1,
+            Liveness::Invalidated => self.counters.invalidated_reclaimed += 1,
+            Liveness::Live => debug_assert!(false, "reclaiming a live entry"),
+        }
+    }
+
+    /// Frees memory until `need` more bytes fit in the budget. Order:
+    /// unreferenced tags beyond retention, then entries chosen by the
+    /// eviction policy (dead ones first when it meets them), then any
+    /// unreferenced tag. Returns false if nothing is left to free.
+    fn make_room(&mut self, need: usize, now_ms: u64) -> bool {
+        while self.bytes_used() + need > self.config.memory_limit {
+            if self.tags.unreferenced() > self.config.tag_retention && self.tags.reclaim_oldest() {
+                continue;
+            }
+            let (table, tags) = (&self.table, &self.tags);
+            let victim = self
+                .eviction
+                .choose_victim(|slot| liveness(table.get(slot), tags, now_ms) != Liveness::Live);
+            if let Some(slot) = victim {
+                match self.liveness(slot, now_ms) {
+                    Liveness::Live => {
+                        self.remove(slot);
+                        self.counters.evictions += 1;
+                    }
+                    dead => self.reclaim(slot, dead),
+                }
+                continue;
+            }
+            if !self.tags.reclaim_oldest() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Panics if an internal invariant is broken: byte accounting, tag
+    /// reference counts, index and eviction-list consistency, the budget.
+    /// O(entries + tags); meant for tests and debugging.
+    pub fn assert_invariants(&self) {
+        let mut entry_bytes = 0;
+        let mut refs: Vec<u32> = Vec::new();
+        for (slot, entry) in self.table.iter() {
+            entry_bytes += entry.footprint();
+            assert_eq!(
+                self.table.find(
+                    self.table.hash_key(entry.key.as_bytes()),
+                    entry.key.as_bytes()
+                ),
+                Some(slot),
+                "index"
+            );
+            assert!(entry.tags.windows(2).all(|w| w[0] < w[1]), "tag ids sorted");
+            assert!(entry.cas != 0 && entry.cas <= self.last_cas, "cas");
+            for &tag in entry.tags.iter() {
+                let tag = tag as usize;
+                if refs.len() <= tag {
+                    refs.resize(tag + 1, 0);
+                }
+                refs[tag] += 1;
+            }
+        }
+        assert_eq!(entry_bytes, self.entry_bytes, "entry bytes");
+        let mut listed: Vec<SlotId> = self.eviction.iter_oldest_first().collect();
+        listed.sort_unstable();
+        let mut occupied: Vec<SlotId> = self.table.iter().map(|(slot, _)| slot).collect();
+        occupied.sort_unstable();
+        assert_eq!(listed, occupied, "eviction list tracks exactly the entries");
+        self.tags
+            .assert_invariants(&|tag| refs.get(tag as usize).copied().unwrap_or(0));
+        assert!(
+            self.bytes_used() <= self.config.memory_limit,
+            "over budget: {} > {}",
+            self.bytes_used(),
+            self.config.memory_limit
+        );
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    pub(crate) const NOW: u64 = 1_000_000;
+
+    pub(crate) fn shard() -> Shard {
+        Shard::new(ShardConfig::default(), InvalidationSeq::ZERO)
+    }
+
+    pub(crate) fn seq(n: u64) -> InvalidationSeq {
+        InvalidationSeq::new(n)
+    }
+
+    pub(crate) fn put(shard: &mut Shard, key: &[u8], value: &'static [u8], tags: &[&str], at: u64) {
+        let outcome = shard.set(
+            SetArgs::new(key, Bytes::from_static(value)).with_tags(tags),
+            seq(at),
+            NOW,
+        );
+        assert!(matches!(outcome, SetOutcome::Stored { .. }), "{outcome:?}");
+    }
+
+    pub(crate) fn value(shard: &mut Shard, key: &[u8]) -> Option<Bytes> {
+        match shard.get(key, NOW, false) {
+            Lookup::Hit(hit) => Some(hit.value),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    #[test]
+    fn shard_can_move_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Shard>();
+    }
+
+    #[test]
+    fn delete_removes_live_entries_only_once() {
+        let mut shard = shard();
+        put(&mut shard, b"k", b"v", &[], 1);
+        assert!(shard.delete(b"k", NOW));
+        assert!(!shard.delete(b"k", NOW));
+        assert_eq!(value(&mut shard, b"k"), None);
+        assert_eq!(shard.stats().deletes, 1);
+        assert_eq!(shard.bytes_used(), 0);
+        shard.assert_invariants();
+    }
+
+    #[test]
+    fn delete_of_invalidated_entry_reports_absent() {
+        let mut shard = shard();
+        put(&mut shard, b"k", b"v", &["t"], 1);
+        shard.invalidate(&["t"], seq(2));
+        assert!(!shard.delete(b"k", NOW));
+        assert_eq!(shard.stats().invalidated_reclaimed, 1);
+        assert_eq!(shard.len(), 0);
+    }
+
+    #[test]
+    fn touch_extends_and_removes_ttl() {
+        let mut shard = shard();
+        let args = SetArgs::new(b"k", Bytes::from_static(b"v")).ttl_secs(10);
+        assert!(matches!(
+            shard.set(args, seq(1), 0),
+            SetOutcome::Stored { .. }
+        ));
+        assert!(shard.touch(b"k", 20, 5_000));
+        assert!(matches!(shard.get(b"k", 24_999, false), Lookup::Hit(_)));
+        assert!(matches!(
+            shard.get(b"k", 25_000, false),
+            Lookup::Miss(MissReason::Expired)
+        ));
+        assert!(!shard.touch(b"k", 0, 25_000), "gone");
+
+        let args = SetArgs::new(b"j", Bytes::from_static(b"v")).ttl_secs(1);
+        assert!(matches!(
+            shard.set(args, seq(1), 0),
+            SetOutcome::Stored { .. }
+        ));
+        assert!(shard.touch(b"j", 0, 500));
+        assert!(matches!(
+            shard.get(b"j", u64::MAX - 1, false),
+            Lookup::Hit(_)
+        ));
+        assert!(!shard.touch(b"absent", 5, 0));
+        assert_eq!(shard.stats().touches, 2);
+    }
+
+    #[test]
+    fn touch_of_expired_entry_fails() {
+        let mut shard = shard();
+        let args = SetArgs::new(b"k", Bytes::from_static(b"v")).ttl_secs(1);
+        assert!(matches!(
+            shard.set(args, seq(1), 0),
+            SetOutcome::Stored { .. }
+        ));
+        assert!(!shard.touch(b"k", 100, 1_000));
+        assert_eq!(shard.stats().expired_reclaimed, 1);
+    }
+
+    #[test]
+    fn flush_all_drops_everything_and_raises_floor() {
+        let mut shard = shard();
+        put(&mut shard, b"a", b"1", &["t"], 1);
+        put(&mut shard, b"b", b"2", &[], 1);
+        shard.invalidate(&["other"], seq(3));
+        shard.flush_all(seq(10));
+        assert_eq!(shard.len(), 0);
+        assert_eq!(shard.bytes_used(), 0);
+        assert_eq!(shard.stats().tags_tracked, 0);
+        assert_eq!(shard.floor(), seq(10));
+        assert_eq!(value(&mut shard, b"a"), None);
+        // A fence taken before the flush is refused, for any tag.
+        let fenced = SetArgs::new(b"a", Bytes::from_static(b"x"))
+            .with_tags(&["never-seen"])
+            .fence(seq(9));
+        assert_eq!(shard.set(fenced, seq(11), NOW), SetOutcome::Fenced);
+        let after = SetArgs::new(b"a", Bytes::from_static(b"x"))
+            .with_tags(&["never-seen"])
+            .fence(seq(10));
+        assert!(matches!(
+            shard.set(after, seq(11), NOW),
+            SetOutcome::Stored { .. }
+        ));
+        shard.assert_invariants();
+    }
+
+    /// Regression: a fenced SET with no tags passed with a fence from
+    /// before a FLUSH_ALL (or before boot), though protocol.md §6.9 refuses
+    /// every fence taken before the flush.
+    #[test]
+    fn untagged_fenced_set_from_before_flush_or_boot_is_refused() {
+        let mut shard = Shard::new(ShardConfig::default(), seq(5));
+        let untagged = |fence: u64| SetArgs::new(b"k", Bytes::from_static(b"x")).fence(seq(fence));
+        assert_eq!(shard.set(untagged(4), seq(5), NOW), SetOutcome::Fenced);
+        assert!(matches!(
+            shard.set(untagged(5), seq(5), NOW),
+            SetOutcome::Stored { .. }
+        ));
+        shard.flush_all(seq(10));
+        assert_eq!(shard.set(untagged(9), seq(10), NOW), SetOutcome::Fenced);
+        assert!(matches!(
+            shard.set(untagged(10), seq(10), NOW),
+            SetOutcome::Stored { .. }
+        ));
+        let unfenced = SetArgs::new(b"k", Bytes::from_static(b"x"));
+        assert!(matches!(
+            shard.set(unfenced, seq(10), NOW),
+            SetOutcome::Stored { .. }
+        ));
+        shard.assert_invariants();
+    }
+
+    #[test]
+    fn flush_all_floor_covers_newer_invalidations() {
+        let mut shard = shard();
+        shard.invalidate(&["t"], seq(20));
+        shard.flush_all(seq(10));
+        assert_eq!(shard.floor(), seq(20));
+        let fenced = SetArgs::new(b"k", Bytes::from_static(b"x"))
+            .with_tags(&["t"])
+            .fence(seq(15));
+        assert_eq!(shard.set(fenced, seq(21), NOW), SetOutcome::Fenced);
+    }
+
+    #[test]
+    fn boot_floor_refuses_older_fences() {
+        let mut shard = Shard::new(ShardConfig::default(), seq(100));
+        let stale = SetArgs::new(b"k", Bytes::from_static(b"x"))
+            .with_tags(&["t"])
+            .fence(seq(99));
+        assert_eq!(shard.set(stale, seq(100), NOW), SetOutcome::Fenced);
+        put(&mut shard, b"k", b"v", &["t"], 100);
+        assert!(value(&mut shard, b"k").is_some());
+    }
+
+    #[test]
+    fn invalidate_counts_tags_and_stays_in_budget() {
+        let limit = 20 * crate::TAG_OVERHEAD;
+        let mut shard = Shard::new(
+            ShardConfig::default().with_memory_limit(limit),
+            InvalidationSeq::ZERO,
+        );
+        let names: Vec<String> = (0..100).map(|i| format!("tag-{i}")).collect();
+        shard.invalidate(&names, seq(5));
+        assert_eq!(shard.stats().tag_invalidations, 100);
+        assert!(shard.bytes_used() <= limit);
+        assert_eq!(shard.floor(), seq(5), "forgotten tags folded into floor");
+        shard.assert_invariants();
+    }
+}

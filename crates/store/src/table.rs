@@ -1,0 +1,187 @@
+//! The key index: a slab of entries addressed by small slot ids, and a
+//! hashbrown `HashTable` of those ids keyed by the entry's key.
+//!
+//! Storing `u32` ids rather than entries in the hash table keeps the table
+//! dense (5 bytes a bucket) so probing stays in cache, and gives every entry a
+//! stable address that the eviction list and the sweep cursor can hold.
+
+use std::mem::size_of;
+
+use ahash::RandomState;
+use hashbrown::HashTable;
+
+use crate::entry::Entry;
+
+/// Index of an entry in the slab; stable for the entry's lifetime.
+pub(crate) type SlotId = u32;
+
+/// Bytes one entry occupies in the hash index: its id and a control byte.
+pub(crate) const PER_ENTRY_INDEX_BYTES: usize = size_of::<SlotId>() + 1;
+
+/// Entries by key.
+///
+/// Callers hash a key once with [`EntryTable::hash_key`] and pass the hash to
+/// every later call for that operation.
+pub(crate) struct EntryTable {
+    index: HashTable<SlotId>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<SlotId>,
+    hasher: RandomState,
+}
+
+impl EntryTable {
+    pub(crate) fn new() -> Self {
+        EntryTable {
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub(crate) fn hash_key(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The number of slab slots, occupied or free: the range of valid
+    /// [`SlotId`]s for [`EntryTable::slot`].
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<SlotId> {
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&id| {
+                slots[id as usize]
+                    .as_ref()
+                    .is_some_and(|e| e.hash == hash && e.key.as_bytes() == key)
+            })
+            .copied()
+    }
+
+    /// The entry in `slot`, if the slot is occupied.
+    pub(crate) fn slot(&self, slot: SlotId) -> Option<&Entry> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// The entry in `slot`. The caller guarantees the slot is occupied.
+    pub(crate) fn get(&self, slot: SlotId) -> &Entry {
+        self.slots[slot as usize]
+            .as_ref()
+            .expect("slot id of a live entry")
+    }
+
+    /// The entry in `slot`. The caller guarantees the slot is occupied.
+    pub(crate) fn get_mut(&mut self, slot: SlotId) -> &mut Entry {
+        self.slots[slot as usize]
+            .as_mut()
+            .expect("slot id of a live entry")
+    }
+
+    /// Stores `entry`. The caller guarantees no entry with the same key is
+    /// present and that `entry.hash` is `hash_key(&entry.key)`.
+    pub(crate) fn insert(&mut self, entry: Entry) -> SlotId {
+        let hash = entry.hash;
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(entry);
+                id
+            }
+            None => {
+                let id = SlotId::try_from(self.slots.len()).expect("fewer than 2^32 entries");
+                self.slots.push(Some(entry));
+                id
+            }
+        };
+        let slots = &self.slots;
+        self.index.insert_unique(hash, id, |&other| {
+            slots[other as usize].as_ref().map_or(0, |entry| entry.hash)
+        });
+        id
+    }
+
+    /// Removes and returns the entry in `slot`. The caller guarantees the
+    /// slot is occupied.
+    pub(crate) fn remove(&mut self, slot: SlotId) -> Entry {
+        let entry = self.slots[slot as usize]
+            .take()
+            .expect("slot id of a live entry");
+        match self.index.find_entry(entry.hash, |&id| id == slot) {
+            Ok(found) => {
+                found.remove();
+            }
+            Err(_) => unreachable!("every occupied slot is indexed"),
+        }
+        self.free.push(slot);
+        entry
+    }
+
+    /// Drops every entry. Allocated capacity is kept for reuse.
+    pub(crate) fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+    }
+
+    /// Every occupied slot, in slab order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SlotId, &Entry)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, slot)| slot.as_ref().map(|e| (id as SlotId, e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::entry::NEVER;
+
+    fn entry(table: &EntryTable, key: &[u8]) -> Entry {
+        Entry {
+            key: crate::key::StoredKey::new(key),
+            value: Bytes::from_static(b"v"),
+            tags: Box::new([]),
+            hash: table.hash_key(key),
+            cas: 1,
+            stored_seq: 0,
+            expire_at_ms: NEVER,
+            client_flags: 0,
+        }
+    }
+
+    #[test]
+    fn insert_find_remove_reuses_slots() {
+        let mut table = EntryTable::new();
+        let a = table.insert(entry(&table, b"a"));
+        let b = table.insert(entry(&table, b"b"));
+        assert_ne!(a, b);
+        assert_eq!(table.find(table.hash_key(b"a"), b"a"), Some(a));
+        assert_eq!(table.remove(a).key.as_bytes(), b"a");
+        assert_eq!(table.find(table.hash_key(b"a"), b"a"), None);
+        assert_eq!(table.len(), 1);
+        let c = table.insert(entry(&table, b"c"));
+        assert_eq!(c, a, "freed slot is reused");
+        assert_eq!(table.find(table.hash_key(b"b"), b"b"), Some(b));
+    }
+
+    #[test]
+    fn survives_growth() {
+        let mut table = EntryTable::new();
+        let keys: Vec<Vec<u8>> = (0..10_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        for key in &keys {
+            table.insert(entry(&table, key));
+        }
+        for key in &keys {
+            let slot = table.find(table.hash_key(key), key).expect("present");
+            assert_eq!(table.get(slot).key.as_bytes(), key.as_slice());
+        }
+    }
+}

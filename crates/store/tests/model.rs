@@ -1,0 +1,470 @@
+//! Random operation sequences against a reference model.
+//!
+//! `model_agrees` runs every operation on a [`Shard`] with a memory limit too
+//! large to evict and on a plain `HashMap` model of the documented semantics,
+//! and compares every answer. Invalidations can be numbered and delivered
+//! later, so SETs (fenced and not) race them the way they do in the server.
+//! `small_limit_*` squeezes the budget and checks the memory contract.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use tagcached_store::{
+    InvalidationSeq, Lookup, MissReason, SetArgs, SetMode, SetOutcome, Shard, ShardConfig,
+    ENTRY_OVERHEAD, TAG_OVERHEAD,
+};
+
+const KEYS: u8 = 6;
+
+/// 256 cases (proptest's default), or `PROPTEST_CASES` for a longer soak.
+fn config() -> ProptestConfig {
+    ProptestConfig::default()
+}
+const TAGS: u8 = 5;
+
+#[derive(Clone, Debug)]
+enum Mode {
+    Set,
+    Add,
+    Replace,
+    CasCurrent,
+    CasWrong,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Set {
+        key: u8,
+        value: Vec<u8>,
+        flags: u32,
+        ttl_secs: u32,
+        tags: Vec<u8>,
+        mode: Mode,
+        /// How far behind the counter the fence was taken, if fenced.
+        fence_lag: Option<u64>,
+    },
+    Get {
+        key: u8,
+        with_tags: bool,
+    },
+    Delete {
+        key: u8,
+    },
+    Touch {
+        key: u8,
+        ttl_secs: u32,
+    },
+    /// Number an invalidation now; apply it now or leave it in flight.
+    Invalidate {
+        tags: Vec<u8>,
+        in_flight: bool,
+    },
+    /// Apply an in-flight invalidation (index modulo the number pending).
+    Deliver {
+        index: usize,
+    },
+    Advance {
+        ms: u64,
+    },
+    Sweep {
+        steps: usize,
+    },
+    Flush,
+}
+
+fn tag_name(tag: u8) -> String {
+    format!("tag-{tag}")
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = 0..KEYS;
+    let tags = proptest::collection::vec(0..TAGS, 0..4);
+    let mode = prop_oneof![
+        4 => Just(Mode::Set),
+        1 => Just(Mode::Add),
+        1 => Just(Mode::Replace),
+        1 => Just(Mode::CasCurrent),
+        1 => Just(Mode::CasWrong),
+    ];
+    prop_oneof![
+        6 => (
+            key.clone(),
+            proptest::collection::vec(any::<u8>(), 0..8),
+            any::<u32>(),
+            prop_oneof![3 => Just(0u32), 1 => 1..4u32],
+            tags.clone(),
+            mode,
+            proptest::option::weighted(0.4, 0..4u64),
+        )
+            .prop_map(|(key, value, flags, ttl_secs, tags, mode, fence_lag)| Op::Set {
+                key,
+                value,
+                flags,
+                ttl_secs,
+                tags,
+                mode,
+                fence_lag,
+            }),
+        6 => (key.clone(), any::<bool>()).prop_map(|(key, with_tags)| Op::Get { key, with_tags }),
+        1 => key.clone().prop_map(|key| Op::Delete { key }),
+        1 => (key, 0..4u32).prop_map(|(key, ttl_secs)| Op::Touch { key, ttl_secs }),
+        3 => (proptest::collection::vec(0..TAGS, 1..3), any::<bool>())
+            .prop_map(|(tags, in_flight)| Op::Invalidate { tags, in_flight }),
+        2 => any::<usize>().prop_map(|index| Op::Deliver { index }),
+        2 => (0..2_500u64).prop_map(|ms| Op::Advance { ms }),
+        2 => (0..8usize).prop_map(|steps| Op::Sweep { steps }),
+        1 => Just(Op::Flush),
+    ]
+}
+
+struct ModelEntry {
+    value: Vec<u8>,
+    flags: u32,
+    cas: u64,
+    expire_at_ms: u64,
+    stored_seq: u64,
+    tags: BTreeSet<u8>,
+}
+
+/// The documented semantics, without reclamation or eviction.
+struct Model {
+    entries: HashMap<u8, ModelEntry>,
+    /// Highest applied invalidation per tag.
+    tag_last: HashMap<u8, u64>,
+    /// Highest flush (or boot) sequence applied.
+    flush_floor: u64,
+    /// The server's global counter: the last sequence numbered.
+    counter: u64,
+    pending: Vec<(Vec<u8>, u64)>,
+    now_ms: u64,
+    last_cas: u64,
+}
+
+impl Model {
+    fn reading(&self, tag: u8) -> u64 {
+        self.tag_last
+            .get(&tag)
+            .copied()
+            .unwrap_or(0)
+            .max(self.flush_floor)
+    }
+
+    fn liveness(&self, key: u8) -> Option<Result<(), MissReason>> {
+        let entry = self.entries.get(&key)?;
+        Some(if self.now_ms >= entry.expire_at_ms {
+            Err(MissReason::Expired)
+        } else if entry
+            .tags
+            .iter()
+            .any(|tag| self.tag_last.get(tag).copied().unwrap_or(0) > entry.stored_seq)
+        {
+            Err(MissReason::Invalidated)
+        } else {
+            Ok(())
+        })
+    }
+
+    /// Like a shard read: drops a dead entry, returns whether one is live.
+    fn live(&mut self, key: u8) -> bool {
+        match self.liveness(key) {
+            Some(Ok(())) => true,
+            Some(Err(_)) => {
+                self.entries.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+fn expire_at(now_ms: u64, ttl_secs: u32) -> u64 {
+    if ttl_secs == 0 {
+        u64::MAX
+    } else {
+        now_ms + u64::from(ttl_secs) * 1000
+    }
+}
+
+fn run_model(ops: Vec<Op>, boot: u64, retention: usize) -> Result<(), TestCaseError> {
+    let config = ShardConfig::default()
+        .with_memory_limit(1 << 30)
+        .with_tag_retention(retention);
+    let mut shard = Shard::new(config, InvalidationSeq::new(boot));
+    let mut model = Model {
+        entries: HashMap::new(),
+        tag_last: HashMap::new(),
+        flush_floor: boot,
+        counter: boot,
+        pending: Vec::new(),
+        now_ms: 1_000,
+        last_cas: 0,
+    };
+    let wrong_cas = u64::MAX;
+
+    for op in ops {
+        match op {
+            Op::Set {
+                key,
+                value,
+                flags,
+                ttl_secs,
+                tags,
+                mode,
+                fence_lag,
+            } => {
+                let live = model.live(key);
+                let current_cas = model.entries.get(&key).map_or(wrong_cas, |e| e.cas);
+                let shard_mode = match mode {
+                    Mode::Set => SetMode::Set,
+                    Mode::Add => SetMode::Add,
+                    Mode::Replace => SetMode::Replace,
+                    Mode::CasCurrent => SetMode::Cas(current_cas),
+                    Mode::CasWrong => SetMode::Cas(wrong_cas),
+                };
+                let fence = fence_lag.map(|lag| model.counter.saturating_sub(lag));
+                let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
+                let key_bytes = [key];
+                let mut args = SetArgs::new(&key_bytes, Bytes::from(value.clone()))
+                    .with_tags(&names)
+                    .client_flags(flags)
+                    .ttl_secs(ttl_secs)
+                    .mode(shard_mode);
+                if let Some(fence) = fence {
+                    args = args.fence(InvalidationSeq::new(fence));
+                }
+                let got = shard.set(args, InvalidationSeq::new(model.counter), model.now_ms);
+
+                let mode_refusal = match shard_mode {
+                    SetMode::Set => None,
+                    SetMode::Add if live => Some(SetOutcome::NotStored),
+                    SetMode::Add => None,
+                    SetMode::Replace if !live => Some(SetOutcome::NotStored),
+                    SetMode::Replace => None,
+                    SetMode::Cas(_) if !live => Some(SetOutcome::NotFound),
+                    SetMode::Cas(cas) if cas != current_cas => Some(SetOutcome::Exists),
+                    SetMode::Cas(_) => None,
+                };
+                if let Some(expected) = mode_refusal {
+                    prop_assert_eq!(got, expected);
+                    continue;
+                }
+                // Refused if a tag was invalidated, or the shard flushed (or
+                // booted), after the fence.
+                let fenced = fence.is_some_and(|f| {
+                    f < model.flush_floor || tags.iter().any(|&t| model.reading(t) > f)
+                });
+                match got {
+                    SetOutcome::Stored { cas } => {
+                        prop_assert!(!fenced, "stored despite fence");
+                        prop_assert!(cas > model.last_cas, "cas not increasing");
+                        model.last_cas = cas;
+                        let stored_seq = fence.map_or(model.counter, |f| f.min(model.counter));
+                        model.entries.insert(
+                            key,
+                            ModelEntry {
+                                value,
+                                flags,
+                                cas,
+                                expire_at_ms: expire_at(model.now_ms, ttl_secs),
+                                stored_seq,
+                                tags: tags.into_iter().collect(),
+                            },
+                        );
+                    }
+                    SetOutcome::Fenced => {
+                        let f = fence.expect("fenced without a fence");
+                        // Forgetting tags may refuse more, never less, and
+                        // only through the floor.
+                        prop_assert!(fenced || shard.floor().get() > f, "spurious fence");
+                    }
+                    other => prop_assert!(false, "unexpected {:?}", other),
+                }
+            }
+            Op::Get { key, with_tags } => {
+                let got = shard.get(&[key], model.now_ms, with_tags);
+                match (model.liveness(key), got) {
+                    (Some(Ok(())), Lookup::Hit(hit)) => {
+                        let entry = &model.entries[&key];
+                        prop_assert_eq!(&hit.value[..], &entry.value[..]);
+                        prop_assert_eq!(hit.client_flags, entry.flags);
+                        prop_assert_eq!(hit.cas, entry.cas);
+                        let expected_tags = with_tags.then(|| {
+                            let mut names: Vec<String> =
+                                entry.tags.iter().copied().map(tag_name).collect();
+                            names.sort();
+                            names.into_iter().map(Bytes::from).collect::<Vec<_>>()
+                        });
+                        prop_assert_eq!(hit.tags, expected_tags);
+                    }
+                    (None, Lookup::Miss(reason)) => prop_assert_eq!(reason, MissReason::Absent),
+                    (Some(Err(why)), Lookup::Miss(reason)) => {
+                        // The sweep may have got there first.
+                        prop_assert!(reason == why || reason == MissReason::Absent);
+                        model.entries.remove(&key);
+                    }
+                    (expected, got) => {
+                        prop_assert!(false, "model {:?}, shard {:?}", expected, got)
+                    }
+                }
+            }
+            Op::Delete { key } => {
+                let live = model.live(key);
+                prop_assert_eq!(shard.delete(&[key], model.now_ms), live);
+                model.entries.remove(&key);
+            }
+            Op::Touch { key, ttl_secs } => {
+                let live = model.live(key);
+                prop_assert_eq!(shard.touch(&[key], ttl_secs, model.now_ms), live);
+                if live {
+                    model.entries.get_mut(&key).unwrap().expire_at_ms =
+                        expire_at(model.now_ms, ttl_secs);
+                }
+            }
+            Op::Invalidate { tags, in_flight } => {
+                model.counter += 1;
+                model.pending.push((tags, model.counter));
+                if !in_flight {
+                    let last = model.pending.len() - 1;
+                    deliver(&mut shard, &mut model, last);
+                }
+            }
+            Op::Deliver { index } => {
+                if !model.pending.is_empty() {
+                    let index = index % model.pending.len();
+                    deliver(&mut shard, &mut model, index);
+                }
+            }
+            Op::Advance { ms } => model.now_ms += ms,
+            Op::Sweep { steps } => {
+                let _ = shard.sweep(model.now_ms, steps);
+            }
+            Op::Flush => {
+                model.counter += 1;
+                shard.flush_all(InvalidationSeq::new(model.counter));
+                model.entries.clear();
+                model.flush_floor = model.counter;
+            }
+        }
+        shard.assert_invariants();
+        let live = model
+            .entries
+            .keys()
+            .filter(|&&key| model.liveness(key) == Some(Ok(())))
+            .count();
+        prop_assert!(shard.len() >= live, "nothing is evicted under this limit");
+    }
+    Ok(())
+}
+
+fn deliver(shard: &mut Shard, model: &mut Model, index: usize) {
+    let (tags, seq) = model.pending.swap_remove(index);
+    let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
+    shard.invalidate(&names, InvalidationSeq::new(seq));
+    for tag in tags {
+        let last = model.tag_last.entry(tag).or_insert(0);
+        *last = (*last).max(seq);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn model_agrees(
+        ops in proptest::collection::vec(op(), 1..120),
+        boot in 0..3u64,
+        retention in prop_oneof![Just(0usize), Just(2), Just(65_536)],
+    ) {
+        run_model(ops, boot, retention)?;
+    }
+}
+
+#[derive(Clone, Debug)]
+enum SmallOp {
+    Set { key: u8, len: usize, tags: Vec<u8> },
+    Get { key: u8 },
+    Delete { key: u8 },
+    Invalidate { tags: Vec<u8> },
+    Sweep,
+}
+
+fn small_op() -> impl Strategy<Value = SmallOp> {
+    let tags = proptest::collection::vec(0..12u8, 0..4);
+    prop_oneof![
+        5 => (0..32u8, prop_oneof![8 => 0..400usize, 1 => 0..5_000usize], tags.clone())
+            .prop_map(|(key, len, tags)| SmallOp::Set { key, len, tags }),
+        4 => (0..32u8).prop_map(|key| SmallOp::Get { key }),
+        1 => (0..32u8).prop_map(|key| SmallOp::Delete { key }),
+        2 => tags.prop_map(|tags| SmallOp::Invalidate { tags }),
+        1 => Just(SmallOp::Sweep),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// With a budget small enough to evict constantly, `bytes_used` never
+    /// exceeds it, a SET is refused as too large exactly when it could never
+    /// fit, and every hit is the last value stored under its key.
+    #[test]
+    fn small_limit_stays_in_budget_and_hits_are_latest(
+        ops in proptest::collection::vec(small_op(), 1..200),
+        limit in 1_000..6_000usize,
+        retention in prop_oneof![Just(0usize), Just(4), Just(65_536)],
+    ) {
+        let config = ShardConfig::default().with_memory_limit(limit).with_tag_retention(retention);
+        let mut shard = Shard::new(config, InvalidationSeq::ZERO);
+        let mut latest: HashMap<u8, (Vec<u8>, u64, BTreeSet<u8>)> = HashMap::new();
+        let mut tag_last: HashMap<u8, u64> = HashMap::new();
+        let mut counter = 0u64;
+        for (step, op) in ops.into_iter().enumerate() {
+            match op {
+                SmallOp::Set { key, len, tags } => {
+                    let value: Vec<u8> = (0..len).map(|i| (i + step) as u8).collect();
+                    let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
+                    let unique: BTreeSet<u8> = tags.iter().copied().collect();
+                    let need = ENTRY_OVERHEAD + 1 + len + 4 * unique.len()
+                        + unique.iter().map(|&t| TAG_OVERHEAD + tag_name(t).len()).sum::<usize>();
+                    let key_bytes = [key];
+                    let args = SetArgs::new(&key_bytes, Bytes::from(value.clone())).with_tags(&names);
+                    match shard.set(args, InvalidationSeq::new(counter), 0) {
+                        SetOutcome::Stored { .. } => {
+                            prop_assert!(need <= limit);
+                            latest.insert(key, (value, counter, unique));
+                        }
+                        SetOutcome::TooLarge => prop_assert!(need > limit, "refused a fitting entry"),
+                        other => prop_assert!(false, "unexpected {:?}", other),
+                    }
+                }
+                SmallOp::Get { key } => {
+                    if let Lookup::Hit(hit) = shard.get(&[key], 0, false) {
+                        let (value, stored_seq, tags) = latest.get(&key).expect("hit of a never-set key");
+                        prop_assert_eq!(&hit.value[..], &value[..]);
+                        prop_assert!(
+                            tags.iter().all(|t| tag_last.get(t).copied().unwrap_or(0) <= *stored_seq),
+                            "hit of an invalidated entry"
+                        );
+                    }
+                }
+                SmallOp::Delete { key } => {
+                    let _ = shard.delete(&[key], 0);
+                    latest.remove(&key);
+                }
+                SmallOp::Invalidate { tags } => {
+                    counter += 1;
+                    let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
+                    shard.invalidate(&names, InvalidationSeq::new(counter));
+                    for tag in tags {
+                        tag_last.insert(tag, counter);
+                    }
+                }
+                SmallOp::Sweep => {
+                    let _ = shard.sweep(0, 16);
+                }
+            }
+            prop_assert!(shard.bytes_used() <= limit, "{} > {}", shard.bytes_used(), limit);
+            shard.assert_invariants();
+        }
+    }
+}
