@@ -301,11 +301,13 @@ impl Connection {
             Some(key) => shared.router.shard_of(key),
             None => self.context.index,
         };
+        // Read now, in request order, even when another shard runs the
+        // command (see `ShardMessage::Keyed::seq`).
+        let seq = shared.sequence.current();
         if owner == self.context.index {
-            let fence = shared.sequence.current();
             let outcome = {
                 let mut shard = self.context.shard.borrow_mut();
-                dispatch::keyed(&mut shard, &command, with_tags, fence, now_ms)
+                dispatch::keyed(&mut shard, &command, with_tags, seq, now_ms)
             };
             self.respond(opaque, opcode, outcome, quiet);
             return;
@@ -314,6 +316,7 @@ impl Connection {
         let message = ShardMessage::Keyed {
             command,
             with_tags,
+            seq,
             reply,
         };
         if !shared.router.send(owner, message) {

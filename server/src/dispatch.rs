@@ -8,8 +8,9 @@ use tagcached_protocol::ErrorCode;
 use tagcached_store::{self as store, InvalidationSeq, Lookup, Shard};
 
 /// Runs a keyed command (GET, SET, DELETE, TOUCH) on the shard that owns its
-/// key. `fence` is the current invalidation sequence, `now_ms` the server's
-/// clock.
+/// key. `fence` is the invalidation sequence read when the connection ran
+/// the command, in its request order: GET reports it, SET is stamped with
+/// it. `now_ms` is the server's clock.
 ///
 /// The caller guarantees the command is keyed and its key belongs to `shard`.
 pub fn keyed(

@@ -19,7 +19,10 @@
 //!
 //! Ordering: messages from one worker to another travel one FIFO channel, so
 //! pipelined requests for one key, or an invalidation followed by a read on
-//! the same connection, reach the owning shard in the order sent.
+//! the same connection, reach the owning shard in the order sent. A keyed
+//! request carries the invalidation sequence read when its connection ran
+//! it, so a SET followed by an invalidation on the same connection is
+//! stamped before that invalidation however late the owner gets to it.
 
 use std::sync::Arc;
 
@@ -39,6 +42,11 @@ pub enum ShardMessage {
         command: Command,
         /// GET only: return the entry's tags.
         with_tags: bool,
+        /// The invalidation sequence when the connection executed the
+        /// command. A SET is stamped with it, not with the sequence when
+        /// this shard gets to it: an INVALIDATE_TAGS pipelined after the
+        /// SET may be numbered by then, and must still cover the entry.
+        seq: u64,
         /// Where the outcome goes.
         reply: oneshot::Sender<Outcome>,
     },

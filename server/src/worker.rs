@@ -64,8 +64,14 @@ pub fn run(
         let connections = &context.shared.connections;
         connections.close();
         let grace = context.shared.config.shutdown_grace;
-        if tokio::time::timeout(grace, connections.wait()).await.is_err() {
-            tracing::warn!(?grace, "connections still open after the grace period; stopping");
+        if tokio::time::timeout(grace, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "connections still open after the grace period; stopping"
+            );
         }
         sweep_task.abort();
         inbox_task.abort();
@@ -124,11 +130,12 @@ fn handle(context: &Rc<WorkerContext>, message: ShardMessage) {
         ShardMessage::Keyed {
             command,
             with_tags,
+            seq,
             reply,
         } => {
             let mut shard = context.shard.borrow_mut();
             let _ = reply.send(dispatch::keyed(
-                &mut shard, &command, with_tags, fence, now_ms,
+                &mut shard, &command, with_tags, seq, now_ms,
             ));
         }
         ShardMessage::GetMany {

@@ -1,0 +1,106 @@
+//! Fenced SET (protocol.md §8.2): a value built from data read before an
+//! invalidation of its tags can never be stored after it.
+
+use tagcached_protocol::response::Outcome;
+use tagcached_tests::{keys_on_shard, within, TestServer};
+
+#[tokio::test]
+async fn a_fence_from_before_an_invalidation_of_a_tag_is_refused() {
+    within(async {
+        let server = TestServer::start();
+        // The reader and the invalidator on different shards, and the key
+        // owned by a third party's shard: the refusal must not depend on
+        // where anything runs.
+        let mut reader = server.connect_to_shard(0).await;
+        let mut writer = server.connect_to_shard(1).await;
+        for key in [keys_on_shard("f", 0, 2, 1), keys_on_shard("f", 1, 2, 1)].concat() {
+            let fence = reader.get_miss(&key).await.fence;
+            let seq = writer.invalidate(&["user:1"]).await;
+            assert!(seq > fence);
+            let refused = reader
+                .set(&key, "stale", &["user:1", "other"], 0, Some(fence))
+                .await;
+            assert_eq!(refused, Outcome::Fenced);
+            reader.get_miss(&key).await;
+
+            // Read again, with the fresh fence the SET goes through.
+            let fresh = reader.get_miss(&key).await.fence;
+            assert_eq!(fresh, seq);
+            let stored = reader
+                .set(&key, "fresh", &["user:1", "other"], 0, Some(fresh))
+                .await;
+            assert!(matches!(stored, Outcome::Stored { .. }), "{stored:?}");
+            assert_eq!(writer.value(&key).await.as_deref(), Some(&b"fresh"[..]));
+        }
+        let stats = reader.stats().await;
+        assert!(stats.text("set_fenced").parse::<u64>().expect("number") >= 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_old_fence_passes_when_none_of_the_sets_tags_was_invalidated() {
+    within(async {
+        let server = TestServer::start();
+        let mut conn = server.connect().await;
+        let fence = conn.get_miss("k").await.fence;
+        conn.invalidate(&["unrelated"]).await;
+        let outcome = conn.set("k", "v", &["mine"], 0, Some(fence)).await;
+        assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+        assert_eq!(conn.value("k").await.as_deref(), Some(&b"v"[..]));
+        // No fence (0 on the wire): never refused.
+        conn.invalidate(&["mine"]).await;
+        let outcome = conn.set("k", "v2", &["mine"], 0, None).await;
+        assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+    })
+    .await;
+}
+
+/// The fence from a hit works like the fence from a miss, and a refused SET
+/// leaves the existing entry alone.
+#[tokio::test]
+async fn a_refused_set_leaves_the_current_entry_in_place() {
+    within(async {
+        let server = TestServer::start();
+        let mut conn = server.connect().await;
+        conn.store("k", "original", &["a"]).await;
+        let fence = conn.get_hit("k").await.fence;
+        conn.invalidate(&["b"]).await;
+        assert_eq!(
+            conn.set("k", "stale", &["a", "b"], 0, Some(fence)).await,
+            Outcome::Fenced
+        );
+        assert_eq!(conn.value("k").await.as_deref(), Some(&b"original"[..]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fence_from_before_a_flush_all_is_refused() {
+    within(async {
+        let server = TestServer::start();
+        let mut conn = server.connect().await;
+        let keys = [keys_on_shard("fl", 0, 2, 1), keys_on_shard("fl", 1, 2, 1)].concat();
+        let mut fences = Vec::new();
+        for key in &keys {
+            fences.push(conn.get_miss(key).await.fence);
+        }
+        let seq = conn.flush_all().await;
+        for (key, fence) in keys.iter().zip(&fences) {
+            // Tags never seen, never invalidated by name: the flush covers
+            // them, and an untagged value too.
+            for tags in [&["never-seen"][..], &[]] {
+                let outcome = conn.set(key, "stale", tags, 0, Some(*fence)).await;
+                assert_eq!(outcome, Outcome::Fenced, "tags {tags:?}");
+                conn.get_miss(key).await;
+            }
+            let fresh = conn.get_miss(key).await.fence;
+            assert_eq!(fresh, seq);
+            let outcome = conn
+                .set(key, "fresh", &["never-seen"], 0, Some(fresh))
+                .await;
+            assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+        }
+    })
+    .await;
+}

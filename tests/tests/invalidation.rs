@@ -1,0 +1,259 @@
+//! The invalidation guarantee across threads (protocol.md §8.2): once the
+//! OK to an INVALIDATE_TAGS has arrived, every GET the server receives
+//! afterwards, on any connection and any shard, misses every entry stored
+//! before it under one of its tags.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tagcached_protocol::request::Command;
+use tagcached_protocol::response::Outcome;
+use tagcached_protocol::Request;
+use tagcached_tests::{get_cmd, set_cmd, within, Deadline, RawConn, TestServer};
+
+const THREADS: usize = 4;
+const CONNECTIONS: usize = 16;
+const KEYS: usize = 200;
+
+/// Sixteen connections: twelve moved to each of the four shards in turn by
+/// HELLO, four left where the kernel put them.
+async fn connections(server: &TestServer) -> Vec<RawConn> {
+    let mut conns = Vec::with_capacity(CONNECTIONS);
+    for i in 0..CONNECTIONS {
+        let mut conn = server.connect().await;
+        if i < 12 {
+            let shard = (i % THREADS) as u16;
+            assert_eq!(conn.hello(Some(shard)).await.shard, shard);
+        } else {
+            conn.hello(None).await;
+        }
+        conns.push(conn);
+    }
+    conns
+}
+
+/// Tags of key `i`: every other key carries `shared`, every third `other`,
+/// the rest none.
+fn tags_of(i: usize) -> Vec<&'static str> {
+    let mut tags = Vec::new();
+    if i % 2 == 0 {
+        tags.push("shared");
+    }
+    if i % 3 == 0 {
+        tags.push("other");
+    }
+    tags
+}
+
+/// GETs every key in one pipeline; returns which hit (with the right value).
+async fn hits(conn: &mut RawConn, keys: &[String]) -> Vec<bool> {
+    let requests: Vec<Request> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| Request::new(i as u32, get_cmd(key)))
+        .collect();
+    conn.send_batch(&requests).await;
+    let mut hits = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let response = conn.recv().await;
+        assert_eq!(response.opaque, i as u32);
+        hits.push(match response.outcome {
+            Outcome::Hit(hit) => {
+                assert_eq!(hit.value, format!("value-of-{key}"));
+                true
+            }
+            Outcome::Miss(_) => false,
+            other => panic!("GET answered {other:?}"),
+        });
+    }
+    hits
+}
+
+/// SETs every key to `round`, tagged `hot`, in one pipeline.
+async fn write_round(writer: &mut RawConn, keys: &[String], round: u64) {
+    let requests: Vec<Request> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let set = set_cmd(key, round.to_string(), &["hot"]);
+            Request::new(i as u32, Command::Set(set))
+        })
+        .collect();
+    writer.send_batch(&requests).await;
+    for _ in &requests {
+        let response = writer.recv().await;
+        assert!(matches!(response.outcome, Outcome::Stored { .. }));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_ack_every_connection_on_every_shard_misses_the_tagged_entries() {
+    within(async {
+        let server = TestServer::with_config(|config| config.threads = THREADS);
+        let mut conns = connections(&server).await;
+        let keys: Vec<String> = (0..KEYS).map(|i| format!("inv-{i}")).collect();
+
+        // Stored through many connections, so through every shard's path.
+        for (i, key) in keys.iter().enumerate() {
+            let conn = &mut conns[i % CONNECTIONS];
+            conn.store(key, format!("value-of-{key}"), &tags_of(i))
+                .await;
+        }
+        for conn in &mut conns {
+            assert!(hits(conn, &keys).await.iter().all(|&hit| hit));
+        }
+
+        conns[5].invalidate(&["shared"]).await;
+        // Right after the ack, from every connection: no lag on any shard.
+        for conn in &mut conns {
+            let hits = hits(conn, &keys).await;
+            for (i, hit) in hits.into_iter().enumerate() {
+                assert_eq!(hit, i % 2 != 0, "key {i} with tags {:?}", tags_of(i));
+            }
+        }
+
+        // Entries stored after the invalidation are served as usual, whether
+        // new keys or the invalidated ones stored again.
+        let later: Vec<String> = (0..KEYS / 4).map(|i| format!("inv-later-{i}")).collect();
+        for (i, key) in later.iter().chain(keys.iter().step_by(2)).enumerate() {
+            let conn = &mut conns[(i * 7) % CONNECTIONS];
+            conn.store(key, format!("value-of-{key}"), &["shared"])
+                .await;
+        }
+        for conn in &mut conns {
+            assert!(hits(conn, &later).await.iter().all(|&hit| hit));
+            assert!(hits(conn, &keys).await.iter().all(|&hit| hit));
+        }
+    })
+    .await;
+}
+
+/// Readers hammer GETs on their own connections while a writer invalidates
+/// and rewrites, round after round. Before each GET a reader notes the last
+/// round whose invalidation had been acknowledged; the GET must not return
+/// a value written before that round's invalidation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_start_after_the_ack_never_see_the_old_value() {
+    within(async {
+        const ROUNDS: u64 = 20;
+        const READERS: usize = 8;
+        // A bound, not a target: readers stop once the writer is done.
+        const MAX_READS_PER_READER: usize = 20_000;
+        let server = TestServer::with_config(|config| config.threads = THREADS);
+        let keys: Arc<Vec<String>> = Arc::new((0..16).map(|i| format!("hot-{i}")).collect());
+        let mut writer = server.connect().await;
+        write_round(&mut writer, &keys, 0).await;
+
+        let acked_round = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
+        let mut readers = Vec::new();
+        for reader in 0..READERS {
+            let mut conn = server.connect().await;
+            if reader % 2 == 0 {
+                conn.hello(Some((reader / 2 % THREADS) as u16)).await;
+            }
+            let keys = keys.clone();
+            let acked_round = acked_round.clone();
+            let done = done.clone();
+            let started = started.clone();
+            readers.push(tokio::spawn(async move {
+                let mut checked_after_an_ack = 0;
+                for read in 0..MAX_READS_PER_READER {
+                    if read == 1 {
+                        started.fetch_add(1, Ordering::AcqRel);
+                    }
+                    if done.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let key = &keys[(read * 5 + reader) % keys.len()];
+                    // Taken before the GET is sent: the read starts after
+                    // the ack of this round's invalidation.
+                    let floor = acked_round.load(Ordering::Acquire);
+                    match conn.get(key).await {
+                        Outcome::Hit(hit) => {
+                            let round: u64 = std::str::from_utf8(&hit.value)
+                                .expect("utf-8")
+                                .parse()
+                                .expect("a round number");
+                            assert!(
+                                round >= floor,
+                                "{key}: read round {round} after round {floor}'s invalidation was acked"
+                            );
+                        }
+                        Outcome::Miss(_) => {}
+                        other => panic!("GET answered {other:?}"),
+                    }
+                    if floor > 0 {
+                        checked_after_an_ack += 1;
+                    }
+                }
+                checked_after_an_ack
+            }));
+        }
+
+        // Every reader is reading before the first invalidation.
+        let deadline = Deadline::new("the readers to start", Duration::from_secs(5));
+        while started.load(Ordering::Acquire) < READERS {
+            deadline.tick().await;
+        }
+        for round in 1..=ROUNDS {
+            writer.invalidate(&["hot"]).await;
+            acked_round.store(round, Ordering::Release);
+            write_round(&mut writer, &keys, round).await;
+            tokio::task::yield_now().await;
+        }
+        done.store(true, Ordering::Release);
+        let mut checked = 0;
+        for reader in readers {
+            checked += reader.await.expect("reader");
+        }
+        assert!(checked > 0, "reads ran between the invalidations");
+    })
+    .await;
+}
+
+/// A connection's requests run in the order sent (protocol.md §5), so a SET
+/// pipelined before an INVALIDATE_TAGS of its tag stored before it: once
+/// the INVALIDATE is acknowledged the entry must miss, also when the key's
+/// shard is not the connection's and the SET travels there by message.
+///
+/// Regression: the owning shard stamped a forwarded SET with the sequence
+/// as of when it got to the SET, by which time the connection had already
+/// numbered the invalidation behind it; the entry outlived its invalidation.
+#[tokio::test]
+async fn a_set_pipelined_before_an_invalidation_is_invalidated_by_it() {
+    within(async {
+        let server = TestServer::with_config(|config| config.threads = 2);
+        let mut conn = server.connect_to_shard(0).await;
+        let keys = [
+            tagcached_tests::keys_on_shard("before", 1, 2, 100),
+            tagcached_tests::keys_on_shard("before", 0, 2, 100),
+        ]
+        .concat();
+        let mut stale = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let tag = format!("tag-{i}");
+            let batch = [
+                Request::new(1, Command::Set(set_cmd(key, "stale", &[&tag]))),
+                Request::new(2, tagcached_tests::invalidate_cmd(&[&tag])),
+                Request::new(3, get_cmd(key)),
+            ];
+            conn.send_batch(&batch).await;
+            assert!(matches!(conn.recv().await.outcome, Outcome::Stored { .. }));
+            assert!(matches!(conn.recv().await.outcome, Outcome::Sequence(_)));
+            if let Outcome::Hit(_) = conn.recv().await.outcome {
+                stale.push(key.clone());
+            }
+            if conn.value(key).await.is_some() {
+                stale.push(key.clone());
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "served after their invalidation: {stale:?}"
+        );
+    })
+    .await;
+}
