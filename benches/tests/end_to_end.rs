@@ -1,0 +1,220 @@
+//! The bench binary against the real tagcached server, started in-process
+//! on an ephemeral port. Every run is bounded in time: a bench that hangs
+//! is killed and the test fails.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tagcached::{Config, Server};
+
+const BENCH: &str = env!("CARGO_BIN_EXE_tagcached-bench");
+
+fn bench(args: &[&str]) -> Command {
+    let mut command = Command::new(BENCH);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits for `child` at most `limit`, killing it and failing past that.
+fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the bench") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the bench did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs the bench to completion within `limit`: status, stdout, stderr.
+fn run_bounded(args: &[&str], limit: Duration) -> (ExitStatus, String, String) {
+    let mut child = bench(args).spawn().expect("start the bench");
+    // Pipes are drained on threads so a chatty bench cannot block on them.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    let status = wait_bounded(&mut child, limit);
+    (status, out.join().unwrap(), err.join().unwrap())
+}
+
+fn start_server() -> Server {
+    Server::start(Config::local_ephemeral()).expect("start tagcached")
+}
+
+#[test]
+fn a_one_second_run_reports_json_with_ops_and_no_errors() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let (status, stdout, stderr) = run_bounded(
+        &[
+            "--server",
+            &addr,
+            "--duration",
+            "1",
+            "--json",
+            "--connections",
+            "4",
+            "--threads",
+            "2",
+            "--pipeline",
+            "4",
+            "--keys",
+            "2000",
+            "--prefill",
+            "--tags-per-item",
+            "2",
+            "--tag-space",
+            "50",
+            "--invalidate-rate",
+            "50",
+            "--distribution",
+            "zipf:0.9",
+            "--delete-ratio",
+            "0.05",
+            "--get-ratio",
+            "0.8",
+            "--set-ratio",
+            "0.15",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert!(json["ops"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["ops_per_sec"].as_f64().unwrap() > 0.0);
+    assert_eq!(json["errors"], 0, "{json}");
+    assert!(
+        json["hit_ratio"].as_f64().unwrap() > 0.0,
+        "prefilled keys hit: {json}"
+    );
+    assert!(json["latency_us"]["p50"].as_f64().unwrap() > 0.0);
+    assert!(
+        json["latency_us"]["p99"].as_f64().unwrap() >= json["latency_us"]["p50"].as_f64().unwrap()
+    );
+    assert!(json["latency_us"]["p999"].is_number());
+    assert_eq!(json["shard_aware"], true);
+    assert_eq!(json["shard_count"], 2);
+    assert_eq!(
+        json["connections"], 5,
+        "the invalidator has its own connection"
+    );
+    for kind in ["get", "set", "delete", "invalidate"] {
+        assert!(
+            json["per_op"][kind]["ops"].as_u64().unwrap() > 0,
+            "{kind}: {json}"
+        );
+        assert_eq!(json["per_op"][kind]["errors"], 0, "{kind}: {json}");
+    }
+    assert!(stderr.contains("ops/s"), "a progress line: {stderr}");
+}
+
+#[test]
+fn an_open_loop_run_sends_exactly_the_requests_asked() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let (status, stdout, stderr) = run_bounded(
+        &[
+            "--server",
+            &addr,
+            "--rate",
+            "4000",
+            "--requests",
+            "2000",
+            "--json",
+            "-c",
+            "3",
+            "-t",
+            "1",
+            "--no-shard-aware",
+            "--quiet",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["ops"], 2000, "{json}");
+    assert_eq!(json["errors"], 0);
+    assert_eq!(json["mode"], "open");
+    assert_eq!(json["shard_aware"], false);
+    assert!(json["send_lag_us"]["p50"].is_number());
+    // 2000 requests at 4000/s take about half a second, not less.
+    assert!(json["elapsed_s"].as_f64().unwrap() > 0.4, "{json}");
+    assert!(stderr.is_empty() || !stderr.contains("error"), "{stderr}");
+}
+
+#[test]
+fn a_server_that_is_down_is_reported_not_waited_for() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let server = format!("127.0.0.1:{port}");
+    let (status, stdout, stderr) = run_bounded(
+        &["--server", &server, "--duration", "1"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(stdout.is_empty());
+}
+
+#[test]
+fn a_server_that_stops_mid_run_ends_the_run_with_an_error() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let mut child = bench(&["--server", &addr, "--duration", "60", "-c", "4", "-t", "1"])
+        .spawn()
+        .unwrap();
+    // Stop the server once the first progress line shows the run is on.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !line.contains("ops/s") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no progress line from the bench");
+        }
+    }
+    server.shutdown();
+    let status = wait_bounded(&mut child, Duration::from_secs(20));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("error"), "{rest}");
+    drop(server);
+}
+
+#[test]
+fn bad_arguments_exit_with_status_2_and_a_reason() {
+    for (args, reason) in [
+        (&["--connections", "0"][..], "--connections"),
+        (&["--value-size", "9..3"], "empty range"),
+        (&["--distribution", "zipf:-1"], "zipf"),
+        (&["--nonsense"], "unexpected argument"),
+    ] {
+        let (status, _, stderr) = run_bounded(args, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+}
