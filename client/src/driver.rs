@@ -44,6 +44,11 @@ const WRITE_CHUNK: usize = 64 * 1024;
 /// big value) is released.
 const RETAINED_BUFFER: usize = 4 * WRITE_CHUNK;
 
+/// Initial read buffer: room for the responses to a few hundred pipelined
+/// small requests in one `read` (tokio-util's default of 8 KiB takes
+/// several system calls for them).
+const READ_BUFFER: usize = 64 * 1024;
+
 /// One request, with the channel its frames go back on.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
@@ -287,7 +292,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut registered: mpsc::UnboundedReceiver<InFlight>,
     shared: Arc<Shared>,
 ) {
-    let mut frames = FramedRead::new(socket, ClientCodec::default());
+    let mut frames = FramedRead::with_capacity(socket, ClientCodec::default(), READ_BUFFER);
     let mut in_flight = InFlightQueue::default();
     let failure = loop {
         let next = tokio::select! {

@@ -49,17 +49,107 @@ pub enum Error {
     /// frame larger than the server's `max_frame`. Nothing was sent.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A [`Client`](crate::Client) has marked the server that owns the key
+    /// down after repeated failures (or after it missed an invalidation),
+    /// and will retry it after a backoff. Nothing was sent. Reads of its
+    /// keys miss instead of failing with this.
+    #[error("server {server} is marked down")]
+    ServerDown {
+        /// The server's address, as given to the client.
+        server: String,
+    },
+    /// A command that goes to every server (INVALIDATE_TAGS, FLUSH_ALL,
+    /// PING) was not acknowledged by some of them. The others did
+    /// acknowledge it; retry on the failed ones with
+    /// [`Client::invalidate_tags_on`](crate::Client::invalidate_tags_on).
+    #[error("{} of {servers} servers did not acknowledge: {}", failed.len(), list_failures(failed))]
+    Unacknowledged {
+        /// How many servers the command went to.
+        servers: usize,
+        /// The servers that did not acknowledge it, and why.
+        failed: Vec<ServerFailure>,
+    },
+    /// A typed value could not be encoded, or a stored value could not be
+    /// decoded as the type asked for (see the `serde` feature).
+    #[error("value codec: {0}")]
+    Codec(String),
+}
+
+/// One server's failure in an [`Error::Unacknowledged`].
+#[derive(Debug, Clone)]
+pub struct ServerFailure {
+    /// The server's address, as given to the client.
+    pub server: String,
+    /// Why it did not acknowledge.
+    pub error: Error,
+}
+
+fn list_failures(failed: &[ServerFailure]) -> String {
+    failed
+        .iter()
+        .map(|failure| format!("{} ({})", failure.server, failure.error))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {
     /// Whether this error means the connection can no longer be used (a
     /// pool should drop it and reconnect), as opposed to a failure of one
     /// request.
+    ///
+    /// [`Error::ServerDown`] counts as one: the client could not reach the
+    /// server. [`Error::Unacknowledged`] does not: it reports several
+    /// servers, each failure in it says what happened there.
     pub fn is_connection_error(&self) -> bool {
         match self {
-            Error::Io(_) | Error::Closed | Error::Protocol(_) => true,
+            Error::Io(_) | Error::Closed | Error::Protocol(_) | Error::ServerDown { .. } => true,
             Error::Server { code, .. } => code.is_fatal(),
-            Error::Timeout(_) | Error::InvalidArgument(_) => false,
+            Error::Timeout(_)
+            | Error::InvalidArgument(_)
+            | Error::Unacknowledged { .. }
+            | Error::Codec(_) => false,
+        }
+    }
+
+    /// Whether the request ran out of time ([`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// The server's error status, for [`Error::Server`].
+    pub fn server_code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether the server could not be used for this request: a
+    /// connection error, a timeout, or a server too busy or stopping. These
+    /// count towards marking a server down, they make cache-aside compute
+    /// the value without caching it, and an invalidation that fails this way
+    /// may not have reached the server. Other errors (a bad key, a tag the
+    /// server refuses) would fail again the same way.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Timeout(_) => true,
+            Error::Server {
+                code: ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::Internal,
+                ..
+            } => true,
+            other => other.is_connection_error(),
+        }
+    }
+
+    /// For [`Error::Unacknowledged`], the servers that did not
+    /// acknowledge; otherwise empty.
+    pub fn unacknowledged_servers(&self) -> Vec<&str> {
+        match self {
+            Error::Unacknowledged { failed, .. } => failed
+                .iter()
+                .map(|failure| failure.server.as_str())
+                .collect(),
+            _ => Vec::new(),
         }
     }
 

@@ -1,33 +1,39 @@
 //! An async Rust client for the tagcached cache daemon.
 //!
+//! [`Client`] is what an application holds: a cache over one or several
+//! servers, cheap to clone, safe to share across tasks, with a small pool of
+//! pipelined, shard-aware connections per server, timeouts, reconnection
+//! with backoff, servers marked down after repeated failures, consistent
+//! placement of keys over servers, fan-out invalidation, batch calls,
+//! cache-aside with fences and, behind the `serde` feature, typed values.
+//!
 //! ```no_run
 //! use std::time::Duration;
-//! use tagcached_client::{Connection, Lookup, SetOptions, SetOutcome};
+//! use tagcached_client::{Client, SetOptions};
 //!
+//! # async fn load_profile(id: u64) -> String { String::new() }
 //! # async fn example() -> tagcached_client::Result<()> {
-//! let cache = Connection::connect("127.0.0.1:11311").await?;
+//! let cache = Client::builder()
+//!     .servers(["10.0.0.1:11311", "10.0.0.2:11311"])
+//!     .request_timeout(Duration::from_millis(100))
+//!     .build()?;
 //!
-//! // Read; on a miss, recompute and store with the miss's fence, so a value
-//! // computed from data read before an invalidation is never stored after it.
-//! match cache.get_with_fence("user:42:profile").await? {
-//!     Lookup::Hit(item) => println!("cached: {:?}", item.value),
-//!     Lookup::Miss { fence } => {
-//!         let profile = "{\"name\":\"Ada\"}"; // from the database
-//!         let options = SetOptions::new()
-//!             .ttl(Duration::from_secs(3600))
-//!             .tag("user:42")
-//!             .fence(fence);
-//!         match cache.set("user:42:profile", profile, &options).await? {
-//!             SetOutcome::Fenced => println!("user:42 changed meanwhile; not cached"),
-//!             outcome => println!("{}", outcome.name()),
-//!         }
-//!     }
-//! }
+//! // Read, or compute and store; the miss's fence keeps a value computed
+//! // before an invalidation from being stored after it.
+//! let profile = cache
+//!     .get_or_set_with("user:42:profile", ["user:42"], Duration::from_secs(3600), || {
+//!         load_profile(42)
+//!     })
+//!     .await?;
 //!
-//! // The user changed: every entry tagged user:42 is a miss from now on.
+//! // The user changed: every entry tagged user:42, on every server, is a
+//! // miss from now on.
 //! cache.invalidate_tags(["user:42"]).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! [`Connection`] is the layer beneath: one TCP connection to one server,
+//! for tools (`tagcached-cli`) and for explicit [`Pipeline`]s.
 //!
 //! # How a connection works
 //!
@@ -42,27 +48,46 @@
 //! the reason and new requests fail at once; no request ever receives
 //! another's response.
 //!
-//! [`Pipeline`] makes the batching explicit: many commands, quiet ones
-//! included, in one submission and one round trip.
+//! # How a client works
+//!
+//! `placement.rs` picks a key's server (rendezvous hashing); `pool.rs` holds
+//! each server's connections in lanes, one per server shard, and picks the
+//! lane of the key's shard; `health.rs` counts failures, marks servers down,
+//! times the retries and keeps the invalidations a server missed until it
+//! is back. `client.rs` (single keys, fan-out), `batch.rs`,
+//! `cache_aside.rs` and `typed.rs` are the commands over them.
 //!
 //! Layers, each importing only from those before it: `error`, `lookup`, `set`
 //! (the types of answers); `reply` (response frames to those types);
 //! `in_flight` (matching frames to requests); `driver` (the tasks and the
-//! `Link` that reaches them); then the public API over a `Link`: `options`
-//! (connect and HELLO), `connection`, `pipeline`.
+//! `Link` that reaches them); then the connection API over a `Link`:
+//! `options` (connect and HELLO), `connection`, `pipeline`; then the client:
+//! `placement`, `health`, `pool`, `client`, `builder`, `batch`,
+//! `cache_aside`, `typed`.
 
+mod batch;
+mod builder;
+mod cache_aside;
+mod client;
 mod connection;
 mod driver;
 mod error;
+mod health;
 mod in_flight;
 mod lookup;
 mod options;
 mod pipeline;
+mod placement;
+mod pool;
 mod reply;
 mod set;
+#[cfg(feature = "serde")]
+mod typed;
 
+pub use builder::ClientBuilder;
+pub use client::{Client, ServerStatus};
 pub use connection::Connection;
-pub use error::{Error, Result};
+pub use error::{Error, Result, ServerFailure};
 pub use lookup::{Item, Lookup};
 pub use options::ConnectOptions;
 pub use pipeline::{Pipeline, Reply};

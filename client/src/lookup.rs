@@ -37,6 +37,26 @@ pub enum Lookup {
 }
 
 impl Lookup {
+    /// The fence of a miss that no server answered (see
+    /// [`Lookup::unavailable`]): older than every fence a server hands out
+    /// (sequences start at the server's boot time, protocol.md §8.2), so a
+    /// SET fenced with it is refused ([`SetOutcome::Fenced`]) if any of its
+    /// tags was ever invalidated; tagcached refuses fences older than its
+    /// boot outright.
+    ///
+    /// [`SetOutcome::Fenced`]: crate::SetOutcome::Fenced
+    pub const UNAVAILABLE_FENCE: u64 = 1;
+
+    /// The miss a [`Client`](crate::Client) answers for a key whose server
+    /// is marked down: nothing was read, so its fence
+    /// ([`UNAVAILABLE_FENCE`](Lookup::UNAVAILABLE_FENCE)) vouches for
+    /// nothing.
+    pub fn unavailable() -> Lookup {
+        Lookup::Miss {
+            fence: Lookup::UNAVAILABLE_FENCE,
+        }
+    }
+
     /// The fence for a later fenced SET of this key.
     pub fn fence(&self) -> u64 {
         match self {
