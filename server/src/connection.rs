@@ -3,7 +3,7 @@
 //!
 //! Requests for keys this worker owns run inline and their responses are
 //! encoded straight into the write buffer. A request that must wait on
-//! another shard leaves a [`Slot::Waiting`] in the queue, and every later
+//! another shard leaves a `Slot::Waiting` in the queue, and every later
 //! response queues behind it, so responses still leave in request order
 //! while the hops of a batch are in flight together.
 
