@@ -61,14 +61,17 @@ impl Header {
 
     /// Appends the header's 16 bytes to `dst`.
     pub fn write(&self, dst: &mut impl BufMut) {
-        dst.put_u8(self.magic);
-        dst.put_u8(self.version);
-        dst.put_u8(self.opcode.0);
-        dst.put_u8(self.flags);
-        dst.put_u16(self.status);
-        dst.put_u16(0);
-        dst.put_u32(self.opaque);
-        dst.put_u32(self.body_length);
+        // Assembled on the stack and appended at once: one capacity check
+        // instead of eight (this runs once per response).
+        let mut bytes = [0u8; HEADER_LEN];
+        bytes[0] = self.magic;
+        bytes[1] = self.version;
+        bytes[2] = self.opcode.0;
+        bytes[3] = self.flags;
+        bytes[4..6].copy_from_slice(&self.status.to_be_bytes());
+        bytes[8..12].copy_from_slice(&self.opaque.to_be_bytes());
+        bytes[12..16].copy_from_slice(&self.body_length.to_be_bytes());
+        dst.put_slice(&bytes);
     }
 }
 

@@ -1,6 +1,8 @@
 //! Per-operation cost of one shard, for comparison with memcached's item
-//! path: GET hit and miss, SET (overwrite, and under eviction pressure), and
-//! an INVALIDATE of 10 tags.
+//! path: GET hit (no tags, and 3 tags with invalidations applied so the tag
+//! check runs) and miss, SET (overwrite with 0 and 3 tags, and under
+//! eviction pressure), INVALIDATE of 10 tags, and the O(tags) claim itself:
+//! invalidating a tag carried by one entry against one carried by 1,000,000.
 
 use std::hint::black_box;
 
@@ -11,6 +13,9 @@ use tagcached_store::{InvalidationSeq, SetArgs, SetOutcome, Shard, ShardConfig};
 const ENTRIES: u64 = 100_000;
 const VALUE_LEN: usize = 100;
 const TAG_POOL: u64 = 1_000;
+const TAGS_PER_ENTRY: u64 = 3;
+/// Entries carrying the one tag in `invalidate_tag_on_1m_entries`.
+const BIG_TAG_ENTRIES: u64 = 1_000_000;
 
 fn key(i: u64) -> [u8; 16] {
     let mut key = *b"key:000000000000";
@@ -22,17 +27,23 @@ fn tag_names() -> Vec<String> {
     (0..TAG_POOL).map(|i| format!("tenant:{i}")).collect()
 }
 
-/// A shard holding `ENTRIES` entries of `VALUE_LEN` bytes, two tags each.
-fn filled(config: ShardConfig, tags: &[String]) -> Shard {
+/// The tags of entry `i`: `count` distinct names from the pool.
+fn tags_of(tags: &[String], i: u64, count: u64) -> Vec<&String> {
+    (0..count)
+        .map(|n| &tags[((i * 7 + n * 331) % TAG_POOL) as usize])
+        .collect()
+}
+
+/// A shard holding `ENTRIES` entries of `VALUE_LEN` bytes, `tag_count` tags
+/// each, stored at sequence 1.
+fn filled(config: ShardConfig, tags: &[String], tag_count: u64) -> Shard {
     let mut shard = Shard::new(config, InvalidationSeq::ZERO);
-    let value = Bytes::from(vec![7u8; VALUE_LEN]);
     for i in 0..ENTRIES {
         let key = key(i);
-        let entry_tags = [
-            &tags[(i % TAG_POOL) as usize],
-            &tags[(i * 7 % TAG_POOL) as usize],
-        ];
-        let args = SetArgs::new(&key, value.clone()).with_tags(&entry_tags);
+        // One allocation per value, as the server stores them.
+        let value = Bytes::from(vec![7u8; VALUE_LEN]);
+        let entry_tags = tags_of(tags, i, tag_count);
+        let args = SetArgs::new(&key, value).with_tags(&entry_tags);
         assert!(matches!(
             shard.set(args, InvalidationSeq::new(1), 0),
             SetOutcome::Stored { .. }
@@ -41,49 +52,80 @@ fn filled(config: ShardConfig, tags: &[String]) -> Shard {
     shard
 }
 
-fn benches(c: &mut Criterion) {
+fn get_and_set(c: &mut Criterion) {
     let tags = tag_names();
-    let mut shard = filled(ShardConfig::default(), &tags);
     let keys: Vec<[u8; 16]> = (0..ENTRIES).map(key).collect();
     let absent: Vec<[u8; 16]> = (ENTRIES..2 * ENTRIES).map(key).collect();
-
     let mut i = 0usize;
-    c.bench_function("get_hit", |b| {
+
+    let mut plain = filled(ShardConfig::default(), &tags, 0);
+    c.bench_function("get_hit_0_tags", |b| {
         b.iter(|| {
             i = (i + 7919) % keys.len();
-            black_box(shard.get(black_box(&keys[i]), 1, false))
+            black_box(plain.get(black_box(&keys[i]), 1, false))
         })
     });
-
+    // What the server's plain GET runs: the value lent, not copied.
+    c.bench_function("get_hit_0_tags_borrowed", |b| {
+        b.iter(|| {
+            i = (i + 7919) % keys.len();
+            black_box(plain.get_borrowed(black_box(&keys[i]), 1).is_ok())
+        })
+    });
     c.bench_function("get_miss", |b| {
         b.iter(|| {
             i = (i + 7919) % absent.len();
-            black_box(shard.get(black_box(&absent[i]), 1, false))
+            black_box(plain.get(black_box(&absent[i]), 1, false))
         })
     });
-
     let value = Bytes::from(vec![9u8; VALUE_LEN]);
-    c.bench_function("set_overwrite_2_tags", |b| {
-        b.iter(|| {
-            i = (i + 7919) % keys.len();
-            let entry_tags = [&tags[i % 1000], &tags[i * 7 % 1000]];
-            let args = SetArgs::new(&keys[i], value.clone()).with_tags(&entry_tags);
-            black_box(shard.set(args, InvalidationSeq::new(1), 1))
-        })
-    });
-
-    c.bench_function("set_overwrite_no_tags", |b| {
+    c.bench_function("set_overwrite_0_tags", |b| {
         b.iter(|| {
             i = (i + 7919) % keys.len();
             let args = SetArgs::new(&keys[i], value.clone());
-            black_box(shard.set(args, InvalidationSeq::new(1), 1))
+            black_box(plain.set(args, InvalidationSeq::new(1), 1))
         })
     });
+    drop(plain);
+
+    let mut tagged = filled(ShardConfig::default(), &tags, TAGS_PER_ENTRY);
+    // A tag no entry carries, invalidated after every store: each read must
+    // now check its entry's tags rather than take the nothing-newer path.
+    tagged.invalidate(&["unrelated"], InvalidationSeq::new(2));
+    c.bench_function("get_hit_3_tags", |b| {
+        b.iter(|| {
+            i = (i + 7919) % keys.len();
+            black_box(tagged.get(black_box(&keys[i]), 1, false))
+        })
+    });
+    c.bench_function("set_overwrite_3_tags", |b| {
+        b.iter(|| {
+            i = (i + 7919) % keys.len();
+            let entry_tags = tags_of(&tags, i as u64, TAGS_PER_ENTRY);
+            let args = SetArgs::new(&keys[i], value.clone()).with_tags(&entry_tags);
+            black_box(tagged.set(args, InvalidationSeq::new(3), 1))
+        })
+    });
+
+    let mut seq = 3u64;
+    let mut start = 0usize;
+    c.bench_function("invalidate_10_tags", |b| {
+        b.iter(|| {
+            seq += 1;
+            start = (start + 10) % (TAG_POOL as usize - 10);
+            tagged.invalidate(
+                black_box(&tags[start..start + 10]),
+                InvalidationSeq::new(seq),
+            );
+        })
+    });
+    drop(tagged);
 
     // Room for about half the keys, so every new key evicts.
     let mut tight = filled(
         ShardConfig::default().with_memory_limit(ENTRIES as usize * 200),
         &tags,
+        2,
     );
     let mut next = ENTRIES;
     c.bench_function("set_evicting", |b| {
@@ -94,20 +136,46 @@ fn benches(c: &mut Criterion) {
             black_box(tight.set(args, InvalidationSeq::new(1), 1))
         })
     });
-
-    let mut seq = 1u64;
-    let mut start = 0usize;
-    c.bench_function("invalidate_10_tags", |b| {
-        b.iter(|| {
-            seq += 1;
-            start = (start + 10) % (TAG_POOL as usize - 10);
-            shard.invalidate(
-                black_box(&tags[start..start + 10]),
-                InvalidationSeq::new(seq),
-            );
-        })
-    });
 }
 
-criterion_group!(shard, benches);
+/// Invalidation is O(tags): the cost must not depend on how many entries
+/// carry the tag. One shard holds `BIG_TAG_ENTRIES` entries tagged `big` and
+/// one tagged `small`; each iteration invalidates one of them at a new
+/// sequence.
+fn invalidate_by_tag_population(c: &mut Criterion) {
+    let mut shard = Shard::new(
+        ShardConfig::default().with_memory_limit(1 << 30),
+        InvalidationSeq::ZERO,
+    );
+    let value = Bytes::from_static(b"0123456789");
+    for i in 0..BIG_TAG_ENTRIES {
+        let key = key(i);
+        let args = SetArgs::new(&key, value.clone()).with_tags(&["big"]);
+        assert!(matches!(
+            shard.set(args, InvalidationSeq::new(1), 0),
+            SetOutcome::Stored { .. }
+        ));
+    }
+    let args = SetArgs::new(b"the-small-one", value).with_tags(&["small"]);
+    assert!(matches!(
+        shard.set(args, InvalidationSeq::new(1), 0),
+        SetOutcome::Stored { .. }
+    ));
+    let mut seq = 1u64;
+    c.bench_function("invalidate_tag_on_1_entry", |b| {
+        b.iter(|| {
+            seq += 1;
+            shard.invalidate(black_box(&["small"]), InvalidationSeq::new(seq));
+        })
+    });
+    c.bench_function("invalidate_tag_on_1m_entries", |b| {
+        b.iter(|| {
+            seq += 1;
+            shard.invalidate(black_box(&["big"]), InvalidationSeq::new(seq));
+        })
+    });
+    assert_eq!(shard.len() as u64, BIG_TAG_ENTRIES + 1, "nothing walked");
+}
+
+criterion_group!(shard, get_and_set, invalidate_by_tag_population);
 criterion_main!(shard);

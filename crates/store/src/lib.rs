@@ -13,8 +13,9 @@
 //! data readable that an invalidation after its fence meant to kill.
 //!
 //! Operations, all on [`Shard`] with `&mut self`:
-//! - [`Shard::get`] → [`Lookup`]: a [`Hit`] (value shared, not copied) or a
+//! - [`Shard::get`] → [`Lookup`]: a [`Hit`] (value copied) or a
 //!   [`MissReason`]. Dead entries found are removed on the spot.
+//!   [`Shard::get_borrowed`] lends the value ([`HitRef`]) instead.
 //! - [`Shard::set`] with [`SetArgs`] ([`SetMode`]: set, add, replace, cas;
 //!   optional fence) → [`SetOutcome`].
 //! - [`Shard::delete`], [`Shard::touch`], [`Shard::invalidate`],
@@ -44,6 +45,8 @@ pub mod tags;
 pub use config::{ShardConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_TAG_RETENTION};
 pub use entry::ENTRY_OVERHEAD;
 pub use seq::InvalidationSeq;
-pub use shard::{Hit, Lookup, MissReason, SetArgs, SetMode, SetOutcome, Shard, SweepReport};
+pub use shard::{
+    Hit, HitRef, Lookup, MissReason, SetArgs, SetMode, SetOutcome, Shard, SweepReport,
+};
 pub use stats::ShardStats;
 pub use tags::TAG_OVERHEAD;

@@ -10,7 +10,7 @@ mod get;
 mod set;
 mod sweep;
 
-pub use get::{Hit, Lookup, MissReason};
+pub use get::{Hit, HitRef, Lookup, MissReason};
 pub use set::{SetArgs, SetMode, SetOutcome};
 pub use sweep::SweepReport;
 
@@ -68,7 +68,7 @@ enum Liveness {
 fn liveness(entry: &Entry, tags: &TagTable, now_ms: u64) -> Liveness {
     if entry.is_expired(now_ms) {
         Liveness::Expired
-    } else if tags.any_invalidated_after(&entry.tags, entry.stored_seq) {
+    } else if tags.any_invalidated_after(entry.tag_ids(), entry.stored_seq) {
         Liveness::Invalidated
     } else {
         Liveness::Live
@@ -218,7 +218,7 @@ impl Shard {
     fn remove(&mut self, slot: SlotId) -> Entry {
         let entry = self.table.remove(slot);
         self.eviction.on_remove(slot);
-        for &tag in entry.tags.iter() {
+        for tag in entry.tag_ids() {
             self.tags.release(tag);
         }
         self.entry_bytes -= entry.footprint();
@@ -281,9 +281,10 @@ impl Shard {
                 Some(slot),
                 "index"
             );
-            assert!(entry.tags.windows(2).all(|w| w[0] < w[1]), "tag ids sorted");
+            let ids: Vec<TagId> = entry.tag_ids().collect();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "tag ids sorted");
             assert!(entry.cas != 0 && entry.cas <= self.last_cas, "cas");
-            for &tag in entry.tags.iter() {
+            for tag in ids {
                 let tag = tag as usize;
                 if refs.len() <= tag {
                     refs.resize(tag + 1, 0);

@@ -59,7 +59,7 @@ impl EntryTable {
             .find(hash, |&id| {
                 slots[id as usize]
                     .as_ref()
-                    .is_some_and(|e| e.hash == hash && e.key.as_bytes() == key)
+                    .is_some_and(|e| e.key.as_bytes() == key)
             })
             .copied()
     }
@@ -84,9 +84,8 @@ impl EntryTable {
     }
 
     /// Stores `entry`. The caller guarantees no entry with the same key is
-    /// present and that `entry.hash` is `hash_key(&entry.key)`.
-    pub(crate) fn insert(&mut self, entry: Entry) -> SlotId {
-        let hash = entry.hash;
+    /// present and that `hash` is `hash_key` of its key.
+    pub(crate) fn insert(&mut self, hash: u64, entry: Entry) -> SlotId {
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = Some(entry);
@@ -98,9 +97,13 @@ impl EntryTable {
                 id
             }
         };
-        let slots = &self.slots;
+        // Entries keep no hash (8 bytes each): growing the index rehashes
+        // the keys, which is rare and cheap next to the memory saved.
+        let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, id, |&other| {
-            slots[other as usize].as_ref().map_or(0, |entry| entry.hash)
+            slots[other as usize]
+                .as_ref()
+                .map_or(0, |entry| hasher.hash_one(entry.key.as_bytes()))
         });
         id
     }
@@ -111,7 +114,8 @@ impl EntryTable {
         let entry = self.slots[slot as usize]
             .take()
             .expect("slot id of a live entry");
-        match self.index.find_entry(entry.hash, |&id| id == slot) {
+        let hash = self.hash_key(entry.key.as_bytes());
+        match self.index.find_entry(hash, |&id| id == slot) {
             Ok(found) => {
                 found.remove();
             }
@@ -139,35 +143,23 @@ impl EntryTable {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
-    use crate::entry::NEVER;
 
-    fn entry(table: &EntryTable, key: &[u8]) -> Entry {
-        Entry {
-            key: crate::key::StoredKey::new(key),
-            value: Bytes::from_static(b"v"),
-            tags: Box::new([]),
-            hash: table.hash_key(key),
-            cas: 1,
-            stored_seq: 0,
-            expire_at_ms: NEVER,
-            client_flags: 0,
-        }
+    fn insert(table: &mut EntryTable, key: &[u8]) -> SlotId {
+        table.insert(table.hash_key(key), Entry::new(key, b"v", &[]))
     }
 
     #[test]
     fn insert_find_remove_reuses_slots() {
         let mut table = EntryTable::new();
-        let a = table.insert(entry(&table, b"a"));
-        let b = table.insert(entry(&table, b"b"));
+        let a = insert(&mut table, b"a");
+        let b = insert(&mut table, b"b");
         assert_ne!(a, b);
         assert_eq!(table.find(table.hash_key(b"a"), b"a"), Some(a));
         assert_eq!(table.remove(a).key.as_bytes(), b"a");
         assert_eq!(table.find(table.hash_key(b"a"), b"a"), None);
         assert_eq!(table.len(), 1);
-        let c = table.insert(entry(&table, b"c"));
+        let c = insert(&mut table, b"c");
         assert_eq!(c, a, "freed slot is reused");
         assert_eq!(table.find(table.hash_key(b"b"), b"b"), Some(b));
     }
@@ -177,7 +169,7 @@ mod tests {
         let mut table = EntryTable::new();
         let keys: Vec<Vec<u8>> = (0..10_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
         for key in &keys {
-            table.insert(entry(&table, key));
+            insert(&mut table, key);
         }
         for key in &keys {
             let slot = table.find(table.hash_key(key), key).expect("present");

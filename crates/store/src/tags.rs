@@ -193,11 +193,15 @@ impl TagTable {
     /// for an entry (`seq` = its `stored_seq`) and the fence check (`seq` =
     /// the fence). O(1) when nothing newer than `seq` was ever applied.
     #[inline]
-    pub(crate) fn any_invalidated_after(&self, ids: &[TagId], seq: u64) -> bool {
+    pub(crate) fn any_invalidated_after(
+        &self,
+        ids: impl IntoIterator<Item = TagId>,
+        seq: u64,
+    ) -> bool {
         if seq >= self.max_applied {
             return false;
         }
-        ids.iter().any(|&id| {
+        ids.into_iter().any(|id| {
             // A missing tag reads as the floor; referenced tags are never
             // missing, but reading the floor is the safe answer regardless.
             self.tag(id).map_or(self.floor, |tag| tag.last_invalidated) > seq
@@ -205,10 +209,10 @@ impl TagTable {
     }
 
     /// Names of `ids`, sorted.
-    pub(crate) fn sorted_names(&self, ids: &[TagId]) -> Vec<Bytes> {
+    pub(crate) fn sorted_names(&self, ids: impl IntoIterator<Item = TagId>) -> Vec<Bytes> {
         let mut names: Vec<Bytes> = ids
-            .iter()
-            .filter_map(|&id| self.tag(id).map(|tag| tag.name.clone()))
+            .into_iter()
+            .filter_map(|id| self.tag(id).map(|tag| tag.name.clone()))
             .collect();
         names.sort_unstable();
         names
@@ -478,11 +482,11 @@ mod tests {
         let id = table.intern(b"t");
         table.acquire(id);
         table.invalidate(b"t", 5);
-        assert!(table.any_invalidated_after(&[id], 4));
-        assert!(!table.any_invalidated_after(&[id], 5));
+        assert!(table.any_invalidated_after([id], 4));
+        assert!(!table.any_invalidated_after([id], 5));
         // An id the table never issued would read as the floor if examined;
         // the fast path answers without looking.
-        assert!(!table.any_invalidated_after(&[999], 5));
+        assert!(!table.any_invalidated_after([999], 5));
     }
 
     #[test]

@@ -3,10 +3,10 @@
 mod hello;
 mod lookup;
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 
 pub use hello::{Features, HelloInfo};
-pub use lookup::{Hit, Miss};
+pub use lookup::{Hit, HitRef, Miss};
 
 use crate::error::Invalid;
 use crate::header::{Header, PROTOCOL_VERSION, RESPONSE_MAGIC};
@@ -219,6 +219,25 @@ impl Response {
         self.outcome.encode_body(self.opcode, dst);
     }
 
+    /// Appends the frame answering `opcode` (GET or GETM) with `hit`:
+    /// the same bytes as encoding a [`Response`] whose outcome is the
+    /// equivalent [`Outcome::Hit`], without owning the value.
+    pub fn encode_hit(opaque: u32, opcode: Opcode, hit: &HitRef<'_>, dst: &mut BytesMut) {
+        let body_length = hit.body_len(opcode);
+        dst.reserve(crate::HEADER_LEN + body_length);
+        let header = Header {
+            magic: RESPONSE_MAGIC,
+            version: PROTOCOL_VERSION,
+            opcode,
+            flags: 0,
+            status: Status::HIT.0,
+            opaque,
+            body_length: body_length as u32,
+        };
+        header.write(dst);
+        hit.encode_body(opcode, dst);
+    }
+
     /// Decodes a response from its header and complete body.
     pub fn decode(header: &Header, body: Bytes) -> Result<Response, Invalid> {
         Ok(Response {
@@ -226,5 +245,35 @@ impl Response {
             opcode: header.opcode,
             outcome: Outcome::decode(header.opcode, Status(header.status), body)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_hit_matches_encoding_the_owned_hit() {
+        for opcode in [Opcode::GET, Opcode::GETM] {
+            let hit = Hit {
+                key_index: (opcode == Opcode::GETM).then_some(3),
+                fence: 41,
+                cas: 7,
+                client_flags: 9,
+                tags: vec![Bytes::from_static(b"a"), Bytes::from_static(b"user:3")],
+                value: Bytes::from_static(b"value"),
+            };
+            let response = Response {
+                opaque: 5,
+                opcode,
+                outcome: Outcome::Hit(hit.clone()),
+            };
+            let mut owned = BytesMut::new();
+            response.encode(&mut owned);
+            let mut borrowed = BytesMut::new();
+            Response::encode_hit(5, opcode, &hit.as_ref(), &mut borrowed);
+            assert_eq!(owned, borrowed);
+            assert_eq!(borrowed.len(), response.encoded_len());
+        }
     }
 }

@@ -35,7 +35,7 @@ impl Lookup {
 /// A live entry as returned by a GET.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
-    /// The value; a reference-counted handle to the stored bytes, not a copy.
+    /// The value, copied out of the shard.
     pub value: Bytes,
     /// The client's opaque flags, as given to SET.
     pub client_flags: u32,
@@ -57,31 +57,65 @@ pub enum MissReason {
     Invalidated,
 }
 
+/// A live entry borrowed from the shard, as returned by
+/// [`Shard::get_borrowed`]: the server encodes it straight into a response
+/// without copying the value first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HitRef<'a> {
+    /// The stored value.
+    pub value: &'a [u8],
+    /// The client's opaque flags, as given to SET.
+    pub client_flags: u32,
+    /// The entry's CAS value, for a later `SetMode::Cas`.
+    pub cas: u64,
+}
+
 impl Shard {
     /// Looks `key` up at time `now_ms`, returning tag names too when
-    /// `with_tags`. A hit marks the entry accessed for eviction and, without
-    /// tags, allocates nothing. An expired or invalidated entry is removed
-    /// here rather than left for the sweep.
+    /// `with_tags`. The value is copied out; [`Shard::get_borrowed`] avoids
+    /// the copy when the caller can use the bytes in place. A hit marks the
+    /// entry accessed for eviction. An expired or invalidated entry is
+    /// removed here rather than left for the sweep.
     pub fn get(&mut self, key: &[u8], now_ms: u64, with_tags: bool) -> Lookup {
+        match self.find_live(key, now_ms) {
+            Ok(slot) => {
+                let entry = self.table.get(slot);
+                Lookup::Hit(Hit {
+                    value: Bytes::copy_from_slice(entry.value()),
+                    client_flags: entry.client_flags,
+                    cas: entry.cas,
+                    tags: with_tags.then(|| self.tags.sorted_names(entry.tag_ids())),
+                })
+            }
+            Err(reason) => Lookup::Miss(reason),
+        }
+    }
+
+    /// [`Shard::get`] without tag names, lending the value instead of
+    /// copying it. Counts, marks and reclaims exactly as `get` does.
+    pub fn get_borrowed(&mut self, key: &[u8], now_ms: u64) -> Result<HitRef<'_>, MissReason> {
+        let slot = self.find_live(key, now_ms)?;
+        let entry = self.table.get(slot);
+        Ok(HitRef {
+            value: entry.value(),
+            client_flags: entry.client_flags,
+            cas: entry.cas,
+        })
+    }
+
+    /// The slot of the live entry under `key`, counted as a hit and marked
+    /// accessed; else the miss, counted, with any dead entry reclaimed.
+    fn find_live(&mut self, key: &[u8], now_ms: u64) -> Result<crate::table::SlotId, MissReason> {
         let hash = self.table.hash_key(key);
         let Some(slot) = self.table.find(hash, key) else {
             self.counters.get_misses += 1;
-            return Lookup::Miss(MissReason::Absent);
+            return Err(MissReason::Absent);
         };
-        // Soft invalidation (stale-while-revalidate) and lease tokens would
-        // plug in here: serve an Invalidated entry flagged stale to one
-        // caller holding a lease, instead of reclaiming it.
         let reason = match self.liveness(slot, now_ms) {
             Liveness::Live => {
                 self.eviction.on_access(slot);
                 self.counters.get_hits += 1;
-                let entry = self.table.get(slot);
-                return Lookup::Hit(Hit {
-                    value: entry.value.clone(),
-                    client_flags: entry.client_flags,
-                    cas: entry.cas,
-                    tags: with_tags.then(|| self.tags.sorted_names(&entry.tags)),
-                });
+                return Ok(slot);
             }
             Liveness::Expired => {
                 self.counters.get_misses_expired += 1;
@@ -95,7 +129,7 @@ impl Shard {
             }
         };
         self.counters.get_misses += 1;
-        Lookup::Miss(reason)
+        Err(reason)
     }
 }
 
@@ -130,14 +164,18 @@ mod tests {
     }
 
     #[test]
-    fn hit_shares_the_stored_bytes() {
+    fn borrowed_hit_agrees_with_get_and_counts_the_same() {
         let mut shard = shard();
-        let value = Bytes::from(vec![1u8; 64]);
-        let pointer = value.as_ptr();
-        let stored = shard.set(SetArgs::new(b"k", value), seq(1), NOW);
+        let args = SetArgs::new(b"k", Bytes::from(vec![1u8; 64])).client_flags(3);
+        let stored = shard.set(args, seq(1), NOW);
         assert!(matches!(stored, crate::SetOutcome::Stored { .. }));
         let hit = shard.get(b"k", NOW, false).into_hit().expect("hit");
-        assert_eq!(hit.value.as_ptr(), pointer, "no copy");
+        let borrowed = shard.get_borrowed(b"k", NOW).expect("hit");
+        assert_eq!(borrowed.value, &hit.value[..]);
+        assert_eq!((borrowed.cas, borrowed.client_flags), (hit.cas, 3));
+        assert_eq!(shard.get_borrowed(b"nope", NOW), Err(MissReason::Absent));
+        let stats = shard.stats();
+        assert_eq!((stats.get_hits, stats.get_misses), (2, 1));
     }
 
     #[test]

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use super::{Liveness, Shard};
 use crate::entry::{self, Entry};
 use crate::eviction::EvictionPolicy;
-use crate::key::StoredKey;
 use crate::seq::InvalidationSeq;
 
 /// When a SET may store.
@@ -28,9 +27,8 @@ pub enum SetMode {
 pub struct SetArgs<'a, T> {
     /// The key. The caller has validated it (length, bytes).
     pub key: &'a [u8],
-    /// The value. Charged at `value.len()`: the caller guarantees this
-    /// `Bytes` owns exactly its data (e.g. split off a frame buffer, or
-    /// copied), not a slice pinning a larger allocation.
+    /// The value. The shard copies it into the entry's own allocation, so
+    /// this may be a slice of a larger buffer (a frame in a read buffer).
     pub value: Bytes,
     /// Opaque to the store; returned with every hit.
     pub client_flags: u32,
@@ -182,7 +180,10 @@ impl Shard {
         }
 
         let refused = if let Some(fence) = args.fence {
-            fence.get() < self.flushed_at || self.tags.any_invalidated_after(&ids, fence.get())
+            fence.get() < self.flushed_at
+                || self
+                    .tags
+                    .any_invalidated_after(ids.iter().copied(), fence.get())
         } else {
             false
         };
@@ -222,18 +223,13 @@ impl Shard {
                 return SetOutcome::TooLarge;
             }
             let cas = self.next_cas();
-            let tags: Box<[_]> = ids.as_slice().into();
+            let mut entry = Entry::new(args.key, &args.value, &ids);
             self.scratch_tags = ids;
-            let slot = self.table.insert(Entry {
-                key: StoredKey::new(args.key),
-                value: args.value,
-                tags,
-                hash,
-                cas,
-                stored_seq,
-                expire_at_ms,
-                client_flags: args.client_flags,
-            });
+            entry.cas = cas;
+            entry.stored_seq = stored_seq;
+            entry.expire_at_ms = expire_at_ms;
+            entry.client_flags = args.client_flags;
+            let slot = self.table.insert(hash, entry);
             self.eviction.on_insert(slot);
             self.entry_bytes += need;
             self.counters.sets += 1;
@@ -244,12 +240,10 @@ impl Shard {
         // eviction order stay; an overwrite counts as an access. This skips
         // an index removal and reinsertion (and the tombstones they leave).
         let cas = self.next_cas();
-        let tags: Box<[_]> = ids.as_slice().into();
-        self.scratch_tags = ids;
         let entry = self.table.get_mut(slot);
         let old_bytes = entry.footprint();
-        let old_value = std::mem::replace(&mut entry.value, args.value);
-        let old_tags = std::mem::replace(&mut entry.tags, tags);
+        let (old_data, old_tag_count) = entry.replace(&args.value, &ids);
+        self.scratch_tags = ids;
         entry.cas = cas;
         entry.stored_seq = stored_seq;
         entry.expire_at_ms = expire_at_ms;
@@ -257,10 +251,10 @@ impl Shard {
         self.entry_bytes = self.entry_bytes - old_bytes + need;
         // The new entry holds its own references (acquired above), so tags
         // shared with the old value stay put.
-        for &id in old_tags.iter() {
+        for id in Entry::ids_of(&old_data, old_tag_count) {
             self.tags.release(id);
         }
-        drop(old_value);
+        drop(old_data);
         self.eviction.on_access(slot);
         if self.bytes_used() > limit {
             // Shield the entry being written from its own eviction.
