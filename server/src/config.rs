@@ -47,8 +47,13 @@ impl Config {
             memory: 64 << 20,
             limits: Limits::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            sweep_interval: Duration::from_millis(100),
-            sweep_batch: 8192,
+            // Small slices often rather than large ones rarely: reclaiming a
+            // slot of a mass-invalidated tag costs ~0.3 µs, and a request
+            // waits behind the whole slice, so 8192 per 100 ms stalled the
+            // worker for up to ~3 ms; 1024 per 10 ms scans a little more
+            // per second and stalls well under 0.5 ms.
+            sweep_interval: Duration::from_millis(10),
+            sweep_batch: 1024,
             shutdown_grace: Duration::from_secs(10),
         }
     }

@@ -305,6 +305,27 @@ impl Connection {
         // command (see `ShardMessage::Keyed::seq`).
         let seq = shared.sequence.current();
         if owner == self.context.index {
+            // The common case, a plain GET answered in order: encode the
+            // hit from the stored bytes rather than copy them out first.
+            if let Command::Get(get) = &command {
+                if !with_tags && self.queue.is_empty() {
+                    let miss = {
+                        let mut shard = self.context.shard.borrow_mut();
+                        dispatch::get_into(
+                            &mut shard,
+                            &get.key,
+                            seq,
+                            now_ms,
+                            opaque,
+                            &mut self.write_buf,
+                        )
+                    };
+                    if let Some(outcome) = miss {
+                        self.respond(opaque, opcode, outcome, quiet);
+                    }
+                    return;
+                }
+            }
             let outcome = {
                 let mut shard = self.context.shard.borrow_mut();
                 dispatch::keyed(&mut shard, &command, with_tags, seq, now_ms)

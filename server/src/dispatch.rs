@@ -1,10 +1,10 @@
 //! Where the protocol meets the store: a decoded command runs on a shard
 //! and becomes a protocol outcome. The only file that knows both types.
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use tagcached_protocol::request::{Command, Set, SetMode};
-use tagcached_protocol::response::{ErrorReply, Hit, Miss, Outcome};
-use tagcached_protocol::ErrorCode;
+use tagcached_protocol::response::{ErrorReply, Hit, HitRef, Miss, Outcome};
+use tagcached_protocol::{ErrorCode, Opcode, Response};
 use tagcached_store::{self as store, InvalidationSeq, Lookup, Shard};
 
 /// Runs a keyed command (GET, SET, DELETE, TOUCH) on the shard that owns its
@@ -44,6 +44,38 @@ pub fn keyed(
     }
 }
 
+/// GET without tags, answered in place: on a hit, appends the response
+/// frame to `dst` straight from the stored bytes (no copy of the value
+/// before the one into `dst`) and returns `None`; on a miss, returns the
+/// outcome to send.
+pub fn get_into(
+    shard: &mut Shard,
+    key: &[u8],
+    fence: u64,
+    now_ms: u64,
+    opaque: u32,
+    dst: &mut BytesMut,
+) -> Option<Outcome> {
+    match shard.get_borrowed(key, now_ms) {
+        Ok(hit) => {
+            let hit = HitRef {
+                key_index: None,
+                fence,
+                cas: hit.cas,
+                client_flags: hit.client_flags,
+                tags: &[],
+                value: hit.value,
+            };
+            Response::encode_hit(opaque, Opcode::GET, &hit, dst);
+            None
+        }
+        Err(_) => Some(Outcome::Miss(Miss {
+            key_index: None,
+            fence,
+        })),
+    }
+}
+
 /// Looks one key up; `key_index` is set for GETM.
 pub fn lookup(
     shard: &mut Shard,
@@ -73,13 +105,12 @@ fn store_value(shard: &mut Shard, set: &Set, current_seq: u64, now_ms: u64) -> O
         SetMode::Replace => store::SetMode::Replace,
         SetMode::Cas(cas) => store::SetMode::Cas(cas),
     };
-    // The value is copied out of the receive buffer: storing a slice of it
-    // would pin the whole read buffer's allocation for the entry's life and
-    // make the memory accounting a lie.
-    let value = Bytes::copy_from_slice(&set.value);
+    // The store copies the value into the entry's own allocation, so a
+    // slice of the receive buffer is passed as is: copying here too would
+    // copy twice.
     let args = store::SetArgs {
         key: &set.key,
-        value,
+        value: set.value.clone(),
         client_flags: set.client_flags,
         ttl_secs: set.ttl,
         tags: &set.tags,
