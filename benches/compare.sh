@@ -2,7 +2,12 @@
 # Runs the same workloads against memcached, Redis and tagcached on loopback,
 # a few rounds each, and writes the medians to benches/BENCHMARKS.md.
 #
+# Then memory per entry and end-to-end invalidation timing (memory.sh), and
+# the store's criterion micro-benchmarks (crates/store/benches/shard.rs),
+# all folded into the same file.
+#
 # Usage: benches/compare.sh [--duration SECS] [--rounds N] [--threads N] [--out FILE]
+#                           [--no-memory] [--no-micro]
 # Environment: CARGO_TARGET_DIR (where to build), MEMCACHED_PORT, REDIS_PORT,
 # TAGCACHED_PORT (defaults 21211, 21379, 21311).
 #
@@ -15,6 +20,8 @@ set -euo pipefail
 DURATION=10
 ROUNDS=3
 BENCH_THREADS=1
+MEMORY=1
+MICRO=1
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 OUT="$HERE/BENCHMARKS.md"
@@ -24,7 +31,9 @@ while [[ $# -gt 0 ]]; do
         --rounds) ROUNDS="$2"; shift 2 ;;
         --threads) BENCH_THREADS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --no-memory) MEMORY=0; shift ;;
+        --no-micro) MICRO=0; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -54,9 +63,37 @@ fi
 log "building tagcached and tagcached-bench (release) in $TARGET_DIR"
 (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p tagcached -p tagcached-bench)
 
+WORK="$(mktemp -d)"
+
+# --- memory and invalidation (before the servers below take the ports) -------
+MEMORY_MD="$WORK/memory.md"
+if [[ $MEMORY == 1 ]]; then
+    log "memory per entry and invalidation timing (memory.sh)"
+    CARGO_TARGET_DIR="$TARGET_DIR" "$HERE/memory.sh" --out "$MEMORY_MD" >/dev/null
+else
+    echo "(skipped: --no-memory)" >"$MEMORY_MD"
+fi
+
+# --- micro-benchmarks -----------------------------------------------------------
+MICRO_MD="$WORK/micro.md"
+if [[ $MICRO == 1 ]]; then
+    log "store micro-benchmarks (criterion)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo bench -q -p tagcached-store --bench shard \
+        -- --warm-up-time 1 --measurement-time 2 2>/dev/null) >"$WORK/criterion.txt"
+    python3 - "$WORK/criterion.txt" >"$MICRO_MD" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+print("| benchmark | time per operation (criterion median) |")
+print("|---|---|")
+for name, median, unit in re.findall(r"^(\S+)\s+time:\s+\[\S+ \S+ (\S+) (\S+) \S+ \S+\]", text, re.M):
+    print(f"| `{name}` | {median} {unit} |")
+PY
+else
+    echo "(skipped: --no-micro)" >"$MICRO_MD"
+fi
+
 # --- servers -----------------------------------------------------------------
 PIDS=()
-WORK="$(mktemp -d)"
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -130,10 +167,12 @@ VERSIONS="$(memcached -V); $(redis-server --version | awk '{print $1, $2, $3}');
 COMMAND_LINES="$(for workload in "${WORKLOADS[@]}"; do
     echo "    tagcached-bench --server HOST:PORT --protocol P --duration $DURATION --threads $BENCH_THREADS --json ${workload#*|}   # ${workload%%|*}"
 done)"
-python3 - "$RESULTS" "$OUT" "$DURATION" "$ROUNDS" "$MACHINE" "$VERSIONS" "$COMMAND_LINES" "$BENCH_THREADS" <<'PY'
+python3 - "$RESULTS" "$OUT" "$DURATION" "$ROUNDS" "$MACHINE" "$VERSIONS" "$COMMAND_LINES" "$BENCH_THREADS" "$MEMORY_MD" "$MICRO_MD" <<'PY'
 import datetime, json, statistics, sys
 
-results_path, out_path, duration, rounds, machine, versions, commands, threads = sys.argv[1:9]
+results_path, out_path, duration, rounds, machine, versions, commands, threads, memory_path, micro_path = sys.argv[1:11]
+memory = open(memory_path).read().strip()
+micro = open(micro_path).read().strip()
 runs = [json.loads(line) for line in open(results_path)]
 workloads = list(dict.fromkeys(r["workload"] for r in runs))
 labels = list(dict.fromkeys(r["label"] for r in runs))
@@ -202,6 +241,26 @@ Caveat: generator and server share the machine's cores (and, when this was
 run, other builds), so absolute figures are noisy and lower than on
 dedicated hardware; the ratios between servers run back to back are the
 more telling figures.
+
+## Memory per entry
+
+`benches/memory.sh`: each server fresh, 1,000,000 SETs of 16-byte keys and
+100-byte values (`tagcached-bench --prefill --requests 0 --keys 1000000`),
+then again with `--tags-per-item 3 --tag-space 1000` (tags are tagcached's
+alone); bytes = (VmRSS after - VmRSS before) / 1,000,000.
+
+{memory}
+
+## Store micro-benchmarks
+
+`cargo bench -p tagcached-store --bench shard -- --warm-up-time 1
+--measurement-time 2`: one shard of 100,000 entries (16-byte keys, 100-byte
+values); `get_hit_3_tags` runs after an unrelated invalidation, so every
+read checks its tags; `invalidate_tag_on_1_entry` and
+`invalidate_tag_on_1m_entries` invalidate a tag carried by one entry and by
+1,000,000 in the same shard.
+
+{micro}
 """
 open(out_path, "w").write(doc)
 print(f"\nwrote {out_path}", file=sys.stderr)

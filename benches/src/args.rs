@@ -64,7 +64,8 @@ pub struct Args {
     #[arg(long, short = 'd', value_name = "SECS", conflicts_with = "requests")]
     pub duration: Option<f64>,
 
-    /// Measure this many requests in all instead of a duration.
+    /// Measure this many requests in all instead of a duration. With
+    /// --prefill, 0 loads the keys and measures nothing (for memory figures).
     #[arg(long, short = 'n', value_name = "N")]
     pub requests: Option<u64>,
 
@@ -187,7 +188,9 @@ impl Args {
             }
         }
         let stop = match (self.duration, self.requests) {
-            (_, Some(0)) => return fail("--requests must be at least 1"),
+            (_, Some(0)) if !self.prefill => {
+                return fail("--requests must be at least 1 (or 0 with --prefill: load only)")
+            }
             (_, Some(requests)) => Stop::Requests(requests),
             (Some(seconds), None) => Stop::After(positive_seconds("--duration", seconds)?),
             (None, None) => Stop::After(Duration::from_secs(10)),
@@ -474,6 +477,13 @@ mod tests {
         assert!(parse_distribution("zipf:-1").is_err());
         assert!(parse_distribution("zipf:x").is_err());
         assert!(parse_distribution("normal").is_err());
+    }
+
+    #[test]
+    fn requests_zero_with_prefill_loads_only() {
+        let config = parse(&["--prefill", "--requests", "0"]).unwrap();
+        assert_eq!(config.stop, Stop::Requests(0));
+        assert!(config.prefill);
     }
 
     #[test]
