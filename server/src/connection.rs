@@ -6,16 +6,22 @@
 //! another shard leaves a `Slot::Waiting` in the queue, and every later
 //! response queues behind it, so responses still leave in request order
 //! while the hops of a batch are in flight together.
+//!
+//! A hit is encoded once, from the stored bytes, by the thread that owns
+//! the key: inline into the write buffer, or, when forwarded, into a frame
+//! the owner sends back. Such frames are written with the rest of the batch
+//! by one vectored write, so a value is never copied again on its way out.
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tagcached_protocol::request::{Command, GetMany, Hello};
 use tagcached_protocol::response::{ErrorReply, Features, HelloInfo, Outcome};
 use tagcached_protocol::{ErrorCode, Flags, Opcode, Request, Response, ServerCodec};
@@ -106,6 +112,8 @@ pub async fn serve(
         codec: ServerCodec::new(limits),
         read_buf: unread,
         write_buf: BytesMut::with_capacity(READ_CHUNK),
+        chunks: Vec::new(),
+        chunk_bytes: 0,
         queue: VecDeque::new(),
         guard,
     };
@@ -134,11 +142,11 @@ pub async fn adopt(context: Rc<WorkerContext>, handoff: Handoff) {
     }
 }
 
-/// A response not yet written.
+/// Encoded response frames not yet written.
 enum Slot {
-    Ready(Response),
-    /// Responses that wait on other shards; may be none (quiet success).
-    Waiting(Pin<Box<dyn Future<Output = Vec<Response>>>>),
+    Ready(Bytes),
+    /// Frames that wait on other shards; may be none (quiet success).
+    Waiting(Pin<Box<dyn Future<Output = Vec<Bytes>>>>),
 }
 
 /// Why a batch stopped.
@@ -163,7 +171,13 @@ struct Connection {
     stream: TcpStream,
     codec: ServerCodec,
     read_buf: BytesMut,
+    /// Responses encoded in place, not yet handed to `chunks`.
     write_buf: BytesMut,
+    /// Frames to write, in order, ahead of `write_buf`: forwarded answers,
+    /// and the parts of `write_buf` sealed before them.
+    chunks: Vec<Bytes>,
+    /// Bytes in `chunks`.
+    chunk_bytes: usize,
     queue: VecDeque<Slot>,
     guard: ConnectionGuard,
 }
@@ -200,7 +214,8 @@ impl Connection {
     fn execute_buffered(&mut self) -> BatchEnd {
         let now_ms = self.context.now_ms();
         loop {
-            if self.write_buf.len() >= WRITE_HIGH_WATER || self.queue.len() >= MAX_WAITING {
+            let unwritten = self.write_buf.len() + self.chunk_bytes;
+            if unwritten >= WRITE_HIGH_WATER || self.queue.len() >= MAX_WAITING {
                 return BatchEnd::WriteFirst;
             }
             match self.codec.decode(&mut self.read_buf) {
@@ -305,37 +320,30 @@ impl Connection {
         // command (see `ShardMessage::Keyed::seq`).
         let seq = shared.sequence.current();
         if owner == self.context.index {
-            // The common case, a plain GET answered in order: encode the
-            // hit from the stored bytes rather than copy them out first.
-            if let Command::Get(get) = &command {
-                if !with_tags && self.queue.is_empty() {
-                    let miss = {
-                        let mut shard = self.context.shard.borrow_mut();
-                        dispatch::get_into(
-                            &mut shard,
-                            &get.key,
-                            seq,
-                            now_ms,
-                            opaque,
-                            &mut self.write_buf,
-                        )
-                    };
-                    if let Some(outcome) = miss {
-                        self.respond(opaque, opcode, outcome, quiet);
-                    }
-                    return;
-                }
-            }
-            let outcome = {
-                let mut shard = self.context.shard.borrow_mut();
-                dispatch::keyed(&mut shard, &command, with_tags, seq, now_ms)
+            let request = dispatch::Keyed {
+                command: &command,
+                opaque,
+                quiet,
+                with_tags,
+                seq,
+                now_ms,
             };
-            self.respond(opaque, opcode, outcome, quiet);
+            let mut shard = self.context.shard.borrow_mut();
+            if self.queue.is_empty() {
+                dispatch::answer_keyed(&mut shard, &request, &mut self.write_buf);
+            } else {
+                let mut frame = BytesMut::new();
+                dispatch::answer_keyed(&mut shard, &request, &mut frame);
+                drop(shard);
+                self.emit(frame.freeze());
+            }
             return;
         }
         let (reply, answer) = oneshot::channel();
         let message = ShardMessage::Keyed {
             command,
+            opaque,
+            quiet,
             with_tags,
             seq,
             reply,
@@ -345,14 +353,15 @@ impl Connection {
             return;
         }
         self.wait(async move {
-            let outcome = answer.await.unwrap_or_else(|_| shutting_down());
-            unless_quiet(opaque, opcode, outcome, quiet)
-                .into_iter()
-                .collect()
+            match answer.await {
+                Ok(frame) => vec![frame],
+                Err(_) => vec![encoded(response(opaque, opcode, shutting_down()))],
+            }
         });
     }
 
-    /// GETM: local keys inline, the rest in one message per owning shard.
+    /// GETM: local keys inline, the rest in one message per owning shard;
+    /// the frames go out in key order whoever encoded them.
     fn get_many(
         &mut self,
         opaque: u32,
@@ -362,23 +371,30 @@ impl Connection {
         now_ms: u64,
     ) {
         let shared = &self.context.shared;
-        let fence = shared.sequence.current();
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; get_many.keys.len()];
+        let seq = shared.sequence.current();
+        let lookup = dispatch::ManyLookup {
+            opaque,
+            quiet,
+            with_tags,
+            seq,
+            now_ms,
+        };
+        let mut frames: Vec<Bytes> = vec![Bytes::new(); get_many.keys.len()];
         let mut remote: Vec<Vec<(u16, Bytes)>> =
             vec![Vec::new(); usize::from(shared.router.shard_count())];
         {
             let mut shard = self.context.shard.borrow_mut();
+            let mut scratch = BytesMut::new();
             for (index, key) in get_many.keys.into_iter().enumerate() {
                 let owner = shared.router.shard_of(&key);
                 if owner == self.context.index {
-                    outcomes[index] = Some(dispatch::lookup(
+                    frames[index] = dispatch::answer_lookup(
                         &mut shard,
+                        &lookup,
+                        index as u16,
                         &key,
-                        Some(index as u16),
-                        with_tags,
-                        fence,
-                        now_ms,
-                    ));
+                        &mut scratch,
+                    );
                 } else {
                     remote[usize::from(owner)].push((index as u16, key));
                 }
@@ -390,43 +406,37 @@ impl Connection {
                 continue;
             }
             let (reply, answer) = oneshot::channel();
-            let indexes: Vec<u16> = keys.iter().map(|(index, _)| *index).collect();
             let message = ShardMessage::GetMany {
                 keys,
-                with_tags,
+                lookup,
                 reply,
             };
             if !shared.router.send(owner as u16, message) {
                 self.respond(opaque, Opcode::GETM, shutting_down(), false);
                 return;
             }
-            answers.push((indexes, answer));
+            answers.push(answer);
         }
-        let frames = move |outcomes: Vec<Option<Outcome>>| -> Vec<Response> {
-            outcomes
-                .into_iter()
-                .flatten()
-                .filter_map(|outcome| unless_quiet(opaque, Opcode::GETM, outcome, quiet))
-                .collect()
-        };
         if answers.is_empty() {
-            for response in frames(outcomes) {
-                self.push(response);
+            for frame in frames {
+                self.emit(frame);
             }
             return;
         }
         self.wait(async move {
-            for (indexes, answer) in answers {
+            for answer in answers {
                 match answer.await {
                     Ok(found) => {
-                        for (index, outcome) in indexes.into_iter().zip(found) {
-                            outcomes[usize::from(index)] = Some(outcome);
+                        for (index, frame) in found {
+                            frames[usize::from(index)] = frame;
                         }
                     }
-                    Err(_) => return vec![response(opaque, Opcode::GETM, shutting_down())],
+                    Err(_) => {
+                        return vec![encoded(response(opaque, Opcode::GETM, shutting_down()))]
+                    }
                 }
             }
-            frames(outcomes)
+            frames
         });
     }
 
@@ -458,10 +468,11 @@ impl Connection {
         self.wait(async move {
             for ack in acks {
                 if ack.await.is_err() {
-                    return vec![response(opaque, opcode, shutting_down())];
+                    return vec![encoded(response(opaque, opcode, shutting_down()))];
                 }
             }
             unless_quiet(opaque, opcode, done, quiet)
+                .map(encoded)
                 .into_iter()
                 .collect()
         });
@@ -490,7 +501,7 @@ impl Connection {
             }
             per_shard.sort_by_key(|(shard, _)| *shard);
             let text = stats::render(&shared, &per_shard);
-            vec![response(opaque, opcode, Outcome::Stats(text))]
+            vec![encoded(response(opaque, opcode, Outcome::Stats(text)))]
         });
     }
 
@@ -519,37 +530,63 @@ impl Connection {
             self.write_buf.reserve(response.encoded_len());
             response.encode(&mut self.write_buf);
         } else {
-            self.queue.push_back(Slot::Ready(response));
+            self.queue.push_back(Slot::Ready(encoded(response)));
         }
     }
 
-    fn wait(&mut self, responses: impl Future<Output = Vec<Response>> + 'static) {
-        self.queue.push_back(Slot::Waiting(Box::pin(responses)));
+    /// Sends a frame encoded elsewhere (empty: a quiet success, nothing).
+    fn emit(&mut self, frame: Bytes) {
+        if self.queue.is_empty() {
+            self.append(frame);
+        } else {
+            self.queue.push_back(Slot::Ready(frame));
+        }
     }
 
-    /// Encodes every queued response in order, waiting where needed, and
-    /// writes the lot with one write.
+    /// Puts an encoded frame behind everything encoded so far, without
+    /// copying it.
+    fn append(&mut self, frame: Bytes) {
+        if frame.is_empty() {
+            return;
+        }
+        if !self.write_buf.is_empty() {
+            let sealed = self.write_buf.split().freeze();
+            self.chunk_bytes += sealed.len();
+            self.chunks.push(sealed);
+        }
+        self.chunk_bytes += frame.len();
+        self.chunks.push(frame);
+    }
+
+    fn wait(&mut self, frames: impl Future<Output = Vec<Bytes>> + 'static) {
+        self.queue.push_back(Slot::Waiting(Box::pin(frames)));
+    }
+
+    /// Gathers every queued frame in order, waiting where needed, and
+    /// writes the lot: one write, vectored when other shards' frames are
+    /// among them.
     async fn write_responses(&mut self) -> std::io::Result<()> {
         while let Some(slot) = self.queue.pop_front() {
             match slot {
-                Slot::Ready(response) => {
-                    self.write_buf.reserve(response.encoded_len());
-                    response.encode(&mut self.write_buf);
-                }
-                Slot::Waiting(responses) => {
-                    for response in responses.await {
-                        self.write_buf.reserve(response.encoded_len());
-                        response.encode(&mut self.write_buf);
+                Slot::Ready(frame) => self.append(frame),
+                Slot::Waiting(frames) => {
+                    for frame in frames.await {
+                        self.append(frame);
                     }
                 }
             }
         }
-        if !self.write_buf.is_empty() {
+        if !self.chunks.is_empty() {
+            let tail = self.write_buf.split().freeze();
+            self.chunks.push(tail);
+            write_all_vectored(&mut self.stream, &mut self.chunks).await?;
+            self.chunk_bytes = 0;
+        } else if !self.write_buf.is_empty() {
             self.stream.write_all(&self.write_buf).await?;
             self.write_buf.clear();
-            if self.write_buf.capacity() > BUFFER_KEEP {
-                self.write_buf = BytesMut::with_capacity(READ_CHUNK);
-            }
+        }
+        if self.write_buf.capacity() > BUFFER_KEEP {
+            self.write_buf = BytesMut::with_capacity(READ_CHUNK);
         }
         Ok(())
     }
@@ -593,6 +630,55 @@ fn response(opaque: u32, opcode: Opcode, outcome: Outcome) -> Response {
     }
 }
 
+/// Most buffers handed to one `writev`.
+const MAX_IO_SLICES: usize = 64;
+
+/// Writes every chunk, in order, with as few system calls as the kernel
+/// allows; empties `chunks`.
+async fn write_all_vectored(
+    stream: &mut TcpStream,
+    chunks: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut next = 0;
+    while next < chunks.len() {
+        let slices: Vec<IoSlice<'_>> = chunks[next..]
+            .iter()
+            .filter(|chunk| !chunk.is_empty())
+            .take(MAX_IO_SLICES)
+            .map(|chunk| IoSlice::new(chunk))
+            .collect();
+        if slices.is_empty() {
+            break;
+        }
+        let mut written = stream.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let chunk = &mut chunks[next];
+            if written >= chunk.len() {
+                written -= chunk.len();
+                next += 1;
+            } else {
+                chunk.advance(written);
+                written = 0;
+            }
+        }
+        while next < chunks.len() && chunks[next].is_empty() {
+            next += 1;
+        }
+    }
+    chunks.clear();
+    Ok(())
+}
+
+/// A response encoded on its own, to queue or send between threads.
+fn encoded(response: Response) -> Bytes {
+    let mut frame = BytesMut::with_capacity(response.encoded_len());
+    response.encode(&mut frame);
+    frame.freeze()
+}
+
 fn unless_quiet(opaque: u32, opcode: Opcode, outcome: Outcome, quiet: bool) -> Option<Response> {
     if quiet && outcome.is_quiet_success(opcode) {
         None
@@ -610,13 +696,4 @@ fn shutting_down() -> Outcome {
         ErrorCode::ShuttingDown,
         Bytes::from_static(b"the server is shutting down"),
     )
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("shard", &self.context.index)
-            .field("buffered", &self.read_buf.len())
-            .finish_non_exhaustive()
-    }
 }

@@ -27,19 +27,24 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tagcached_protocol::response::Outcome;
 use tagcached_protocol::{shard_for_key, Command};
 use tagcached_store::ShardStats;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::ConnectionGuard;
+use crate::dispatch::ManyLookup;
 
 /// A request for a shard's owner thread.
 pub enum ShardMessage {
-    /// Run a keyed command (GET, SET, DELETE, TOUCH) and answer.
+    /// Run a keyed command (GET, SET, DELETE, TOUCH) and send back its
+    /// response frame, encoded here from the stored bytes.
     Keyed {
         /// The command; its key belongs to the receiving shard.
         command: Command,
+        /// The request's opaque, for the frame.
+        opaque: u32,
+        /// Leave a success unanswered (an empty frame).
+        quiet: bool,
         /// GET only: return the entry's tags.
         with_tags: bool,
         /// The invalidation sequence when the connection executed the
@@ -47,17 +52,17 @@ pub enum ShardMessage {
         /// this shard gets to it: an INVALIDATE_TAGS pipelined after the
         /// SET may be numbered by then, and must still cover the entry.
         seq: u64,
-        /// Where the outcome goes.
-        reply: oneshot::Sender<Outcome>,
+        /// Where the frame goes (empty for a quiet success).
+        reply: oneshot::Sender<Bytes>,
     },
     /// Look up some of a GETM's keys, all owned by the receiving shard.
     GetMany {
         /// (position in the request, key) pairs.
         keys: Vec<(u16, Bytes)>,
-        /// Return each hit's tags.
-        with_tags: bool,
-        /// One outcome per key, in the order given.
-        reply: oneshot::Sender<Vec<Outcome>>,
+        /// How to answer them.
+        lookup: ManyLookup,
+        /// Each key's frame (empty for a quiet miss), by position.
+        reply: oneshot::Sender<Vec<(u16, Bytes)>>,
     },
     /// Record an invalidation of `tags` at `seq`; reply once applied.
     Invalidate {

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tagcached_store::{InvalidationSeq, Shard, ShardConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -124,33 +125,44 @@ async fn serve_inbox(context: Rc<WorkerContext>, mut inbox: mpsc::UnboundedRecei
 }
 
 fn handle(context: &Rc<WorkerContext>, message: ShardMessage) {
-    let fence = context.shared.sequence.current();
     let now_ms = context.now_ms();
     match message {
         ShardMessage::Keyed {
             command,
+            opaque,
+            quiet,
             with_tags,
             seq,
             reply,
         } => {
-            let mut shard = context.shard.borrow_mut();
-            let _ = reply.send(dispatch::keyed(
-                &mut shard, &command, with_tags, seq, now_ms,
-            ));
+            let request = dispatch::Keyed {
+                command: &command,
+                opaque,
+                quiet,
+                with_tags,
+                seq,
+                now_ms,
+            };
+            let mut frame = BytesMut::new();
+            dispatch::answer_keyed(&mut context.shard.borrow_mut(), &request, &mut frame);
+            let _ = reply.send(frame.freeze());
         }
         ShardMessage::GetMany {
             keys,
-            with_tags,
+            lookup,
             reply,
         } => {
             let mut shard = context.shard.borrow_mut();
-            let outcomes = keys
-                .iter()
+            let mut scratch = BytesMut::new();
+            let frames = keys
+                .into_iter()
                 .map(|(index, key)| {
-                    dispatch::lookup(&mut shard, key, Some(*index), with_tags, fence, now_ms)
+                    let frame =
+                        dispatch::answer_lookup(&mut shard, &lookup, index, &key, &mut scratch);
+                    (index, frame)
                 })
                 .collect();
-            let _ = reply.send(outcomes);
+            let _ = reply.send(frames);
         }
         ShardMessage::Invalidate { tags, seq, reply } => {
             context

@@ -103,6 +103,15 @@ impl Shard {
         })
     }
 
+    /// The tag names of the entry under `key`, sorted and unique, without
+    /// counting a read, marking the entry or checking that it is live: for
+    /// a caller that then reads the entry with [`Shard::get_borrowed`], as
+    /// the server does for a GET that asks for tags.
+    pub fn tag_names(&self, key: &[u8]) -> Option<Vec<Bytes>> {
+        let slot = self.table.find(self.table.hash_key(key), key)?;
+        Some(self.tags.sorted_names(self.table.get(slot).tag_ids()))
+    }
+
     /// The slot of the live entry under `key`, counted as a hit and marked
     /// accessed; else the miss, counted, with any dead entry reclaimed.
     fn find_live(&mut self, key: &[u8], now_ms: u64) -> Result<crate::table::SlotId, MissReason> {
@@ -176,6 +185,21 @@ mod tests {
         assert_eq!(shard.get_borrowed(b"nope", NOW), Err(MissReason::Absent));
         let stats = shard.stats();
         assert_eq!((stats.get_hits, stats.get_misses), (2, 1));
+    }
+
+    #[test]
+    fn tag_names_are_sorted_unique_and_do_not_count_as_reads() {
+        let mut shard = shard();
+        let tags: [&[u8]; 3] = [b"b", b"a", b"b"];
+        let args = SetArgs::new(b"k", Bytes::from_static(b"v")).with_tags(&tags);
+        assert!(matches!(shard.set(args, seq(1), NOW), crate::SetOutcome::Stored { .. }));
+        assert_eq!(
+            shard.tag_names(b"k"),
+            Some(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")])
+        );
+        assert_eq!(shard.tag_names(b"nope"), None);
+        let stats = shard.stats();
+        assert_eq!((stats.get_hits, stats.get_misses), (0, 0));
     }
 
     #[test]
