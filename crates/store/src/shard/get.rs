@@ -192,7 +192,10 @@ mod tests {
         let mut shard = shard();
         let tags: [&[u8]; 3] = [b"b", b"a", b"b"];
         let args = SetArgs::new(b"k", Bytes::from_static(b"v")).with_tags(&tags);
-        assert!(matches!(shard.set(args, seq(1), NOW), crate::SetOutcome::Stored { .. }));
+        assert!(matches!(
+            shard.set(args, seq(1), NOW),
+            crate::SetOutcome::Stored { .. }
+        ));
         assert_eq!(
             shard.tag_names(b"k"),
             Some(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")])
