@@ -177,10 +177,7 @@ impl<'c> Pipeline<'c> {
         value: impl Into<Bytes>,
         options: &SetOptions,
     ) -> &mut Self {
-        let command = options
-            .to_command(bytes(key), value.into())
-            .map(Command::Set);
-        self.push(Flags::NONE, command, Kind::Set)
+        self.push(Flags::NONE, set_command(key, value, options), Kind::Set)
     }
 
     /// Queue a quiet SET: [`Reply::Silent`] when stored, else the outcome
@@ -191,10 +188,7 @@ impl<'c> Pipeline<'c> {
         value: impl Into<Bytes>,
         options: &SetOptions,
     ) -> &mut Self {
-        let command = options
-            .to_command(bytes(key), value.into())
-            .map(Command::Set);
-        self.push(Flags::QUIET, command, Kind::Set)
+        self.push(Flags::QUIET, set_command(key, value, options), Kind::Set)
     }
 
     /// Queue a DELETE; answered with [`Reply::Deleted`].
@@ -299,6 +293,16 @@ impl Slot {
             Slot::Refused(error) => Err(error),
         }
     }
+}
+
+fn set_command(
+    key: impl AsRef<[u8]>,
+    value: impl Into<Bytes>,
+    options: &SetOptions,
+) -> Result<Command> {
+    options
+        .to_command(bytes(key), value.into())
+        .map(Command::Set)
 }
 
 fn touch_command(key: impl AsRef<[u8]>, ttl: Duration) -> Command {

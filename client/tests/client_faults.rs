@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use tagcached_client::{Client, Error, Features, HelloInfo, Limits, Lookup, SetOptions};
-use tagcached_protocol::response::{Hit, Miss};
-use tagcached_protocol::{Outcome, Request, Response, ServerCodec};
-use tokio::net::{TcpListener, TcpStream};
+use futures_util::{FutureExt, StreamExt};
+use tagcached_client::{Client, Error, Lookup, SetOptions};
+use tagcached_protocol::response::Miss;
+use tagcached_protocol::{Outcome, ServerCodec};
+use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
+use support::fake_peer::{answer, answer_hello, hit, receive, Peer};
 use support::{bounded, eventually, start_server, start_server_at, stop_server, Proxy};
 
 fn fast_failing_client(addr: impl ToString) -> Client {
@@ -221,8 +222,8 @@ async fn a_timed_out_request_does_not_desynchronise_the_connection() {
             // Answer nothing until the second request is in: by then the
             // first has timed out on the client.
             let second = receive(&mut peer).await;
-            answer(&mut peer, &first, hit("first")).await;
-            answer(&mut peer, &second, hit("second")).await;
+            answer(&mut peer, &first, hit(b"first")).await;
+            answer(&mut peer, &second, hit(b"second")).await;
             let third = receive(&mut peer).await;
             answer(&mut peer, &third, miss()).await;
             let _ = peer.next().await;
@@ -282,8 +283,6 @@ async fn silent_after_hello() -> SocketAddr {
     scripted(|mut peer| async move { while peer.next().await.is_some() {} }).await
 }
 
-type Peer = Framed<TcpStream, ServerCodec>;
-
 /// A fake server: answers HELLO on every connection, then runs `script`
 /// on the first.
 async fn scripted<F, Fut>(script: F) -> SocketAddr
@@ -298,17 +297,7 @@ where
         let mut others = Vec::new();
         while let Ok((stream, _)) = listener.accept().await {
             let mut peer = Framed::new(stream, ServerCodec::default());
-            let hello = receive(&mut peer).await;
-            let info = HelloInfo {
-                version: 1,
-                shard_count: 1,
-                shard: 0,
-                hash: HelloInfo::HASH_FNV1A_64,
-                features: Features::FENCED_SET | Features::SHARD_AWARE,
-                limits: Limits::default(),
-                server_version: Bytes::from_static(b"fake 0"),
-            };
-            answer(&mut peer, &hello, Outcome::Hello(info)).await;
+            answer_hello(&mut peer).await;
             match script.take() {
                 Some(script) => {
                     tokio::spawn(script(peer));
@@ -318,34 +307,6 @@ where
         }
     });
     addr
-}
-
-async fn receive(peer: &mut Peer) -> Request {
-    peer.next()
-        .await
-        .expect("a request")
-        .expect("framed")
-        .expect("valid")
-}
-
-async fn answer(peer: &mut Peer, request: &Request, outcome: Outcome) {
-    let response = Response {
-        opaque: request.opaque,
-        opcode: request.command.opcode(),
-        outcome,
-    };
-    peer.send(&response).await.expect("send");
-}
-
-fn hit(value: &'static str) -> Outcome {
-    Outcome::Hit(Hit {
-        key_index: None,
-        fence: 1,
-        cas: 1,
-        client_flags: 0,
-        tags: Vec::new(),
-        value: Bytes::from_static(value.as_bytes()),
-    })
 }
 
 fn miss() -> Outcome {

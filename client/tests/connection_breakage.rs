@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tagcached_client::{Connection, Error, ErrorCode, Features, HelloInfo, Limits, SetOptions};
-use tagcached_protocol::response::{ErrorReply, Hit};
-use tagcached_protocol::{Command, Opcode, Outcome, Request, Response, ServerCodec};
-use tokio::net::{TcpListener, TcpStream};
+use tagcached_client::{Connection, Error, ErrorCode, SetOptions};
+use tagcached_protocol::response::ErrorReply;
+use tagcached_protocol::{Opcode, Outcome, Response, ServerCodec};
+use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
-const BOUND: Duration = Duration::from_secs(5);
+mod support;
+use support::fake_peer::{answer, answer_hello, hit, receive, Peer};
 
-type Peer = Framed<TcpStream, ServerCodec>;
+const BOUND: Duration = Duration::from_secs(5);
 
 /// Runs `script` against the first connection to the returned address.
 async fn fake_peer<F, Fut>(script: F) -> SocketAddr
@@ -35,49 +36,6 @@ where
         script(Framed::new(stream, ServerCodec::default())).await;
     });
     addr
-}
-
-async fn receive(peer: &mut Peer) -> Request {
-    peer.next()
-        .await
-        .expect("a request")
-        .expect("framed")
-        .expect("valid")
-}
-
-async fn answer(peer: &mut Peer, request: &Request, outcome: Outcome) {
-    let response = Response {
-        opaque: request.opaque,
-        opcode: request.command.opcode(),
-        outcome,
-    };
-    peer.send(&response).await.expect("send");
-}
-
-async fn answer_hello(peer: &mut Peer) {
-    let hello = receive(peer).await;
-    assert!(matches!(hello.command, Command::Hello(_)), "{hello:?}");
-    let info = HelloInfo {
-        version: 1,
-        shard_count: 1,
-        shard: 0,
-        hash: HelloInfo::HASH_FNV1A_64,
-        features: Features::FENCED_SET | Features::SHARD_AWARE,
-        limits: Limits::default(),
-        server_version: Bytes::from_static(b"fake 0"),
-    };
-    answer(peer, &hello, Outcome::Hello(info)).await;
-}
-
-fn hit(value: &'static [u8]) -> Outcome {
-    Outcome::Hit(Hit {
-        key_index: None,
-        fence: 1,
-        cas: 1,
-        client_flags: 0,
-        tags: Vec::new(),
-        value: Bytes::from_static(value),
-    })
 }
 
 async fn bounded<T>(future: impl Future<Output = T>) -> T {

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this.
 
+pub mod fake_peer;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
