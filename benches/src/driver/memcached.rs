@@ -8,7 +8,9 @@
 
 use bytes::{Buf, BytesMut};
 
-use super::{find_line, parse_decimal, put_decimal, Driver, DriverOptions, ProtocolError, Reply};
+use super::{
+    find_line, parse_decimal, put_decimal, unexpected, Driver, DriverOptions, ProtocolError, Reply,
+};
 use crate::dataset::Dataset;
 use crate::workload::{Batch, OpKind};
 
@@ -67,7 +69,7 @@ impl Driver for MemcachedDriver {
                 let size = line[2..]
                     .strip_prefix(b" ")
                     .and_then(|rest| parse_decimal(rest.split(|&b| b == b' ').next()?))
-                    .ok_or_else(|| unexpected(line))?;
+                    .ok_or_else(|| unexpected("memcached", line))?;
                 if size > u64::from(self.max_response) {
                     return Err(ProtocolError(format!("value of {size} bytes is too large")));
                 }
@@ -89,18 +91,11 @@ impl Driver for MemcachedDriver {
             {
                 (Reply::Failed, end + 2)
             }
-            _ => return Err(unexpected(line)),
+            _ => return Err(unexpected("memcached", line)),
         };
         src.advance(consumed);
         Ok(Some(reply))
     }
-}
-
-fn unexpected(line: &[u8]) -> ProtocolError {
-    ProtocolError(format!(
-        "unexpected memcached reply `{}`",
-        String::from_utf8_lossy(&line[..line.len().min(80)])
-    ))
 }
 
 #[cfg(test)]

@@ -66,6 +66,14 @@ pub trait Driver {
 /// stream is judged broken (a peer that is not the server we think).
 pub(crate) const MAX_LINE: usize = 4096;
 
+/// A reply line this driver cannot parse, quoted (at most 80 bytes).
+pub(crate) fn unexpected(server: &str, line: &[u8]) -> ProtocolError {
+    ProtocolError(format!(
+        "unexpected {server} reply `{}`",
+        String::from_utf8_lossy(&line[..line.len().min(80)])
+    ))
+}
+
 /// The end of the first `\r\n`-terminated line of `src`: the index of its
 /// `\r`. `Ok(None)` if the line is not complete yet.
 pub(crate) fn find_line(src: &[u8]) -> Result<Option<usize>, ProtocolError> {

@@ -5,7 +5,9 @@
 
 use bytes::{Buf, BytesMut};
 
-use super::{find_line, parse_decimal, put_decimal, Driver, DriverOptions, ProtocolError, Reply};
+use super::{
+    find_line, parse_decimal, put_decimal, unexpected, Driver, DriverOptions, ProtocolError, Reply,
+};
 use crate::dataset::{digits, Dataset};
 use crate::workload::{Batch, OpKind};
 
@@ -76,7 +78,7 @@ impl Driver for RedisDriver {
             Some(b'_') => (Reply::Miss, end + 2),
             Some(b'$') if &line[1..] == b"-1" => (Reply::Miss, end + 2),
             Some(b'$') => {
-                let size = parse_decimal(&line[1..]).ok_or_else(|| unexpected(line))?;
+                let size = parse_decimal(&line[1..]).ok_or_else(|| unexpected("Redis", line))?;
                 if size > u64::from(self.max_response) {
                     return Err(ProtocolError(format!("value of {size} bytes is too large")));
                 }
@@ -89,18 +91,11 @@ impl Driver for RedisDriver {
                 }
                 (Reply::Hit, total)
             }
-            _ => return Err(unexpected(line)),
+            _ => return Err(unexpected("Redis", line)),
         };
         src.advance(consumed);
         Ok(Some(reply))
     }
-}
-
-fn unexpected(line: &[u8]) -> ProtocolError {
-    ProtocolError(format!(
-        "unexpected Redis reply `{}`",
-        String::from_utf8_lossy(&line[..line.len().min(80)])
-    ))
 }
 
 #[cfg(test)]
