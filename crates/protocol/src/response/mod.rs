@@ -219,6 +219,13 @@ impl Response {
         self.outcome.encode_body(self.opcode, dst);
     }
 
+    /// The length of the frame [`Response::encode_hit`] writes for `hit`,
+    /// header included: what a server checks against its room for output
+    /// before it commits to a hit.
+    pub fn encoded_hit_len(opcode: Opcode, hit: &HitRef<'_>) -> usize {
+        crate::HEADER_LEN + hit.body_len(opcode)
+    }
+
     /// Appends the frame answering `opcode` (GET or GETM) with `hit`:
     /// the same bytes as encoding a [`Response`] whose outcome is the
     /// equivalent [`Outcome::Hit`], without owning the value.
@@ -274,6 +281,10 @@ mod tests {
             Response::encode_hit(5, opcode, &hit.as_ref(), &mut borrowed);
             assert_eq!(owned, borrowed);
             assert_eq!(borrowed.len(), response.encoded_len());
+            assert_eq!(
+                borrowed.len(),
+                Response::encoded_hit_len(opcode, &hit.as_ref())
+            );
         }
     }
 }

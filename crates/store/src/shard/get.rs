@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::{Liveness, Shard};
 use crate::eviction::EvictionPolicy;
+use crate::table::SlotId;
 
 /// The answer to [`Shard::get`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,12 +96,28 @@ impl Shard {
     /// copying it. Counts, marks and reclaims exactly as `get` does.
     pub fn get_borrowed(&mut self, key: &[u8], now_ms: u64) -> Result<HitRef<'_>, MissReason> {
         let slot = self.find_live(key, now_ms)?;
-        let entry = self.table.get(slot);
-        Ok(HitRef {
-            value: entry.value(),
-            client_flags: entry.client_flags,
-            cas: entry.cas,
-        })
+        Ok(self.borrow_hit(slot))
+    }
+
+    /// [`Shard::get_borrowed`] for a caller with limited room: a live entry
+    /// is first shown to `accept`, and only if it accepts is the read
+    /// counted and the entry marked accessed, so declining leaves the shard
+    /// exactly as if the read had not happened (`Ok(None)`). A miss is
+    /// counted and reclaimed as usual. The server declines a hit whose
+    /// response would not fit in a connection's memory budget, and reads the
+    /// key again once there is room.
+    pub fn get_borrowed_if(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        accept: impl FnOnce(&HitRef<'_>) -> bool,
+    ) -> Result<Option<HitRef<'_>>, MissReason> {
+        let slot = self.find_live_unread(key, now_ms)?;
+        if !accept(&self.borrow_hit(slot)) {
+            return Ok(None);
+        }
+        self.count_read(slot);
+        Ok(Some(self.borrow_hit(slot)))
     }
 
     /// The tag names of the entry under `key`, sorted and unique, without
@@ -114,18 +131,21 @@ impl Shard {
 
     /// The slot of the live entry under `key`, counted as a hit and marked
     /// accessed; else the miss, counted, with any dead entry reclaimed.
-    fn find_live(&mut self, key: &[u8], now_ms: u64) -> Result<crate::table::SlotId, MissReason> {
+    fn find_live(&mut self, key: &[u8], now_ms: u64) -> Result<SlotId, MissReason> {
+        let slot = self.find_live_unread(key, now_ms)?;
+        self.count_read(slot);
+        Ok(slot)
+    }
+
+    /// [`Shard::find_live`] without counting or marking a hit.
+    fn find_live_unread(&mut self, key: &[u8], now_ms: u64) -> Result<SlotId, MissReason> {
         let hash = self.table.hash_key(key);
         let Some(slot) = self.table.find(hash, key) else {
             self.counters.get_misses += 1;
             return Err(MissReason::Absent);
         };
         let reason = match self.liveness(slot, now_ms) {
-            Liveness::Live => {
-                self.eviction.on_access(slot);
-                self.counters.get_hits += 1;
-                return Ok(slot);
-            }
+            Liveness::Live => return Ok(slot),
             Liveness::Expired => {
                 self.counters.get_misses_expired += 1;
                 self.reclaim(slot, Liveness::Expired);
@@ -139,6 +159,21 @@ impl Shard {
         };
         self.counters.get_misses += 1;
         Err(reason)
+    }
+
+    /// Counts a hit on the live entry in `slot` and marks it accessed.
+    fn count_read(&mut self, slot: SlotId) {
+        self.eviction.on_access(slot);
+        self.counters.get_hits += 1;
+    }
+
+    fn borrow_hit(&self, slot: SlotId) -> HitRef<'_> {
+        let entry = self.table.get(slot);
+        HitRef {
+            value: entry.value(),
+            client_flags: entry.client_flags,
+            cas: entry.cas,
+        }
     }
 }
 
@@ -185,6 +220,30 @@ mod tests {
         assert_eq!(shard.get_borrowed(b"nope", NOW), Err(MissReason::Absent));
         let stats = shard.stats();
         assert_eq!((stats.get_hits, stats.get_misses), (2, 1));
+    }
+
+    #[test]
+    fn a_declined_hit_is_neither_counted_nor_marked_and_an_accepted_one_is() {
+        let mut shard = shard();
+        let args = SetArgs::new(b"k", Bytes::from(vec![2u8; 100]));
+        assert!(matches!(
+            shard.set(args, seq(1), NOW),
+            crate::SetOutcome::Stored { .. }
+        ));
+        let declined = shard.get_borrowed_if(b"k", NOW, |hit| hit.value.len() < 100);
+        assert_eq!(declined, Ok(None));
+        assert_eq!(shard.stats().get_hits, 0);
+        let accepted = shard
+            .get_borrowed_if(b"k", NOW, |hit| hit.value.len() <= 100)
+            .expect("live")
+            .expect("accepted");
+        assert_eq!(accepted.value, &[2u8; 100][..]);
+        assert_eq!(
+            shard.get_borrowed_if(b"nope", NOW, |_| true),
+            Err(MissReason::Absent)
+        );
+        let stats = shard.stats();
+        assert_eq!((stats.get_hits, stats.get_misses), (1, 1));
     }
 
     #[test]
