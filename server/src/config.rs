@@ -13,6 +13,11 @@ pub const DEFAULT_PORT: u16 = 11311;
 pub const DEFAULT_MEMORY: usize = 1 << 30;
 /// Default cap on simultaneous connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default budget for the answers one connection may have the server hold:
+/// 1 MiB. Small enough that `max_connections` of them cannot take a machine
+/// down (10,000 x 1 MiB), large enough that a pipeline of small answers
+/// never waits on it and a 512 KiB value still goes out two per write.
+pub const DEFAULT_CONNECTION_MEMORY: usize = 1 << 20;
 
 /// Everything the server needs to run, validated.
 #[derive(Debug, Clone)]
@@ -27,6 +32,10 @@ pub struct Config {
     pub limits: Limits,
     /// New connections beyond this get `BUSY` and are closed.
     pub max_connections: usize,
+    /// Bytes of answers one connection may make the server hold (built and
+    /// not yet written, or being built on other shards). Past it the
+    /// connection stops reading and executing until its socket drains.
+    pub connection_memory: usize,
     /// How often each shard runs its background sweep.
     pub sweep_interval: Duration,
     /// Entries a shard examines per sweep.
@@ -47,6 +56,7 @@ impl Config {
             memory: 64 << 20,
             limits: Limits::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            connection_memory: DEFAULT_CONNECTION_MEMORY,
             // Small slices often rather than large ones rarely: reclaiming a
             // slot of a mass-invalidated tag costs ~0.3 µs, and a request
             // waits behind the whole slice, so 8192 per 100 ms stalled the
@@ -105,6 +115,13 @@ pub struct Args {
     /// Connections beyond this are answered BUSY and closed.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+
+    /// Answers one connection may have waiting before the server stops
+    /// reading from it until it reads its socket, e.g. 1MiB. The worst
+    /// case for the whole daemon is --memory + connections x (this + one
+    /// request frame + one answer).
+    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    pub connection_memory: usize,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing
     /// EnvFilter directive such as `tagcached=debug`.
@@ -189,6 +206,7 @@ impl Args {
             memory,
             limits,
             max_connections: self.max_connections,
+            connection_memory: self.connection_memory,
             ..Config::local_ephemeral()
         })
     }

@@ -11,33 +11,47 @@
 //! budget (`--memory` divided by the thread count). Only the owning thread
 //! touches a shard, so the request path takes no lock.
 //!
-//! A connection stays on the worker that accepted it. Keys owned by that
-//! worker are served inline; others take one hop by message passing to the
-//! owner (see [`router`] for the routing and how shard-aware clients skip
-//! the hop). INVALIDATE_TAGS and FLUSH_ALL go to every shard and are
-//! answered once every shard has applied them, which is what makes the
-//! invalidation guarantee hold across threads: after the answer, no shard
-//! can serve an entry the invalidation covers.
+//! A connection stays on the worker that accepted it and is served in
+//! rounds ([`connection`]): what it has read is planned into ops on the
+//! shards the requests touch ([`command`]); ops on the worker's own shard
+//! run in place, and the ops for each other shard travel there together,
+//! one message per round and shard, and come back with their answers
+//! ([`router`] explains the batched hop, and how shard-aware clients skip
+//! it). INVALIDATE_TAGS and FLUSH_ALL run on every shard and are answered
+//! once every shard has applied them, which is what makes the invalidation
+//! guarantee hold across threads: after the answer, no shard can serve an
+//! entry the invalidation covers.
 //!
 //! The one piece of shared mutable state on the request path is the global
 //! invalidation sequence ([`sequence`]), an atomic read by GET and SET and
 //! written only by invalidations.
+//!
+//! Memory per connection is bounded by `--connection-memory` (see
+//! [`connection`]); a client that does not read its answers stops being
+//! read, and holds up no one else.
+//!
+//! Modules depend downward only: `lib` and `worker` on `connection`; that
+//! on `router` and `context`; those on `command` (the one module where the
+//! protocol meets the store); that on `shared` and `admission`; those on
+//! `config` and `sequence`.
 //!
 //! # Shutdown
 //!
 //! [`Server::shutdown`] (SIGINT or SIGTERM in the binary) stops the accept
 //! loops; each connection finishes the requests it has read, writes their
 //! responses and closes; the workers exit once every connection on every
-//! worker is done, since a connection may still need another worker's shard.
+//! worker is done, since a connection may still need another worker's
+//! shard, or after `shutdown_grace`, whichever comes first.
 
+pub mod admission;
+pub mod command;
 pub mod config;
 pub mod connection;
-pub mod dispatch;
+pub mod context;
 pub mod listener;
 pub mod router;
 pub mod sequence;
 pub mod shared;
-pub mod stats;
 pub mod worker;
 
 use std::io;
@@ -46,7 +60,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -69,14 +82,11 @@ impl Server {
     pub fn start(config: Config) -> io::Result<Server> {
         let listeners = listener::bind_all(config.listen, config.threads)?;
         let local_addr = listeners[0].local_addr()?;
-        let (senders, inboxes): (Vec<_>, Vec<_>) = (0..config.threads)
-            .map(|_| mpsc::unbounded_channel())
-            .unzip();
+        let (router, inboxes) = Router::with_inboxes(config.threads);
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             config,
             sequence: SequenceCounter::at_boot(),
-            router: Router::new(senders),
             counters: Counters::default(),
             started: Instant::now(),
             shutdown: shutdown.clone(),
@@ -85,9 +95,10 @@ impl Server {
         let mut workers = Vec::with_capacity(listeners.len());
         for (index, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
             let shared = shared.clone();
+            let router = router.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("tagcached-worker-{index}"))
-                .spawn(move || worker::run(index as u16, shared, listener, inbox))?;
+                .spawn(move || worker::run(index as u16, shared, router, listener, inbox))?;
             workers.push(worker);
         }
         tracing::info!(%local_addr, threads = workers.len(), "tagcached listening");

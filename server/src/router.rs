@@ -1,92 +1,74 @@
-//! Which shard owns a key, and how a request reaches it.
+//! Which shard owns a key, and how work reaches it.
 //!
 //! Every key belongs to exactly one shard: `fnv1a64(key) mod shard_count`
 //! (protocol.md §9). Each shard is owned by one worker thread, and only that
 //! thread touches it, so the table needs no lock.
 //!
-//! A connection is served by the worker that accepted it. A request whose
-//! key that worker owns runs inline, with no hop and no allocation beyond
-//! the response. A request for a key owned elsewhere goes to the owner as a
-//! [`ShardMessage`] over its inbox channel, and the answer comes back on a
-//! oneshot channel; the connection keeps decoding and executing the rest of
-//! the batch meanwhile, and writes all responses in request order.
+//! # The batched hop
+//!
+//! A connection is served by the worker that accepted it, in rounds: it
+//! decodes every request it has read (up to a bound), plans each into ops
+//! on the shards it touches, and gathers the ops of the round into one
+//! [`Batch`] per shard. Its own shard's batch runs in place. Every other
+//! batch travels to its shard's worker as **one** [`Message`],
+//! whatever number of requests it carries, and comes back the same way
+//! with all their answers encoded in one buffer, on the connection's own
+//! reply channel. The owner runs it soon: its connections serve the inbox
+//! between their own rounds, and an inbox task serves it when they are
+//! idle, so a batch does not wait behind every connection the owner has
+//! ready. The batch brings its buffers with it and back, so a hop
+//! costs two channel messages per round and shard, and no allocation per
+//! request. This is Seastar's and Dragonfly's shape: a shard is reached by
+//! message passing, in batches, never by locking it. Once all its batches
+//! are back, the connection writes the round's answers, in request order,
+//! with one vectored write, and reads again.
+//!
+//! Ordering: a connection has at most one batch in flight per shard, and
+//! each batch runs its ops in order, so requests for one key, and an
+//! invalidation followed by anything on the same connection, reach each
+//! shard in the order sent. Ops carry the invalidation sequence read when
+//! they were planned, in request order (see [`crate::command`]).
+//!
+//! Bounds: each inbox holds at most [`INBOX_CAPACITY`] messages; a sender
+//! finding it full waits, which slows only the connections sending there.
+//! An inbox is drained by a task that never waits on anything but the
+//! inbox itself (replies go on channels that never fill, since a connection
+//! has at most one batch per shard out), so a full inbox always empties.
 //!
 //! The hop is avoidable: HELLO reports the shard count and hash, and a
 //! shard-aware client asks, with `want_shard`, for a connection per shard.
 //! The accepting worker then hands the socket itself (and any bytes already
-//! read past the HELLO) to the wanted worker, which answers the HELLO and
-//! serves the connection from then on. Such a client never pays a hop.
-//!
-//! Ordering: messages from one worker to another travel one FIFO channel, so
-//! pipelined requests for one key, or an invalidation followed by a read on
-//! the same connection, reach the owning shard in the order sent. A keyed
-//! request carries the invalidation sequence read when its connection ran
-//! it, so a SET followed by an invalidation on the same connection is
-//! stamped before that invalidation however late the owner gets to it.
+//! read past the HELLO) to the wanted worker through its handoff queue, which
+//! answers the HELLO and serves the connection from then on. Such a client
+//! never pays a hop.
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use tagcached_protocol::{shard_for_key, Command};
-use tagcached_store::ShardStats;
-use tokio::sync::{mpsc, oneshot};
+use bytes::BytesMut;
+use tagcached_protocol::shard_for_key;
+use tokio::sync::mpsc;
 
-use crate::connection::ConnectionGuard;
-use crate::dispatch::ManyLookup;
+use crate::admission::ConnectionGuard;
+use crate::command::Batch;
 
-/// A request for a shard's owner thread.
-pub enum ShardMessage {
-    /// Run a keyed command (GET, SET, DELETE, TOUCH) and send back its
-    /// response frame, encoded here from the stored bytes.
-    Keyed {
-        /// The command; its key belongs to the receiving shard.
-        command: Command,
-        /// The request's opaque, for the frame.
-        opaque: u32,
-        /// Leave a success unanswered (an empty frame).
-        quiet: bool,
-        /// GET only: return the entry's tags.
-        with_tags: bool,
-        /// The invalidation sequence when the connection executed the
-        /// command. A SET is stamped with it, not with the sequence when
-        /// this shard gets to it: an INVALIDATE_TAGS pipelined after the
-        /// SET may be numbered by then, and must still cover the entry.
-        seq: u64,
-        /// Where the frame goes (empty for a quiet success).
-        reply: oneshot::Sender<Bytes>,
-    },
-    /// Look up some of a GETM's keys, all owned by the receiving shard.
-    GetMany {
-        /// (position in the request, key) pairs.
-        keys: Vec<(u16, Bytes)>,
-        /// How to answer them.
-        lookup: ManyLookup,
-        /// Each key's frame (empty for a quiet miss), by position.
-        reply: oneshot::Sender<Vec<(u16, Bytes)>>,
-    },
-    /// Record an invalidation of `tags` at `seq`; reply once applied.
-    Invalidate {
-        /// The tags, shared by every shard's copy of the message.
-        tags: Arc<[Bytes]>,
-        /// The invalidation's sequence.
-        seq: u64,
-        /// Signalled once applied.
-        reply: oneshot::Sender<()>,
-    },
-    /// Drop every entry; fences before `seq` stop passing.
-    FlushAll {
-        /// The flush's sequence.
-        seq: u64,
-        /// Signalled once applied.
-        reply: oneshot::Sender<()>,
-    },
-    /// Report the shard's counters.
-    Stats {
-        /// Where the counters go.
-        reply: oneshot::Sender<ShardStats>,
-    },
-    /// Take over a connection whose client asked for this shard at HELLO.
-    Adopt(Handoff),
+/// Messages an inbox holds before senders wait. A connection sends at most
+/// one message per shard per round, so this bounds the connections whose
+/// rounds one shard has queued, not requests.
+pub const INBOX_CAPACITY: usize = 1024;
+/// Connections a worker's handoff queue holds before senders wait.
+pub const HANDOFF_CAPACITY: usize = 1024;
+
+/// Where a shard sends a batch back: the channel of the connection that
+/// sent it. Never more than one batch per shard is in it.
+pub type ReplyTo = mpsc::UnboundedSender<Batch>;
+
+/// What a shard's inbox carries: a batch to run on the shard and send back
+/// with its answers.
+pub struct Message {
+    /// The ops, and the buffers their answers go into.
+    pub batch: Batch,
+    /// The sending connection's reply channel.
+    pub reply: ReplyTo,
 }
 
 /// A connection moving to another worker (see the module comment).
@@ -101,18 +83,31 @@ pub struct Handoff {
     pub guard: ConnectionGuard,
 }
 
-/// Senders to every shard's inbox, shared by all workers.
+/// Senders to every shard's inbox and handoff queue, shared by all
+/// workers.
 #[derive(Clone)]
 pub struct Router {
-    inboxes: Arc<[mpsc::UnboundedSender<ShardMessage>]>,
+    inboxes: Arc<[mpsc::Sender<Message>]>,
+    handoffs: Arc<[mpsc::Sender<Handoff>]>,
 }
 
+/// A shard's inbox, read by its worker.
+pub type Inbox = mpsc::Receiver<Message>;
+/// Connections handed to a worker, read by its worker.
+pub type Handoffs = mpsc::Receiver<Handoff>;
+
 impl Router {
-    /// A router over the given inboxes, indexed by shard.
-    pub fn new(inboxes: Vec<mpsc::UnboundedSender<ShardMessage>>) -> Router {
-        Router {
-            inboxes: inboxes.into(),
-        }
+    /// A router and, per shard, the inbox and handoff queue it sends to.
+    pub fn with_inboxes(shards: usize) -> (Router, Vec<(Inbox, Handoffs)>) {
+        let (inbox_senders, inboxes): (Vec<_>, Vec<_>) =
+            (0..shards).map(|_| mpsc::channel(INBOX_CAPACITY)).unzip();
+        let (handoff_senders, handoffs): (Vec<_>, Vec<_>) =
+            (0..shards).map(|_| mpsc::channel(HANDOFF_CAPACITY)).unzip();
+        let router = Router {
+            inboxes: inbox_senders.into(),
+            handoffs: handoff_senders.into(),
+        };
+        (router, inboxes.into_iter().zip(handoffs).collect())
     }
 
     /// Number of shards.
@@ -130,9 +125,22 @@ impl Router {
         }
     }
 
-    /// Sends `message` to `shard`. Returns false if the shard has stopped,
-    /// which happens only during shutdown.
-    pub fn send(&self, shard: u16, message: ShardMessage) -> bool {
-        self.inboxes[usize::from(shard)].send(message).is_ok()
+    /// Sends `message` to `shard`, waiting while its inbox is full. Gives
+    /// the message back if the shard has stopped, which happens only when
+    /// a shutdown's grace period has run out.
+    pub async fn send(&self, shard: u16, message: Message) -> Result<(), Message> {
+        self.inboxes[usize::from(shard)]
+            .send(message)
+            .await
+            .map_err(|refused| refused.0)
+    }
+
+    /// Hands a connection to `shard`'s worker, waiting while its queue is
+    /// full. Gives it back if the worker has stopped (shutdown).
+    pub async fn hand_off(&self, shard: u16, handoff: Handoff) -> Result<(), Handoff> {
+        self.handoffs[usize::from(shard)]
+            .send(handoff)
+            .await
+            .map_err(|refused| refused.0)
     }
 }

@@ -1,6 +1,7 @@
 //! State every worker shares: configuration, the invalidation sequence, the
-//! router, and server-wide counters. Nothing here is touched per request
-//! except the sequence, which is read (not written) by GET and SET.
+//! server's clock and counters, and the shutdown signal. Nothing here is
+//! touched per request except the sequence, which GET and SET read and only
+//! invalidations write.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Instant;
@@ -9,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::router::Router;
 use crate::sequence::SequenceCounter;
 
 /// Shared by all workers behind an `Arc`.
@@ -18,8 +18,6 @@ pub struct Shared {
     pub config: Config,
     /// The global invalidation sequence.
     pub sequence: SequenceCounter,
-    /// Inboxes of every shard.
-    pub router: Router,
     /// Server-wide counters.
     pub counters: Counters,
     /// When the server started: the zero of the store's clock.
@@ -28,6 +26,19 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every connection task on every worker, so shutdown can wait for them.
     pub connections: TaskTracker,
+}
+
+impl Shared {
+    /// Milliseconds since the server started: the store's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The number of shards (one per worker thread).
+    pub fn shard_count(&self) -> u16 {
+        // `Config` caps threads at 1024.
+        self.config.threads as u16
+    }
 }
 
 /// Counters kept outside the shards.

@@ -1,5 +1,6 @@
-//! A worker thread: its own single-threaded runtime, its own listener, and
-//! the one shard it owns.
+//! A worker thread: its own single-threaded runtime, its own listener, the
+//! one shard it owns, and the inbox through which every other worker
+//! reaches that shard.
 
 use std::cell::RefCell;
 use std::net::TcpListener as StdListener;
@@ -7,42 +8,23 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use tagcached_store::{InvalidationSeq, Shard, ShardConfig};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::task::LocalSet;
 
-use crate::connection::{self, ConnectionGuard};
-use crate::dispatch;
-use crate::router::ShardMessage;
+use crate::admission::ConnectionGuard;
+use crate::connection;
+use crate::context::WorkerContext;
+use crate::router::{Handoffs, Inbox, Router};
 use crate::shared::Shared;
-
-/// State one worker thread owns. Only this thread touches the shard, so a
-/// `RefCell` (never borrowed across an await) is all the synchronisation
-/// it needs.
-pub struct WorkerContext {
-    /// This worker's shard index.
-    pub index: u16,
-    /// The shard.
-    pub shard: RefCell<Shard>,
-    /// What all workers share.
-    pub shared: Arc<Shared>,
-}
-
-impl WorkerContext {
-    /// Milliseconds since the server started: the store's clock.
-    pub fn now_ms(&self) -> u64 {
-        self.shared.started.elapsed().as_millis() as u64
-    }
-}
 
 /// Runs one worker until shutdown. Blocks the calling thread.
 pub fn run(
     index: u16,
     shared: Arc<Shared>,
+    router: Router,
     listener: StdListener,
-    inbox: mpsc::UnboundedReceiver<ShardMessage>,
+    (inbox, handoffs): (Inbox, Handoffs),
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,10 +36,13 @@ pub fn run(
         index,
         shard: RefCell::new(Shard::new(shard_config, floor)),
         shared,
+        router,
+        inbox: RefCell::new(inbox),
     });
     LocalSet::new().block_on(&runtime, async move {
         let listener = TcpListener::from_std(listener)?;
-        let inbox_task = tokio::task::spawn_local(serve_inbox(context.clone(), inbox));
+        let inbox_task = tokio::task::spawn_local(context.clone().serve_inbox());
+        let handoff_task = tokio::task::spawn_local(adopt(context.clone(), handoffs));
         let sweep_task = tokio::task::spawn_local(sweep(context.clone()));
         accept(&context, listener).await;
         // Other workers' connections may still need this shard, so its inbox
@@ -76,6 +61,7 @@ pub fn run(
         }
         sweep_task.abort();
         inbox_task.abort();
+        handoff_task.abort();
         Ok(())
     })
 }
@@ -118,73 +104,11 @@ fn admit(context: &Rc<WorkerContext>, stream: TcpStream) {
     }
 }
 
-async fn serve_inbox(context: Rc<WorkerContext>, mut inbox: mpsc::UnboundedReceiver<ShardMessage>) {
-    while let Some(message) = inbox.recv().await {
-        handle(&context, message);
-    }
-}
-
-fn handle(context: &Rc<WorkerContext>, message: ShardMessage) {
-    let now_ms = context.now_ms();
-    match message {
-        ShardMessage::Keyed {
-            command,
-            opaque,
-            quiet,
-            with_tags,
-            seq,
-            reply,
-        } => {
-            let request = dispatch::Keyed {
-                command: &command,
-                opaque,
-                quiet,
-                with_tags,
-                seq,
-                now_ms,
-            };
-            let mut frame = BytesMut::new();
-            dispatch::answer_keyed(&mut context.shard.borrow_mut(), &request, &mut frame);
-            let _ = reply.send(frame.freeze());
-        }
-        ShardMessage::GetMany {
-            keys,
-            lookup,
-            reply,
-        } => {
-            let mut shard = context.shard.borrow_mut();
-            let mut scratch = BytesMut::new();
-            let frames = keys
-                .into_iter()
-                .map(|(index, key)| {
-                    let frame =
-                        dispatch::answer_lookup(&mut shard, &lookup, index, &key, &mut scratch);
-                    (index, frame)
-                })
-                .collect();
-            let _ = reply.send(frames);
-        }
-        ShardMessage::Invalidate { tags, seq, reply } => {
-            context
-                .shard
-                .borrow_mut()
-                .invalidate(&tags, InvalidationSeq::new(seq));
-            let _ = reply.send(());
-        }
-        ShardMessage::FlushAll { seq, reply } => {
-            context
-                .shard
-                .borrow_mut()
-                .flush_all(InvalidationSeq::new(seq));
-            let _ = reply.send(());
-        }
-        ShardMessage::Stats { reply } => {
-            let _ = reply.send(context.shard.borrow().stats());
-        }
-        ShardMessage::Adopt(handoff) => {
-            let task = connection::adopt(context.clone(), handoff);
-            tokio::task::spawn_local(context.shared.connections.track_future(task));
-        }
+/// Serves the connections other workers hand over at HELLO.
+async fn adopt(context: Rc<WorkerContext>, mut handoffs: Handoffs) {
+    while let Some(handoff) = handoffs.recv().await {
+        let task = connection::adopt(context.clone(), handoff);
+        tokio::task::spawn_local(context.shared.connections.track_future(task));
     }
 }
 
@@ -196,7 +120,7 @@ async fn sweep(context: Rc<WorkerContext>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let now_ms = context.now_ms();
+        let now_ms = context.shared.now_ms();
         context.shard.borrow_mut().sweep(now_ms, config.sweep_batch);
     }
 }

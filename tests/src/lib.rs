@@ -1,11 +1,14 @@
 //! Harness for the end-to-end tests: a real tagcached server started
-//! in-process on 127.0.0.1 port 0 ([`TestServer`]), and a raw protocol
-//! connection to it ([`RawConn`]) that sends typed requests, pipelines of
-//! them, or arbitrary bytes, and reads typed responses.
+//! in-process on 127.0.0.1 port 0 ([`TestServer`]), or the `tagcached`
+//! binary as a child process ([`Daemon`]) for what only a process shows
+//! (exit status, signals, resident memory), and a raw protocol connection to
+//! either ([`RawConn`]) that sends typed requests, pipelines of them, or
+//! arbitrary bytes, and reads typed responses.
 //!
 //! Rules every test follows: the server is ready when [`TestServer::start`]
-//! returns, so nothing sleeps waiting for start-up; every wait is bounded
-//! ([`within`], and each read by [`RECV_TIMEOUT`]); every loop has a bound.
+//! or [`Daemon::start`] returns, so nothing sleeps waiting for start-up;
+//! every wait is bounded ([`within`], and each read by [`RECV_TIMEOUT`]);
+//! every loop has a bound.
 //! Waiting for something the server does asynchronously (a TTL running out,
 //! the sweep, noticing a closed socket) polls under a [`Deadline`] instead
 //! of guessing a fixed sleep.
@@ -14,9 +17,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command as ProcessCommand;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -32,6 +32,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+pub mod daemon;
+
+pub use daemon::{tagcached_binary, Daemon};
 pub use tagcached_protocol::{REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// The bound on a whole test body (see [`within`]).
@@ -336,6 +339,20 @@ impl RawConn {
         })
     }
 
+    /// The socket, for a test that must write without reading (or the
+    /// reverse) and so cannot go through the codec's one stream. Panics if
+    /// response bytes were read but not yet decoded: they would be lost.
+    pub fn into_stream(self) -> TcpStream {
+        let parts = self.framed.into_parts();
+        assert!(
+            parts.read_buf.is_empty() && parts.write_buf.is_empty(),
+            "{} response bytes read but not decoded, {} request bytes not sent",
+            parts.read_buf.len(),
+            parts.write_buf.len()
+        );
+        parts.io
+    }
+
     /// A fresh opaque for the next request.
     pub fn next_opaque(&mut self) -> u32 {
         self.next_opaque = self.next_opaque.wrapping_add(1);
@@ -540,65 +557,4 @@ pub fn assert_error(outcome: &Outcome, code: ErrorCode) {
         "error message: {}",
         String::from_utf8_lossy(&error.message)
     );
-}
-
-/// The `tagcached` daemon binary, built on first use.
-///
-/// `env!("CARGO_BIN_EXE_tagcached")` exists only in the tests of the package
-/// that owns the binary, and Cargo does not build a dependency's binaries,
-/// so this finds the binary itself: next to the test executable's `deps`
-/// directory (`<target>/<profile>/tagcached`), after running
-/// `cargo build --bin tagcached` for that target directory and profile. The build is a no-op when the binary is current, and running it
-/// every time means a test never runs a stale daemon. Cargo does not hold
-/// the build lock while tests run, so the nested build cannot deadlock.
-pub fn tagcached_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test executable's path");
-        // <target>/<profile>/deps/<test>-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test executable is in <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("<target>/<profile>");
-        let binary = profile_dir.join(format!("tagcached{}", std::env::consts::EXE_SUFFIX));
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("tests/ is inside the workspace");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = ProcessCommand::new(cargo);
-        build
-            .current_dir(workspace)
-            .env("CARGO_TARGET_DIR", target_dir)
-            // Naming this package too unifies features with the test build,
-            // so the binary links the dependencies already built for it.
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "tagcached",
-                "-p",
-                "tagcached-tests",
-            ])
-            .args(["--bin", "tagcached"]);
-        match profile_dir.file_name().and_then(|name| name.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                build.arg("--release");
-            }
-            Some(profile) => {
-                build.args(["--profile", profile]);
-            }
-            None => panic!("no profile directory in {}", exe.display()),
-        }
-        let status = build
-            .status()
-            .expect("run cargo to build the tagcached binary");
-        assert!(
-            status.success(),
-            "building the tagcached binary failed: {status}"
-        );
-        assert!(binary.is_file(), "no binary at {}", binary.display());
-        binary
-    })
 }

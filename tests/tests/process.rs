@@ -3,127 +3,26 @@
 //!
 //! The binary is found (and brought up to date) by
 //! [`tagcached_tests::tagcached_binary`]; see there why it is not
-//! `env!("CARGO_BIN_EXE_tagcached")`.
-
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+//! `env!("CARGO_BIN_EXE_tagcached")`. [`tagcached_tests::Daemon`] runs it.
 
 use tagcached_protocol::request::Command;
 use tagcached_protocol::response::Outcome;
 use tagcached_protocol::Request;
-use tagcached_tests::{get_cmd, set_cmd, within, RawConn};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStderr};
-use tokio::sync::mpsc;
-
-/// Bound on building the binary (a no-op when it is current).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
-/// Bound on the process starting, and on it stopping after SIGTERM.
-const PROCESS_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn binary() -> &'static Path {
-    let build = tokio::task::spawn_blocking(tagcached_tests::tagcached_binary);
-    tokio::time::timeout(BUILD_TIMEOUT, build)
-        .await
-        .expect("the tagcached binary builds within BUILD_TIMEOUT")
-        .expect("the build task")
-}
-
-/// A running daemon, killed if the test fails before it stops.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    /// Every stderr line, forwarded as read.
-    log: mpsc::UnboundedReceiver<String>,
-}
-
-impl Daemon {
-    /// Starts the binary on port 0 and reads the bound address from its
-    /// `local_addr=` log line.
-    async fn start(args: &[&str]) -> Daemon {
-        let mut child = tokio::process::Command::new(binary().await)
-            .args(["--port", "0", "--bind", "127.0.0.1", "--log-level", "info"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn tagcached");
-        let (lines, mut log) = mpsc::unbounded_channel();
-        tokio::spawn(forward_lines(child.stderr.take().expect("stderr"), lines));
-        let addr = tokio::time::timeout(PROCESS_TIMEOUT, async {
-            while let Some(line) = log.recv().await {
-                if let Some(addr) = local_addr(&line) {
-                    return addr;
-                }
-            }
-            panic!("tagcached exited without logging its address");
-        })
-        .await
-        .expect("tagcached logs its address within PROCESS_TIMEOUT");
-        Daemon { child, addr, log }
-    }
-
-    /// Sends SIGTERM, with the `kill` command: `libc::kill` would need
-    /// `unsafe`, which the workspace forbids.
-    async fn terminate(&self) {
-        let pid = self.child.id().expect("still running").to_string();
-        let status = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid}: {status}");
-    }
-
-    async fn exit_status(&mut self) -> ExitStatus {
-        tokio::time::timeout(PROCESS_TIMEOUT, self.child.wait())
-            .await
-            .expect("tagcached exits within PROCESS_TIMEOUT of SIGTERM")
-            .expect("wait for tagcached")
-    }
-
-    /// The log lines written so far (all of them once the process exited).
-    fn drain_log(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        while let Ok(line) = self.log.try_recv() {
-            lines.push(line);
-        }
-        lines
-    }
-}
-
-async fn forward_lines(stderr: ChildStderr, lines: mpsc::UnboundedSender<String>) {
-    let mut reader = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = reader.next_line().await {
-        if lines.send(line).is_err() {
-            break;
-        }
-    }
-}
-
-/// The address in a line such as
-/// `... INFO tagcached: tagcached listening local_addr=127.0.0.1:4242 threads=2`.
-fn local_addr(line: &str) -> Option<SocketAddr> {
-    let (_, rest) = line.split_once("local_addr=")?;
-    rest.split_whitespace().next()?.parse().ok()
-}
+use tagcached_tests::daemon::built_binary;
+use tagcached_tests::{get_cmd, set_cmd, within, Daemon, RawConn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_serves_and_on_sigterm_answers_what_it_read_then_exits_zero() {
-    let _ = binary().await;
+    let _ = built_binary().await;
     within(async {
         let mut daemon = Daemon::start(&["--threads", "2", "--memory", "64MiB"]).await;
-        assert!(daemon.addr.ip().is_loopback());
-        let mut conn = RawConn::connect(daemon.addr).await.expect("connect");
+        assert!(daemon.addr().ip().is_loopback());
+        let mut conn = daemon.connect().await;
         let hello = conn.hello(None).await;
         assert_eq!(hello.shard_count, 2);
         conn.store("greeting", "hello", &["t"]).await;
         assert_eq!(conn.value("greeting").await.as_deref(), Some(&b"hello"[..]));
-        let mut idle = RawConn::connect(daemon.addr).await.expect("connect");
+        let mut idle = daemon.connect().await;
         idle.ping().await;
 
         // A pipeline small enough to arrive in one read, whose answers are
@@ -174,7 +73,7 @@ async fn the_daemon_serves_and_on_sigterm_answers_what_it_read_then_exits_zero()
             log.join("\n")
         );
         assert!(
-            RawConn::connect(daemon.addr).await.is_err(),
+            RawConn::connect(daemon.addr()).await.is_err(),
             "nothing listens after exit"
         );
     })
@@ -183,7 +82,7 @@ async fn the_daemon_serves_and_on_sigterm_answers_what_it_read_then_exits_zero()
 
 #[tokio::test]
 async fn help_lists_every_flag() {
-    let binary = binary().await;
+    let binary = built_binary().await;
     within(async {
         let output = tokio::process::Command::new(binary)
             .arg("--help")
@@ -212,7 +111,7 @@ async fn help_lists_every_flag() {
 
 #[tokio::test]
 async fn invalid_flags_are_refused_with_a_nonzero_exit() {
-    let binary = binary().await;
+    let binary = built_binary().await;
     within(async {
         for args in [
             &["--threads", "0"][..],

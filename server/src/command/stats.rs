@@ -1,19 +1,41 @@
-//! STATS: server-wide counters, the shards' counters summed, then each
-//! shard's own, as `name value` lines (protocol.md §6.10).
+//! STATS (protocol.md §6.10): every shard reports its counters, and the
+//! connection renders them with the server-wide ones as `name value` lines:
+//! server-wide counters, the shards' counters summed, then each shard's own.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use tagcached_protocol::response::Outcome;
+use tagcached_protocol::{Opcode, Response};
 use tagcached_store::ShardStats;
 
+use super::{Op, Planner};
 use crate::shared::Shared;
 
 /// `tagcached <version>`, reported by HELLO and STATS.
 pub const SERVER_VERSION: &str = concat!("tagcached ", env!("CARGO_PKG_VERSION"));
 
-/// Renders the STATS body from the shared counters and each shard's stats.
-pub fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
+pub(super) fn plan(opaque: u32, planner: &mut impl Planner) {
+    for shard in 0..planner.shard_count() {
+        planner.queue(shard, Op::stats());
+    }
+    planner.gather_stats(opaque);
+}
+
+/// The STATS answer frame, from each shard's counters (by shard index).
+pub fn answer(shared: &Shared, opaque: u32, per_shard: &[(u16, ShardStats)]) -> Bytes {
+    let response = Response {
+        opaque,
+        opcode: Opcode::STATS,
+        outcome: Outcome::Stats(render(shared, per_shard)),
+    };
+    let mut frame = BytesMut::with_capacity(response.encoded_len());
+    response.encode(&mut frame);
+    frame.freeze()
+}
+
+fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
     let mut out = String::with_capacity(2048);
     let mut line = |name: &str, value: &dyn std::fmt::Display| {
         let _ = writeln!(out, "{name} {value}");

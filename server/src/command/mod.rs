@@ -1,0 +1,250 @@
+//! The commands: the one module where the protocol's types meet the store.
+//! Nothing outside it names both; the connection above it sees requests and
+//! frames, the worker below it sees a [`Shard`].
+//!
+//! A request takes two steps, and each command's file holds both:
+//!
+//! 1. **Plan**, on the thread that read the request: decide which shards it
+//!    touches and queue one [`Op`] for each through the connection's
+//!    [`Planner`], reading the invalidation sequence now, in request order.
+//!    GET, SET, DELETE and TOUCH are one op on their key's shard; GETM is
+//!    one op per key; INVALIDATE_TAGS and FLUSH_ALL are one op per shard
+//!    and then the answer, which the connection releases only once every
+//!    shard has run its op; STATS is one op per shard, gathered by the
+//!    connection into one answer. PING, NOOP, HELLO and refusals are
+//!    answers queued on the connection's own shard, so they keep their
+//!    place in the order.
+//! 2. **Run**, on the thread that owns the shard: execute the op and encode
+//!    its answer frame, straight from the stored bytes for a hit, into the
+//!    [`Batch`] that carried it there.
+//!
+//! A read may be told there is no room for its answer (the connection's
+//! memory budget): it then leaves the shard as it found it and runs again
+//! in a later round, after the connection's socket has drained.
+
+mod batch;
+mod delete;
+mod flush_all;
+mod get;
+mod get_many;
+mod hello;
+mod invalidate_tags;
+mod ping;
+mod set;
+pub mod stats;
+mod touch;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tagcached_protocol::request::{Command, Delete, Get, Set, Touch};
+use tagcached_protocol::response::{ErrorReply, Outcome};
+use tagcached_protocol::{ErrorCode, FatalError, Flags, Opcode, Request, RequestError, Response};
+use tagcached_store::{Shard, ShardStats};
+
+pub use batch::Batch;
+pub use hello::plan_answer as plan_hello_answer;
+
+use crate::shared::Shared;
+
+/// What a connection offers the commands it plans: where keys live, and a
+/// queue per shard whose answers go out in the order they were queued.
+pub trait Planner {
+    /// The shard whose thread serves this connection.
+    fn home(&self) -> u16;
+
+    /// The number of shards.
+    fn shard_count(&self) -> u16;
+
+    /// The shard that owns `key`.
+    fn shard_of(&self, key: &[u8]) -> u16;
+
+    /// Queues `op` to run on `shard`. Its answer goes out after the answer
+    /// of everything queued before it, on any shard.
+    fn queue(&mut self, shard: u16, op: Op);
+
+    /// Queues the STATS answer for `opaque`: rendered with [`stats::answer`]
+    /// from what each shard's stats op reported, once all of them,
+    /// queued just before, have run.
+    fn gather_stats(&mut self, opaque: u32);
+}
+
+/// How planning a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    /// Its ops are queued; go on with the next request.
+    Queued,
+    /// HELLO asked for another shard: once every earlier answer is written,
+    /// move the connection there, and let that shard answer the HELLO.
+    Migrate {
+        /// The wanted shard.
+        shard: u16,
+        /// The HELLO's opaque.
+        opaque: u32,
+    },
+}
+
+/// One request's work on one shard, as planned.
+#[derive(Debug)]
+pub struct Op {
+    opaque: u32,
+    quiet: bool,
+    with_tags: bool,
+    /// The invalidation sequence read when the request was planned, in
+    /// request order: a read's fence, a write's stamp, an invalidation's
+    /// number.
+    seq: u64,
+    kind: OpKind,
+}
+
+#[derive(Debug)]
+enum OpKind {
+    /// An answer that needs no shard: PING, NOOP, HELLO, refusals, and the
+    /// answer to an invalidation that the shards have applied.
+    Answer {
+        opcode: Opcode,
+        outcome: Outcome,
+    },
+    Get(Get),
+    /// One key of a GETM, with its position in the request.
+    GetManyKey {
+        index: u16,
+        key: Bytes,
+    },
+    Set(Set),
+    Delete(Delete),
+    Touch(Touch),
+    InvalidateTags(Arc<[Bytes]>),
+    FlushAll,
+    Stats,
+}
+
+impl Op {
+    fn new(opaque: u32, flags: Flags, seq: u64, kind: OpKind) -> Op {
+        Op {
+            opaque,
+            quiet: flags.contains(Flags::QUIET),
+            with_tags: flags.contains(Flags::WITH_TAGS),
+            seq,
+            kind,
+        }
+    }
+
+    /// An answer to send in order, needing no shard; nothing if `quiet` and
+    /// the outcome is a quiet success.
+    fn answer(opaque: u32, opcode: Opcode, outcome: Outcome, quiet: bool) -> Op {
+        let flags = if quiet { Flags::QUIET } else { Flags::NONE };
+        Op::new(opaque, flags, 0, OpKind::Answer { opcode, outcome })
+    }
+
+    /// Reports the shard's counters for a STATS (see [`Planner::gather_stats`]).
+    fn stats() -> Op {
+        Op::new(0, Flags::NONE, 0, OpKind::Stats)
+    }
+}
+
+/// Plans a decoded request (see the module comment).
+pub fn plan(request: Request, shared: &Shared, planner: &mut impl Planner) -> Planned {
+    let Request {
+        opaque,
+        flags,
+        command,
+    } = request;
+    match command {
+        Command::Hello(hello) => return hello::plan(opaque, hello, shared, planner),
+        Command::Ping => ping::plan(opaque, Opcode::PING, planner),
+        Command::Noop => ping::plan(opaque, Opcode::NOOP, planner),
+        Command::Get(get) => get::plan(opaque, flags, get, shared, planner),
+        Command::GetMany(get_many) => get_many::plan(opaque, flags, get_many, shared, planner),
+        Command::Set(set) => set::plan(opaque, flags, set, shared, planner),
+        Command::Delete(delete) => delete::plan(opaque, flags, delete, planner),
+        Command::Touch(touch) => touch::plan(opaque, flags, touch, planner),
+        Command::InvalidateTags(invalidate) => {
+            invalidate_tags::plan(opaque, flags, invalidate, shared, planner);
+        }
+        Command::FlushAll => flush_all::plan(opaque, flags, shared, planner),
+        Command::Stats => stats::plan(opaque, planner),
+    }
+    Planned::Queued
+}
+
+/// Plans the answer to a request whose frame was sound but whose body was
+/// not: its error, in order; the connection goes on.
+pub fn plan_refusal(bad: RequestError, planner: &mut impl Planner) {
+    let outcome = Outcome::Error(bad.error.into());
+    planner.queue(
+        planner.home(),
+        Op::answer(bad.opaque, bad.opcode, outcome, false),
+    );
+}
+
+/// Plans the last answer of a connection whose stream can no longer be
+/// framed (protocol.md §2): the error, if the header allows one.
+pub fn plan_fatal(fatal: &FatalError, planner: &mut impl Planner) {
+    if let Some((code, opaque, opcode)) = fatal.response_parts() {
+        let outcome = error(code, fatal.to_string());
+        planner.queue(planner.home(), Op::answer(opaque, opcode, outcome, false));
+    }
+}
+
+/// What running an op did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// Done; its answer, if any, is in the output.
+    Done,
+    /// A hit whose answer is larger than the room left: nothing was done,
+    /// and the op must run again later.
+    NoRoom,
+}
+
+/// Runs `op` on `shard`, appending its answer frame to `out` (nothing for a
+/// quiet success). A hit whose frame is longer than `room` is not taken
+/// (see [`Ran::NoRoom`]); every other answer is small and always fits.
+fn run(
+    shard: &mut Shard,
+    op: &Op,
+    now_ms: u64,
+    room: usize,
+    out: &mut BytesMut,
+    stats: &mut VecDeque<ShardStats>,
+) -> Ran {
+    match &op.kind {
+        OpKind::Answer { opcode, outcome } => {
+            encode(op.opaque, *opcode, outcome.clone(), op.quiet, out);
+            Ran::Done
+        }
+        OpKind::Get(get) => get::run(shard, op, &get.key, now_ms, room, out),
+        OpKind::GetManyKey { index, key } => {
+            get_many::run(shard, op, *index, key, now_ms, room, out)
+        }
+        OpKind::Set(set) => set::run(shard, op, set, now_ms, out),
+        OpKind::Delete(delete) => delete::run(shard, op, delete, now_ms, out),
+        OpKind::Touch(touch) => touch::run(shard, op, touch, now_ms, out),
+        OpKind::InvalidateTags(tags) => invalidate_tags::run(shard, op, tags),
+        OpKind::FlushAll => flush_all::run(shard, op),
+        OpKind::Stats => {
+            stats.push_back(shard.stats());
+            Ran::Done
+        }
+    }
+}
+
+/// Appends the frame answering a request with `outcome`, unless `quiet`
+/// leaves it unsent (protocol.md §5).
+fn encode(opaque: u32, opcode: Opcode, outcome: Outcome, quiet: bool, out: &mut BytesMut) {
+    if quiet && outcome.is_quiet_success(opcode) {
+        return;
+    }
+    let response = Response {
+        opaque,
+        opcode,
+        outcome,
+    };
+    out.reserve(response.encoded_len());
+    response.encode(out);
+}
+
+fn error(code: ErrorCode, message: impl Into<Bytes>) -> Outcome {
+    Outcome::Error(ErrorReply::new(code, message))
+}

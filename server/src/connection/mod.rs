@@ -1,0 +1,240 @@
+//! One client connection, served in rounds: decode what has been read, plan
+//! it into ops per shard, execute them (this shard's in place, the others'
+//! with one message per shard), write every answer that is ready with one
+//! write, and read again only when nothing is left over.
+//!
+//! # Memory
+//!
+//! Everything a connection makes the server hold is bounded, and nothing
+//! it holds is taken from another connection:
+//! - the read buffer: what one read brings ([`READ_CHUNK`]), or one frame
+//!   of at most `max_frame` while it arrives;
+//! - planned ops: at most [`MAX_ROUND_OPS`] per round (a GETM's keys count
+//!   one each), holding slices of the read buffer, not copies;
+//! - answers: the connection's budget (`--connection-memory`). A round's
+//!   shards may add only what the budget leaves; a read whose answer does
+//!   not fit waits for a later round, after the socket has taken what was
+//!   ready. The oldest unanswered request always runs, so a round adds at
+//!   most the budget or one answer, whichever is larger, plus the small
+//!   answers of writes. A GETM is answered in as many rounds as its size
+//!   needs.
+//!
+//! The connection reads again only once every request it has read is
+//! answered and written, so a client that does not read its answers stops
+//! being read: the kernel's socket buffers fill, and the client waits, not
+//! the server's memory.
+
+mod round;
+mod write;
+
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tagcached_protocol::response::{ErrorReply, Outcome};
+use tagcached_protocol::{ErrorCode, Opcode, Response, ServerCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+use self::round::Round;
+use self::write::Output;
+use crate::admission::ConnectionGuard;
+use crate::command::{self, Planned};
+use crate::context::WorkerContext;
+use crate::router::Handoff;
+
+/// Read this much at a time (more when a frame is larger).
+pub const READ_CHUNK: usize = 16 * 1024;
+/// Ops planned per round at most, so a long pipeline is served in rounds
+/// that let the worker's other connections in between.
+pub const MAX_ROUND_OPS: usize = 1024;
+/// A read buffer that grew past this for one large frame is not kept.
+const BUFFER_KEEP: usize = 1024 * 1024;
+
+/// Serves a connection accepted by this worker.
+pub async fn serve(
+    context: Rc<WorkerContext>,
+    stream: TcpStream,
+    unread: BytesMut,
+    hello_opaque: Option<u32>,
+    guard: ConnectionGuard,
+) {
+    let limits = context.shared.config.limits;
+    let round = Round::new(context.index, context.router.clone());
+    let mut connection = Connection {
+        context,
+        stream,
+        codec: ServerCodec::new(limits),
+        read_buf: unread,
+        round,
+        output: Output::default(),
+        end: None,
+        guard,
+    };
+    if let Some(opaque) = hello_opaque {
+        command::plan_hello_answer(opaque, &connection.context.shared, &mut connection.round);
+    }
+    match connection.run().await {
+        Ok(Some(End::Migrate { shard, opaque })) => connection.hand_off(shard, opaque).await,
+        Ok(_) => {}
+        Err(error) => tracing::debug!(%error, "connection ended"),
+    }
+}
+
+/// Serves a connection another worker handed over at HELLO.
+pub async fn adopt(context: Rc<WorkerContext>, handoff: Handoff) {
+    let Handoff {
+        stream,
+        unread,
+        hello_opaque,
+        guard,
+    } = handoff;
+    match TcpStream::from_std(stream) {
+        Ok(stream) => serve(context, stream, unread, Some(hello_opaque), guard).await,
+        Err(error) => tracing::warn!(%error, "could not adopt a connection"),
+    }
+}
+
+/// Answers a connection over the limit with `BUSY` and closes it.
+pub async fn reject_busy(mut stream: TcpStream, max_connections: usize) {
+    let response = Response {
+        opaque: 0,
+        opcode: Opcode::HELLO,
+        outcome: Outcome::Error(ErrorReply::new(
+            ErrorCode::Busy,
+            format!("the server is at its limit of {max_connections} connections"),
+        )),
+    };
+    let mut bytes = BytesMut::with_capacity(response.encoded_len());
+    response.encode(&mut bytes);
+    let write = async {
+        stream.write_all(&bytes).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+/// Why a connection stops being read: once everything before is answered
+/// and written, it ends this way.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// The client asked at HELLO to be served by another shard.
+    Migrate { shard: u16, opaque: u32 },
+    /// The stream can no longer be framed (its error is queued), or the
+    /// server is stopping.
+    Close,
+}
+
+struct Connection {
+    context: Rc<WorkerContext>,
+    stream: TcpStream,
+    codec: ServerCodec,
+    read_buf: BytesMut,
+    round: Round,
+    /// Answers ready to write, in order.
+    output: Output,
+    end: Option<End>,
+    guard: ConnectionGuard,
+}
+
+impl Connection {
+    /// Serves until the peer closes, shutdown, a fatal frame, or a move.
+    async fn run(&mut self) -> io::Result<Option<End>> {
+        let shutdown = self.context.shared.shutdown.clone();
+        let budget = self.context.shared.config.connection_memory;
+        loop {
+            // Batches other workers' connections wait for run between this
+            // connection's rounds (see `WorkerContext::serve_inbox_now`).
+            self.context.serve_inbox_now();
+            let mut drained = false;
+            if self.end.is_none() && !self.round.has_pending() {
+                drained = self.plan_buffered();
+            }
+            if self.round.has_pending() && self.round.execute(&self.context, budget).await.is_err()
+            {
+                tracing::warn!("a shard stopped before answering; closing the connection");
+                return Ok(Some(End::Close));
+            }
+            self.round.collect(&self.context.shared, &mut self.output);
+            self.output.write_to(&mut self.stream).await?;
+            self.round.trim();
+            if self.round.is_done() {
+                if let Some(end) = self.end {
+                    return Ok(Some(end));
+                }
+            }
+            if !drained || self.round.has_pending() {
+                continue;
+            }
+            if self.read_buf.capacity() > BUFFER_KEEP && self.read_buf.is_empty() {
+                self.read_buf = BytesMut::new();
+            }
+            self.read_buf.reserve(READ_CHUNK);
+            let read = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(Some(End::Close)),
+                read = self.stream.read_buf(&mut self.read_buf) => read?,
+            };
+            if read == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Decodes and plans the frames in the read buffer, up to
+    /// [`MAX_ROUND_OPS`] ops. Returns whether it used up every complete
+    /// frame (and should read more once this round is answered).
+    fn plan_buffered(&mut self) -> bool {
+        let shared = &self.context.shared;
+        while self.round.planned() < MAX_ROUND_OPS {
+            match self.codec.decode(&mut self.read_buf) {
+                Ok(None) => return true,
+                Ok(Some(Ok(request))) => {
+                    if let Planned::Migrate { shard, opaque } =
+                        command::plan(request, shared, &mut self.round)
+                    {
+                        self.end = Some(End::Migrate { shard, opaque });
+                        return false;
+                    }
+                }
+                Ok(Some(Err(bad))) => command::plan_refusal(bad, &mut self.round),
+                Err(fatal) => {
+                    tracing::debug!(error = %fatal, "closing after a fatal frame");
+                    command::plan_fatal(&fatal, &mut self.round);
+                    self.end = Some(End::Close);
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Moves the connection to `shard`'s worker, which answers the HELLO.
+    async fn hand_off(self, shard: u16, opaque: u32) {
+        let Connection {
+            context,
+            stream,
+            read_buf,
+            guard,
+            ..
+        } = self;
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "could not detach a connection to move it");
+                return;
+            }
+        };
+        let handoff = Handoff {
+            stream,
+            unread: read_buf,
+            hello_opaque: opaque,
+            guard,
+        };
+        // If the target has stopped (shutdown), dropping the handoff closes
+        // the socket, which is what shutdown does to every connection.
+        let _ = context.router.hand_off(shard, handoff).await;
+    }
+}

@@ -1,0 +1,76 @@
+//! What one worker thread owns, as its tasks see it: its shard, and the
+//! ways to everything shared.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tagcached_store::Shard;
+
+use crate::command::Batch;
+use crate::router::{Inbox, Message, Router};
+use crate::shared::Shared;
+
+/// Messages one call of [`WorkerContext::serve_inbox_now`] runs at most, so
+/// the connection that calls it is not held up for long.
+const INBOX_SLICE: usize = 16;
+
+/// State one worker thread owns. Only this thread touches the shard, so a
+/// `RefCell` (never borrowed across an await) is all the synchronisation
+/// it needs.
+pub struct WorkerContext {
+    /// This worker's shard index.
+    pub index: u16,
+    /// The shard.
+    pub shard: RefCell<Shard>,
+    /// What all workers share.
+    pub shared: Arc<Shared>,
+    /// Every shard's inbox.
+    pub router: Router,
+    /// This shard's inbox. Read by the worker's inbox task when the worker
+    /// is otherwise idle, and by its connections between their rounds (see
+    /// [`WorkerContext::serve_inbox_now`]); borrowed only while polled.
+    pub inbox: RefCell<Inbox>,
+}
+
+impl WorkerContext {
+    /// Runs a batch made for this worker's shard (see [`Batch::run_on`]).
+    pub fn run(&self, batch: &mut Batch) {
+        debug_assert_eq!(batch.shard(), self.index);
+        batch.run_on(&mut self.shard.borrow_mut(), self.shared.now_ms());
+    }
+
+    /// Runs what other workers have sent this shard, a slice at a time,
+    /// until the inbox closes (shutdown).
+    pub async fn serve_inbox(self: Rc<Self>) {
+        loop {
+            let next = poll_fn(|cx| self.inbox.borrow_mut().poll_recv(cx)).await;
+            let Some(message) = next else { return };
+            self.handle(message);
+            self.serve_inbox_now();
+        }
+    }
+
+    /// Runs a few (16) messages already in the inbox, without
+    /// waiting. Connections call this between their rounds: a batch sent
+    /// here by another worker's connection, which waits for it, then runs
+    /// after at most one round of one local connection, rather than after
+    /// every local connection that is ready, which is when the inbox task
+    /// would get its turn.
+    pub fn serve_inbox_now(&self) {
+        for _ in 0..INBOX_SLICE {
+            let Ok(message) = self.inbox.borrow_mut().try_recv() else {
+                return;
+            };
+            self.handle(message);
+        }
+    }
+
+    fn handle(&self, message: Message) {
+        let Message { mut batch, reply } = message;
+        self.run(&mut batch);
+        // The connection is gone if this fails; so is its work.
+        let _ = reply.send(batch);
+    }
+}
