@@ -35,6 +35,11 @@
 //! protocol meets the store); that on `shared` and `admission`; those on
 //! `config` and `sequence`.
 //!
+//! # Failure
+//!
+//! The binary aborts the process on any panic ([`abort`]): a worker that
+//! died would leave its shard unreachable while the daemon looked alive.
+//!
 //! # Shutdown
 //!
 //! [`Server::shutdown`] (SIGINT or SIGTERM in the binary) stops the accept
@@ -43,6 +48,7 @@
 //! worker is done, since a connection may still need another worker's
 //! shard, or after `shutdown_grace`, whichever comes first.
 
+pub mod abort;
 pub mod admission;
 pub mod command;
 pub mod config;

@@ -1,5 +1,5 @@
 //! `tagcached`: the daemon's entry point. Parses flags, starts the server,
-//! and shuts it down gracefully on SIGINT or SIGTERM.
+//! shuts it down gracefully on SIGINT or SIGTERM, and aborts on any panic.
 
 use std::io::IsTerminal;
 
@@ -9,6 +9,7 @@ use tagcached::{Args, Server};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
+    tagcached::abort::abort_on_panic();
     let args = Args::parse();
     let filter = EnvFilter::try_new(&args.log_level)
         .with_context(|| format!("bad --log-level `{}`", args.log_level))?;
