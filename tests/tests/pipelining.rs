@@ -16,6 +16,8 @@ enum Expect {
     Miss,
     Ok,
     NotFound,
+    /// INVALIDATE_TAGS or FLUSH_ALL: OK with a sequence.
+    Sequence,
     /// GETM of this many keys: one frame each.
     Many(usize),
 }
@@ -25,7 +27,8 @@ fn check(expect: &Expect, response: &Response, index: usize) {
         (Expect::Stored, Outcome::Stored { .. })
         | (Expect::Miss, Outcome::Miss(_))
         | (Expect::Ok, Outcome::Ok)
-        | (Expect::NotFound, Outcome::NotFound) => {}
+        | (Expect::NotFound, Outcome::NotFound)
+        | (Expect::Sequence, Outcome::Sequence(_)) => {}
         (Expect::Hit(value), Outcome::Hit(hit)) => assert_eq!(&hit.value[..], &value[..]),
         (expect, outcome) => panic!("request {index}: expected {expect:?}, got {outcome:?}"),
     }
@@ -223,6 +226,80 @@ async fn quiet_failures_and_hits_still_answer_in_order() {
         assert_eq!(answered, [1, 3, 4, 5, 6, 7, 8, 9, 11, 12]);
         conn.get_miss("fenced").await;
         assert_eq!(conn.value("fine").await.as_deref(), Some(&b"x"[..]));
+    })
+    .await;
+}
+
+/// With answers far larger than the connection's memory budget, a pipeline
+/// runs over many rounds (each large read waits until the socket has taken
+/// what came before), yet every answer is in request order and reflects
+/// exactly the requests before it on the connection: a SET before a GET of
+/// its key, an INVALIDATE_TAGS before the reads it covers, on both shards.
+#[tokio::test]
+async fn answers_beyond_the_connection_budget_keep_order_and_effects() {
+    const BUDGET: usize = 64 * 1024;
+    const BIG: usize = 100 * 1024;
+    within(async {
+        let server = TestServer::with_config(|config| config.connection_memory = BUDGET);
+        let big: Vec<Vec<u8>> = (0..2u8).map(|shard| vec![b'a' + shard; BIG]).collect();
+        let big_key = |shard: u16| keys_on_shard("big", shard, 2, 1).remove(0);
+        let small_key = |shard: u16| keys_on_shard("small", shard, 2, 1).remove(0);
+        let mut setup = server.connect().await;
+        for shard in 0..2u16 {
+            setup
+                .store(big_key(shard), &big[usize::from(shard)], &[])
+                .await;
+            setup.store(small_key(shard), "old", &["t"]).await;
+        }
+        // Pinned to shard 0, so the shard-1 keys all hop.
+        let mut conn = server.connect_to_shard(0).await;
+        let (b0, b1, s0, s1) = (big_key(0), big_key(1), small_key(0), small_key(1));
+        let pipeline = [
+            (get_cmd(&b1), Expect::Hit(big[1].clone())),
+            (get_cmd(&b0), Expect::Hit(big[0].clone())),
+            (Command::Set(set_cmd(&s1, "new", &["t"])), Expect::Stored),
+            (get_cmd(&s1), Expect::Hit(b"new".to_vec())),
+            (get_cmd(&b1), Expect::Hit(big[1].clone())),
+            (invalidate_cmd(&["t"]), Expect::Sequence),
+            (get_cmd(&s1), Expect::Miss),
+            (get_cmd(&s0), Expect::Miss),
+            (Command::Set(set_cmd(&s0, "newer", &["t"])), Expect::Stored),
+            (get_many_cmd(&[&b1, &s0, &b0, &s1]), Expect::Many(4)),
+            (Command::Noop, Expect::Ok),
+        ];
+        let requests: Vec<Request> = pipeline
+            .iter()
+            .enumerate()
+            .map(|(i, (command, _))| Request::new(i as u32, command.clone()))
+            .collect();
+        conn.send_batch(&requests).await;
+        for (index, (request, (_, expect))) in requests.iter().zip(&pipeline).enumerate() {
+            if let Expect::Many(count) = expect {
+                let expected: [Option<&[u8]>; 4] =
+                    [Some(&big[1]), Some(b"newer"), Some(&big[0]), None];
+                for (key_index, want) in expected.iter().enumerate().take(*count) {
+                    let response = conn.recv().await;
+                    assert_eq!(response.opaque, request.opaque);
+                    match (&response.outcome, want) {
+                        (Outcome::Hit(hit), Some(value)) => {
+                            assert_eq!(hit.key_index, Some(key_index as u16));
+                            assert_eq!(&hit.value[..], *value);
+                        }
+                        (Outcome::Miss(miss), None) => {
+                            assert_eq!(miss.key_index, Some(key_index as u16));
+                        }
+                        (outcome, want) => {
+                            panic!("GETM key {key_index}: {outcome:?}, wanted {want:?}")
+                        }
+                    }
+                }
+                continue;
+            }
+            let response = conn.recv().await;
+            assert_eq!(response.opaque, request.opaque, "request {index}");
+            check(expect, &response, index);
+        }
+        conn.ping().await;
     })
     .await;
 }

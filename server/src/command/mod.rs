@@ -98,6 +98,10 @@ pub struct Op {
     kind: OpKind,
 }
 
+/// An op's size bounds what a connection's planned ops hold: at most
+/// `MAX_ROUND_OPS` (1024) of them, 144 KiB.
+const _: () = assert!(std::mem::size_of::<Op>() <= 144);
+
 #[derive(Debug)]
 enum OpKind {
     /// An answer that needs no shard: PING, NOOP, HELLO, refusals, and the

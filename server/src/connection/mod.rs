@@ -10,7 +10,8 @@
 //! - the read buffer: what one read brings ([`READ_CHUNK`]), or one frame
 //!   of at most `max_frame` while it arrives;
 //! - planned ops: at most [`MAX_ROUND_OPS`] per round (a GETM's keys count
-//!   one each), holding slices of the read buffer, not copies;
+//!   one each) of at most 144 bytes, holding slices of the read buffer, not
+//!   copies;
 //! - answers: the connection's budget (`--connection-memory`). A round's
 //!   shards may add only what the budget leaves; a read whose answer does
 //!   not fit waits for a later round, after the socket has taken what was
