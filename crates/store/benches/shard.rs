@@ -1,8 +1,10 @@
 //! Per-operation cost of one shard, for comparison with memcached's item
 //! path: GET hit (no tags, and 3 tags with invalidations applied so the tag
-//! check runs) and miss, SET (overwrite with 0 and 3 tags, and under
-//! eviction pressure), INVALIDATE of 10 tags, and the O(tags) claim itself:
-//! invalidating a tag carried by one entry against one carried by 1,000,000.
+//! check runs; 16-byte keys, held inline in the slot, and 32-byte keys like
+//! the load generator's, held in the entry's data block) and miss, SET
+//! (overwrite with 0 and 3 tags, and under eviction pressure), INVALIDATE of
+//! 10 tags, and the O(tags) claim itself: invalidating a tag carried by one
+//! entry against one carried by 1,000,000.
 
 use std::hint::black_box;
 
@@ -23,6 +25,16 @@ fn key(i: u64) -> [u8; 16] {
     key
 }
 
+/// Key `i` as the load generator renders it: `k`, then `i` in decimal,
+/// zero-padded to 32 bytes. Too long to be held inline in an entry's slot.
+fn long_key(i: u64) -> [u8; 32] {
+    let mut key = [b'0'; 32];
+    key[0] = b'k';
+    let digits = i.to_string();
+    key[32 - digits.len()..].copy_from_slice(digits.as_bytes());
+    key
+}
+
 fn tag_names() -> Vec<String> {
     (0..TAG_POOL).map(|i| format!("tenant:{i}")).collect()
 }
@@ -34,16 +46,21 @@ fn tags_of(tags: &[String], i: u64, count: u64) -> Vec<&String> {
         .collect()
 }
 
-/// A shard holding `ENTRIES` entries of `VALUE_LEN` bytes, `tag_count` tags
-/// each, stored at sequence 1.
-fn filled(config: ShardConfig, tags: &[String], tag_count: u64) -> Shard {
+/// A shard holding `ENTRIES` entries of `VALUE_LEN` bytes under `key(i)`,
+/// `tag_count` tags each, stored at sequence 1.
+fn filled<K: AsRef<[u8]>>(
+    config: ShardConfig,
+    tags: &[String],
+    tag_count: u64,
+    key: impl Fn(u64) -> K,
+) -> Shard {
     let mut shard = Shard::new(config, InvalidationSeq::ZERO);
     for i in 0..ENTRIES {
         let key = key(i);
         // One allocation per value, as the server stores them.
         let value = Bytes::from(vec![7u8; VALUE_LEN]);
         let entry_tags = tags_of(tags, i, tag_count);
-        let args = SetArgs::new(&key, value).with_tags(&entry_tags);
+        let args = SetArgs::new(key.as_ref(), value).with_tags(&entry_tags);
         assert!(matches!(
             shard.set(args, InvalidationSeq::new(1), 0),
             SetOutcome::Stored { .. }
@@ -58,7 +75,7 @@ fn get_and_set(c: &mut Criterion) {
     let absent: Vec<[u8; 16]> = (ENTRIES..2 * ENTRIES).map(key).collect();
     let mut i = 0usize;
 
-    let mut plain = filled(ShardConfig::default(), &tags, 0);
+    let mut plain = filled(ShardConfig::default(), &tags, 0, key);
     c.bench_function("get_hit_0_tags", |b| {
         b.iter(|| {
             i = (i + 7919) % keys.len();
@@ -88,7 +105,7 @@ fn get_and_set(c: &mut Criterion) {
     });
     drop(plain);
 
-    let mut tagged = filled(ShardConfig::default(), &tags, TAGS_PER_ENTRY);
+    let mut tagged = filled(ShardConfig::default(), &tags, TAGS_PER_ENTRY, key);
     // A tag no entry carries, invalidated after every store: each read must
     // now check its entry's tags rather than take the nothing-newer path.
     tagged.invalidate(&["unrelated"], InvalidationSeq::new(2));
@@ -126,6 +143,7 @@ fn get_and_set(c: &mut Criterion) {
         ShardConfig::default().with_memory_limit(ENTRIES as usize * 200),
         &tags,
         2,
+        key,
     );
     let mut next = ENTRIES;
     c.bench_function("set_evicting", |b| {
@@ -136,6 +154,50 @@ fn get_and_set(c: &mut Criterion) {
             black_box(tight.set(args, InvalidationSeq::new(1), 1))
         })
     });
+}
+
+/// GET hits on keys too long for the slot (the profiled workload's 32-byte
+/// keys): comparing the key is what differs from `get_hit_0_tags`. The
+/// `_borrowed_read` forms also read the lent value, copying it into a reused
+/// buffer as the server does when it encodes the response (unlike
+/// `get_hit_0_tags_borrowed`, which never touches the value).
+///
+/// Each runs on the freshly filled shard, then again (`_after_overwrite`)
+/// once every key has been overwritten in a scattered order, as the load
+/// generator's SETs do within seconds. In a fresh fill the blocks an entry
+/// keeps on the heap were allocated back to back and tend to sit side by
+/// side; after overwrites, new values land in blocks freed by other keys.
+fn get_long_key(c: &mut Criterion) {
+    let keys: Vec<[u8; 32]> = (0..ENTRIES).map(long_key).collect();
+    let mut shard = filled(ShardConfig::default(), &[], 0, long_key);
+    let mut out = Vec::with_capacity(VALUE_LEN);
+    let mut i = 0usize;
+    for suffix in ["", "_after_overwrite"] {
+        if !suffix.is_empty() {
+            for _ in 0..keys.len() {
+                i = (i + 7919) % keys.len();
+                let args = SetArgs::new(&keys[i], Bytes::from(vec![8u8; VALUE_LEN]));
+                let stored = shard.set(args, InvalidationSeq::new(1), 1);
+                assert!(matches!(stored, SetOutcome::Stored { .. }));
+            }
+        }
+        c.bench_function(&format!("get_hit_32b_key{suffix}"), |b| {
+            b.iter(|| {
+                i = (i + 7919) % keys.len();
+                black_box(shard.get(black_box(&keys[i]), 1, false))
+            })
+        });
+        c.bench_function(&format!("get_hit_32b_key{suffix}_borrowed_read"), |b| {
+            b.iter(|| {
+                i = (i + 7919) % keys.len();
+                out.clear();
+                if let Ok(hit) = shard.get_borrowed(black_box(&keys[i]), 1) {
+                    out.extend_from_slice(hit.value);
+                }
+                black_box(out.as_slice());
+            })
+        });
+    }
 }
 
 /// Invalidation is O(tags): the cost must not depend on how many entries
@@ -177,5 +239,10 @@ fn invalidate_by_tag_population(c: &mut Criterion) {
     assert_eq!(shard.len() as u64, BIG_TAG_ENTRIES + 1, "nothing walked");
 }
 
-criterion_group!(shard, get_and_set, invalidate_by_tag_population);
+criterion_group!(
+    shard,
+    get_and_set,
+    get_long_key,
+    invalidate_by_tag_population
+);
 criterion_main!(shard);

@@ -1,6 +1,6 @@
 //! One stored value and what it costs against the memory budget.
 
-use std::mem::size_of;
+use std::mem::{size_of, size_of_val};
 
 use crate::eviction::PER_ENTRY_EVICTION_BYTES;
 use crate::key::StoredKey;
@@ -10,7 +10,9 @@ use crate::tags::TagId;
 /// Bytes charged per entry on top of its key, value and tag ids: the entry's
 /// slot in the slab, its slot in the hash index (id plus control byte), and
 /// its eviction-list link. Heap slack of the growable arrays and allocator
-/// headers are not charged.
+/// headers are not charged. The key is charged its length whether it sits in
+/// the slot or in the data block, so an entry's charge depends only on its
+/// lengths, not on which side of the inline limit its key falls.
 pub const ENTRY_OVERHEAD: usize =
     size_of::<Option<Entry>>() + PER_ENTRY_INDEX_BYTES + PER_ENTRY_EVICTION_BYTES;
 
@@ -19,14 +21,20 @@ pub(crate) const NEVER: u64 = u64::MAX;
 
 /// One key's value and everything needed to decide whether it may be served.
 ///
-/// The tag ids and the value share one allocation (`data`: the ids first,
-/// 4 native-endian bytes each, then the value), so an entry costs one heap
-/// block, sized exactly, whatever its tags. A `Bytes` value would cost a
-/// 32-byte handle here plus a shared header allocated on the first read, and
-/// a boxed id slice another block; the slot stays at 72 bytes. The key's hash
-/// is not kept either: the index recomputes it from the key when it grows.
+/// The tag ids, a key too long for the slot, and the value share one
+/// allocation (`data`: the ids first, 4 native-endian bytes each, then such
+/// a key, then the value), so an entry costs one heap block, sized exactly,
+/// whatever its tags and key. A `Bytes` value would cost a 32-byte handle
+/// here plus a shared header allocated on the first read, a boxed id slice
+/// another block, and a boxed key another block and another cache miss on
+/// every lookup, which compares the key before reading the value (see
+/// `key.rs`); the slot stays at 72 bytes. The ids come first so that they,
+/// and the old ids a SET releases, are found without the key's length. The
+/// key's hash is not kept either: the index recomputes it from the key when
+/// it grows.
 pub(crate) struct Entry {
-    pub(crate) key: StoredKey,
+    /// The key if short, else its length; see [`Entry::key`].
+    key: StoredKey,
     data: Box<[u8]>,
     pub(crate) cas: u64,
     /// The invalidation sequence this value is known to be current as of;
@@ -41,9 +49,12 @@ pub(crate) struct Entry {
 impl Entry {
     /// An entry for `key` holding `value` and `tags` (sorted and unique).
     pub(crate) fn new(key: &[u8], value: &[u8], tags: &[TagId]) -> Self {
+        let stored = StoredKey::new(key);
+        // All of `key` if it goes in the data block, else nothing.
+        let key_in_data = &key[..stored.len_in_data()];
         Entry {
-            key: StoredKey::new(key),
-            data: pack(value, tags),
+            data: pack(tags, key_in_data, value),
+            key: stored,
             cas: 0,
             stored_seq: 0,
             expire_at_ms: NEVER,
@@ -56,24 +67,48 @@ impl Entry {
         now_ms >= self.expire_at_ms
     }
 
+    /// The key, from the slot or from the data block.
+    #[inline]
+    pub(crate) fn key(&self) -> &[u8] {
+        match self.key.inline() {
+            Some(key) => key,
+            None => self.key_in_data(),
+        }
+    }
+
+    /// The key's bytes in the data block: all of it if it is long, else
+    /// none.
+    #[inline]
+    fn key_in_data(&self) -> &[u8] {
+        let start = self.tag_bytes();
+        &self.data[start..start + self.key.len_in_data()]
+    }
+
+    /// Whether the key is held in the data block rather than the slot.
+    pub(crate) fn key_is_in_data(&self) -> bool {
+        self.key.inline().is_none()
+    }
+
     /// The stored value.
     #[inline]
     pub(crate) fn value(&self) -> &[u8] {
-        &self.data[self.tag_count as usize * size_of::<TagId>()..]
+        &self.data[self.tag_bytes() + self.key.len_in_data()..]
     }
 
     /// The interned tag ids, ascending.
     #[inline]
     pub(crate) fn tag_ids(&self) -> impl ExactSizeIterator<Item = TagId> + Clone + '_ {
-        self.data[..self.tag_count as usize * size_of::<TagId>()]
+        self.data[..self.tag_bytes()]
             .chunks_exact(size_of::<TagId>())
             .map(|id| TagId::from_ne_bytes(id.try_into().expect("4-byte chunk")))
     }
 
-    /// Replaces the value and the tags; returns the old data, whose ids the
-    /// caller releases through [`Entry::ids_of`].
+    /// Replaces the value and the tags, keeping the key; returns the old
+    /// data, whose ids the caller releases through [`Entry::ids_of`]. A key
+    /// held in the data block is copied into the new block.
     pub(crate) fn replace(&mut self, value: &[u8], tags: &[TagId]) -> (Box<[u8]>, usize) {
-        let old = std::mem::replace(&mut self.data, pack(value, tags));
+        let data = pack(tags, self.key_in_data(), value);
+        let old = std::mem::replace(&mut self.data, data);
         let old_count = std::mem::replace(
             &mut self.tag_count,
             u32::try_from(tags.len()).expect("fewer than 2^32 tags"),
@@ -81,7 +116,8 @@ impl Entry {
         (old, old_count as usize)
     }
 
-    /// The first `count` tag ids of data returned by [`Entry::replace`].
+    /// The first `count` tag ids of data returned by [`Entry::replace`]
+    /// (the ids come first whatever the key's form).
     pub(crate) fn ids_of(data: &[u8], count: usize) -> impl Iterator<Item = TagId> + '_ {
         data[..count * size_of::<TagId>()]
             .chunks_exact(size_of::<TagId>())
@@ -92,18 +128,26 @@ impl Entry {
     pub(crate) fn footprint(&self) -> usize {
         footprint(self.key.len(), self.value().len(), self.tag_count as usize)
     }
+
+    fn tag_bytes(&self) -> usize {
+        self.tag_count as usize * size_of::<TagId>()
+    }
 }
 
-fn pack(value: &[u8], tags: &[TagId]) -> Box<[u8]> {
-    let mut data = Vec::with_capacity(std::mem::size_of_val(tags) + value.len());
+/// A data block: `tags`, then `key` (empty for a key held in the slot), then
+/// `value`, in one exactly sized allocation.
+fn pack(tags: &[TagId], key: &[u8], value: &[u8]) -> Box<[u8]> {
+    let mut data = Vec::with_capacity(size_of_val(tags) + key.len() + value.len());
     for id in tags {
         data.extend_from_slice(&id.to_ne_bytes());
     }
+    data.extend_from_slice(key);
     data.extend_from_slice(value);
     data.into_boxed_slice()
 }
 
-/// What an entry with these lengths is charged against the budget.
+/// What an entry with these lengths is charged against the budget, whichever
+/// form its key takes.
 pub(crate) fn footprint(key_len: usize, value_len: usize, tag_count: usize) -> usize {
     ENTRY_OVERHEAD
         .saturating_add(key_len)
@@ -120,13 +164,17 @@ pub(crate) fn expire_at(now_ms: u64, ttl_secs: u32) -> u64 {
     }
 }
 
-/// Compile-time guard that slot ids stay small and the slot stays 72 bytes.
+/// Compile-time guard that slot ids stay small and the slot stays 72 bytes:
+/// the key's two forms share 24 bytes (`key.rs`), `data` is a 16-byte boxed
+/// slice, and `Option` takes its `None` from a niche (the box's non-null
+/// pointer or the key form's spare tag values), not an extra word.
 const _: () = assert!(size_of::<SlotId>() == 4);
 const _: () = assert!(size_of::<Option<Entry>>() == 72);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::INLINE;
 
     #[test]
     fn ttl_zero_never_expires() {
@@ -153,5 +201,57 @@ mod tests {
     #[test]
     fn footprint_counts_key_value_tags_and_overhead() {
         assert_eq!(footprint(3, 10, 2), ENTRY_OVERHEAD + 3 + 10 + 8);
+    }
+
+    fn key_of_len(len: usize) -> Vec<u8> {
+        (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+    }
+
+    #[test]
+    fn both_key_forms_round_trip_at_every_length_up_to_250() {
+        let tag_sets: [&[TagId]; 2] = [&[], &[3, 9, 1 << 20]];
+        for len in 0..=250 {
+            let key = key_of_len(len);
+            for tags in tag_sets {
+                for value in [&b""[..], b"value"] {
+                    let entry = Entry::new(&key, value, tags);
+                    assert_eq!(entry.key(), key.as_slice(), "len {len}");
+                    assert_eq!(entry.value(), value, "len {len}");
+                    assert_eq!(entry.tag_ids().collect::<Vec<_>>(), tags);
+                    assert_eq!(entry.key_is_in_data(), len > INLINE);
+                    // One exactly sized block holds the ids, a long key and
+                    // the value; a short key adds nothing to it.
+                    let key_bytes = if len > INLINE { len } else { 0 };
+                    assert_eq!(entry.data.len(), 4 * tags.len() + key_bytes + value.len());
+                    assert_eq!(
+                        entry.footprint(),
+                        ENTRY_OVERHEAD + len + value.len() + 4 * tags.len()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replace_keeps_a_key_of_either_form() {
+        for len in [0, INLINE, INLINE + 1, 32, 250] {
+            let key = key_of_len(len);
+            let mut entry = Entry::new(&key, b"old", &[1, 2]);
+            let (old, count) = entry.replace(b"a longer new value", &[7]);
+            assert_eq!(Entry::ids_of(&old, count).collect::<Vec<_>>(), [1, 2]);
+            assert_eq!(entry.key(), key.as_slice(), "len {len}");
+            assert_eq!(entry.value(), b"a longer new value");
+            assert_eq!(entry.tag_ids().collect::<Vec<_>>(), [7]);
+            assert_eq!(entry.footprint(), footprint(len, 18, 1));
+
+            // More tags push a long key further into the block.
+            let (old, count) = entry.replace(b"", &[4, 5, 6]);
+            assert_eq!(Entry::ids_of(&old, count).collect::<Vec<_>>(), [7]);
+            assert_eq!(entry.key(), key.as_slice(), "len {len}");
+            assert_eq!(entry.value(), b"");
+            assert_eq!(entry.tag_ids().collect::<Vec<_>>(), [4, 5, 6]);
+            assert_eq!(entry.footprint(), footprint(len, 0, 3));
+            assert_eq!(entry.key_is_in_data(), len > INLINE);
+        }
     }
 }

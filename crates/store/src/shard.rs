@@ -17,6 +17,7 @@ pub use sweep::SweepReport;
 use crate::config::ShardConfig;
 use crate::entry::{self, Entry};
 use crate::eviction::{EvictionPolicy, Sieve};
+use crate::key::INLINE;
 use crate::seq::InvalidationSeq;
 use crate::stats::ShardStats;
 use crate::table::{EntryTable, SlotId};
@@ -273,14 +274,13 @@ impl Shard {
         let mut refs: Vec<u32> = Vec::new();
         for (slot, entry) in self.table.iter() {
             entry_bytes += entry.footprint();
+            let key = entry.key();
             assert_eq!(
-                self.table.find(
-                    self.table.hash_key(entry.key.as_bytes()),
-                    entry.key.as_bytes()
-                ),
+                self.table.find(self.table.hash_key(key), key),
                 Some(slot),
                 "index"
             );
+            assert_eq!(entry.key_is_in_data(), key.len() > INLINE, "key form");
             let ids: Vec<TagId> = entry.tag_ids().collect();
             assert!(ids.windows(2).all(|w| w[0] < w[1]), "tag ids sorted");
             assert!(entry.cas != 0 && entry.cas <= self.last_cas, "cas");

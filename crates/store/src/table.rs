@@ -53,13 +53,14 @@ impl EntryTable {
         self.slots.len()
     }
 
+    /// The slot of the entry under `key`. Comparing a long key reads the
+    /// entry's data block, the one a hit reads its value from next; a short
+    /// key is compared in the slot.
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<SlotId> {
         let slots = &self.slots;
         self.index
             .find(hash, |&id| {
-                slots[id as usize]
-                    .as_ref()
-                    .is_some_and(|e| e.key.as_bytes() == key)
+                slots[id as usize].as_ref().is_some_and(|e| e.key() == key)
             })
             .copied()
     }
@@ -103,7 +104,7 @@ impl EntryTable {
         self.index.insert_unique(hash, id, |&other| {
             slots[other as usize]
                 .as_ref()
-                .map_or(0, |entry| hasher.hash_one(entry.key.as_bytes()))
+                .map_or(0, |entry| hasher.hash_one(entry.key()))
         });
         id
     }
@@ -114,7 +115,7 @@ impl EntryTable {
         let entry = self.slots[slot as usize]
             .take()
             .expect("slot id of a live entry");
-        let hash = self.hash_key(entry.key.as_bytes());
+        let hash = self.hash_key(entry.key());
         match self.index.find_entry(hash, |&id| id == slot) {
             Ok(found) => {
                 found.remove();
@@ -156,7 +157,7 @@ mod tests {
         let b = insert(&mut table, b"b");
         assert_ne!(a, b);
         assert_eq!(table.find(table.hash_key(b"a"), b"a"), Some(a));
-        assert_eq!(table.remove(a).key.as_bytes(), b"a");
+        assert_eq!(table.remove(a).key(), b"a");
         assert_eq!(table.find(table.hash_key(b"a"), b"a"), None);
         assert_eq!(table.len(), 1);
         let c = insert(&mut table, b"c");
@@ -165,15 +166,54 @@ mod tests {
     }
 
     #[test]
+    fn long_and_short_keys_sharing_prefixes_are_told_apart() {
+        let mut table = EntryTable::new();
+        // Same lengths differing in the last byte, and prefixes of each
+        // other, on both sides of the inline limit.
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for len in [1, 21, 22, 23, 24, 32, 250] {
+            for last in [b'x', b'y'] {
+                let mut key = vec![b'k'; len];
+                key[len - 1] = last;
+                keys.push(key);
+            }
+        }
+        let slots: Vec<SlotId> = keys.iter().map(|key| insert(&mut table, key)).collect();
+        for (key, &slot) in keys.iter().zip(&slots) {
+            assert_eq!(table.find(table.hash_key(key), key), Some(slot));
+            assert_eq!(table.get(slot).key(), key.as_slice());
+        }
+        let absent = vec![b'k'; 100];
+        assert_eq!(table.find(table.hash_key(&absent), &absent), None);
+        for (key, &slot) in keys.iter().zip(&slots).step_by(2) {
+            assert_eq!(table.remove(slot).key(), key.as_slice());
+            assert_eq!(table.find(table.hash_key(key), key), None);
+        }
+        for (key, &slot) in keys.iter().zip(&slots).skip(1).step_by(2) {
+            assert_eq!(table.find(table.hash_key(key), key), Some(slot));
+        }
+    }
+
+    #[test]
     fn survives_growth() {
         let mut table = EntryTable::new();
-        let keys: Vec<Vec<u8>> = (0..10_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        // Short keys, and long ones: growth rehashes from keys in data blocks.
+        let keys: Vec<Vec<u8>> = (0..10_000u32)
+            .map(|i| {
+                let short = i.to_be_bytes().to_vec();
+                if i % 2 == 0 {
+                    short
+                } else {
+                    [&short[..], &[b'-'; 28]].concat()
+                }
+            })
+            .collect();
         for key in &keys {
             insert(&mut table, key);
         }
         for key in &keys {
             let slot = table.find(table.hash_key(key), key).expect("present");
-            assert_eq!(table.get(slot).key.as_bytes(), key.as_slice());
+            assert_eq!(table.get(slot).key(), key.as_slice());
         }
     }
 }

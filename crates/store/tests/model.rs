@@ -5,6 +5,8 @@
 //! and compares every answer. Invalidations can be numbered and delivered
 //! later, so SETs (fenced and not) race them the way they do in the server.
 //! `small_limit_*` squeezes the budget and checks the memory contract.
+//! Keys are drawn on both sides of the store's inline-key limit (22 bytes)
+//! up to the protocol's 250, so both ways an entry holds its key are covered.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -75,6 +77,26 @@ enum Op {
 
 fn tag_name(tag: u8) -> String {
     format!("tag-{tag}")
+}
+
+/// A key length: short enough to be held inline, either side of the limit,
+/// or long enough to go in the entry's data block.
+fn key_len() -> impl Strategy<Value = usize> {
+    prop_oneof![1..=21usize, 22..=23usize, 24..=250usize]
+}
+
+/// One distinct key per length, all cut from the same pattern: keys of one
+/// length differ only in their last byte, so the store must compare them
+/// to the end.
+fn keys(lens: &[usize]) -> Vec<Vec<u8>> {
+    lens.iter()
+        .enumerate()
+        .map(|(index, &len)| {
+            let mut key: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            key[len - 1] = b'0' + u8::try_from(index).expect("few keys");
+            key
+        })
+        .collect()
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -186,7 +208,13 @@ fn expire_at(now_ms: u64, ttl_secs: u32) -> u64 {
     }
 }
 
-fn run_model(ops: Vec<Op>, boot: u64, retention: usize) -> Result<(), TestCaseError> {
+/// Runs `ops` on a shard and the model; key `i` of an op is `keys[i]`.
+fn run_model(
+    ops: Vec<Op>,
+    keys: &[Vec<u8>],
+    boot: u64,
+    retention: usize,
+) -> Result<(), TestCaseError> {
     let config = ShardConfig::default()
         .with_memory_limit(1 << 30)
         .with_tag_retention(retention);
@@ -224,8 +252,7 @@ fn run_model(ops: Vec<Op>, boot: u64, retention: usize) -> Result<(), TestCaseEr
                 };
                 let fence = fence_lag.map(|lag| model.counter.saturating_sub(lag));
                 let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
-                let key_bytes = [key];
-                let mut args = SetArgs::new(&key_bytes, Bytes::from(value.clone()))
+                let mut args = SetArgs::new(&keys[usize::from(key)], Bytes::from(value.clone()))
                     .with_tags(&names)
                     .client_flags(flags)
                     .ttl_secs(ttl_secs)
@@ -282,7 +309,7 @@ fn run_model(ops: Vec<Op>, boot: u64, retention: usize) -> Result<(), TestCaseEr
                 }
             }
             Op::Get { key, with_tags } => {
-                let got = shard.get(&[key], model.now_ms, with_tags);
+                let got = shard.get(&keys[usize::from(key)], model.now_ms, with_tags);
                 match (model.liveness(key), got) {
                     (Some(Ok(())), Lookup::Hit(hit)) => {
                         let entry = &model.entries[&key];
@@ -310,12 +337,15 @@ fn run_model(ops: Vec<Op>, boot: u64, retention: usize) -> Result<(), TestCaseEr
             }
             Op::Delete { key } => {
                 let live = model.live(key);
-                prop_assert_eq!(shard.delete(&[key], model.now_ms), live);
+                prop_assert_eq!(shard.delete(&keys[usize::from(key)], model.now_ms), live);
                 model.entries.remove(&key);
             }
             Op::Touch { key, ttl_secs } => {
                 let live = model.live(key);
-                prop_assert_eq!(shard.touch(&[key], ttl_secs, model.now_ms), live);
+                prop_assert_eq!(
+                    shard.touch(&keys[usize::from(key)], ttl_secs, model.now_ms),
+                    live
+                );
                 if live {
                     model.entries.get_mut(&key).unwrap().expire_at_ms =
                         expire_at(model.now_ms, ttl_secs);
@@ -373,12 +403,16 @@ proptest! {
     #[test]
     fn model_agrees(
         ops in proptest::collection::vec(op(), 1..120),
+        key_lens in proptest::collection::vec(key_len(), usize::from(KEYS)),
         boot in 0..3u64,
         retention in prop_oneof![Just(0usize), Just(2), Just(65_536)],
     ) {
-        run_model(ops, boot, retention)?;
+        run_model(ops, &keys(&key_lens), boot, retention)?;
     }
 }
+
+/// Keys in `small_limit_*`.
+const SMALL_KEYS: u8 = 32;
 
 #[derive(Clone, Debug)]
 enum SmallOp {
@@ -392,10 +426,10 @@ enum SmallOp {
 fn small_op() -> impl Strategy<Value = SmallOp> {
     let tags = proptest::collection::vec(0..12u8, 0..4);
     prop_oneof![
-        5 => (0..32u8, prop_oneof![8 => 0..400usize, 1 => 0..5_000usize], tags.clone())
+        5 => (0..SMALL_KEYS, prop_oneof![8 => 0..400usize, 1 => 0..5_000usize], tags.clone())
             .prop_map(|(key, len, tags)| SmallOp::Set { key, len, tags }),
-        4 => (0..32u8).prop_map(|key| SmallOp::Get { key }),
-        1 => (0..32u8).prop_map(|key| SmallOp::Delete { key }),
+        4 => (0..SMALL_KEYS).prop_map(|key| SmallOp::Get { key }),
+        1 => (0..SMALL_KEYS).prop_map(|key| SmallOp::Delete { key }),
         2 => tags.prop_map(|tags| SmallOp::Invalidate { tags }),
         1 => Just(SmallOp::Sweep),
     ]
@@ -410,12 +444,14 @@ proptest! {
     #[test]
     fn small_limit_stays_in_budget_and_hits_are_latest(
         ops in proptest::collection::vec(small_op(), 1..200),
+        key_lens in proptest::collection::vec(key_len(), usize::from(SMALL_KEYS)),
         limit in 1_000..6_000usize,
         retention in prop_oneof![Just(0usize), Just(4), Just(65_536)],
     ) {
+        let keys = keys(&key_lens);
         let config = ShardConfig::default().with_memory_limit(limit).with_tag_retention(retention);
         let mut shard = Shard::new(config, InvalidationSeq::ZERO);
-        let mut latest: HashMap<u8, (Vec<u8>, u64, BTreeSet<u8>)> = HashMap::new();
+        let mut latest: HashMap<Vec<u8>, (Vec<u8>, u64, BTreeSet<u8>)> = HashMap::new();
         let mut tag_last: HashMap<u8, u64> = HashMap::new();
         let mut counter = 0u64;
         for (step, op) in ops.into_iter().enumerate() {
@@ -424,22 +460,23 @@ proptest! {
                     let value: Vec<u8> = (0..len).map(|i| (i + step) as u8).collect();
                     let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
                     let unique: BTreeSet<u8> = tags.iter().copied().collect();
-                    let need = ENTRY_OVERHEAD + 1 + len + 4 * unique.len()
+                    let key = &keys[usize::from(key)];
+                    let need = ENTRY_OVERHEAD + key.len() + len + 4 * unique.len()
                         + unique.iter().map(|&t| TAG_OVERHEAD + tag_name(t).len()).sum::<usize>();
-                    let key_bytes = [key];
-                    let args = SetArgs::new(&key_bytes, Bytes::from(value.clone())).with_tags(&names);
+                    let args = SetArgs::new(key, Bytes::from(value.clone())).with_tags(&names);
                     match shard.set(args, InvalidationSeq::new(counter), 0) {
                         SetOutcome::Stored { .. } => {
                             prop_assert!(need <= limit);
-                            latest.insert(key, (value, counter, unique));
+                            latest.insert(key.clone(), (value, counter, unique));
                         }
                         SetOutcome::TooLarge => prop_assert!(need > limit, "refused a fitting entry"),
                         other => prop_assert!(false, "unexpected {:?}", other),
                     }
                 }
                 SmallOp::Get { key } => {
-                    if let Lookup::Hit(hit) = shard.get(&[key], 0, false) {
-                        let (value, stored_seq, tags) = latest.get(&key).expect("hit of a never-set key");
+                    let key = &keys[usize::from(key)];
+                    if let Lookup::Hit(hit) = shard.get(key, 0, false) {
+                        let (value, stored_seq, tags) = latest.get(key).expect("hit of a never-set key");
                         prop_assert_eq!(&hit.value[..], &value[..]);
                         prop_assert!(
                             tags.iter().all(|t| tag_last.get(t).copied().unwrap_or(0) <= *stored_seq),
@@ -448,8 +485,9 @@ proptest! {
                     }
                 }
                 SmallOp::Delete { key } => {
-                    let _ = shard.delete(&[key], 0);
-                    latest.remove(&key);
+                    let key = &keys[usize::from(key)];
+                    let _ = shard.delete(key, 0);
+                    latest.remove(key);
                 }
                 SmallOp::Invalidate { tags } => {
                     counter += 1;

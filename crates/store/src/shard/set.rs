@@ -288,6 +288,8 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::entry::footprint;
+    use crate::key::INLINE;
     use crate::shard::tests::{put, seq, shard, value, NOW};
     use crate::{Lookup, MissReason, ShardConfig, ENTRY_OVERHEAD, TAG_OVERHEAD};
 
@@ -645,6 +647,43 @@ mod tests {
         assert!(shard.delete(b"k", NOW));
         assert_eq!(shard.stats().tags_tracked, 0);
         shard.assert_invariants();
+    }
+
+    #[test]
+    fn keys_of_either_form_survive_overwrite_sweep_and_delete_and_are_charged_their_length() {
+        let tag = |name: &str| TAG_OVERHEAD + name.len();
+        for len in [0, 1, INLINE, INLINE + 1, 32, 250] {
+            let key = vec![b'k'; len];
+            let mut shard = shard();
+            put(&mut shard, &key, b"v1", &["a"], 1);
+            assert_eq!(shard.bytes_used(), footprint(len, 2, 1) + tag("a"));
+
+            // The overwrite repacks the data block: more tags ahead of a long
+            // key, and a longer value after it.
+            put(&mut shard, &key, b"value-2", &["b", "a"], 2);
+            assert_eq!(
+                shard.bytes_used(),
+                footprint(len, 7, 2) + tag("a") + tag("b"),
+                "len {len}"
+            );
+            let names = Some(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+            assert_eq!(shard.tag_names(&key), names);
+            let hit = shard.get(&key, NOW, true).into_hit().expect("hit");
+            assert_eq!((&hit.value[..], hit.tags), (&b"value-2"[..], names));
+            shard.assert_invariants();
+
+            put(&mut shard, &key, b"", &[], 3);
+            assert_eq!(shard.bytes_used(), footprint(len, 0, 0), "len {len}");
+            assert_eq!(value(&mut shard, &key).as_deref(), Some(&b""[..]));
+            assert!(shard.delete(&key, NOW));
+            assert_eq!(shard.bytes_used(), 0);
+
+            put(&mut shard, &key, b"doomed", &["t"], 4);
+            shard.invalidate(&["t"], seq(5));
+            assert_eq!(shard.sweep(NOW, 10).invalidated_reclaimed, 1);
+            assert_eq!(shard.bytes_used(), tag("t"), "only the invalidated tag");
+            shard.assert_invariants();
+        }
     }
 
     #[test]
