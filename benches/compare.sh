@@ -262,6 +262,16 @@ read checks its tags; `invalidate_tag_on_1_entry` and
 
 {micro}
 """
+# benches/threads.sh owns the "## Thread hops" section: keep it.
+try:
+    previous = open(out_path).read()
+except FileNotFoundError:
+    previous = ""
+kept = previous.find("\n## Thread hops")
+if kept >= 0:
+    rest = previous[kept + 1:]
+    after = rest.find("\n## ", 1)
+    doc = doc.rstrip("\n") + "\n\n" + (rest if after < 0 else rest[:after + 1]).rstrip("\n") + "\n"
 open(out_path, "w").write(doc)
 print(f"\nwrote {out_path}", file=sys.stderr)
 PY

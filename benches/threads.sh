@@ -15,7 +15,7 @@
 # and the order rotates by one row each round.
 #
 # Usage: benches/threads.sh [--duration SECS] [--rounds N] [--bench-threads N]
-#                           [--workloads p1,p16] [--out FILE]
+#                           [--workloads p1,p16] [--out FILE] [--into FILE]
 #                           [--bin DIR] [--bench-bin FILE] [--baseline DIR]
 #   --bench-threads N generator threads (default: one per core, the
 #                    generator's own default)
@@ -28,6 +28,8 @@
 #                    the same rounds; the generator is the same for both
 #   --workloads LIST pipeline depths as pN, comma-separated (default p1,p16)
 #   --out FILE       also write the markdown section to FILE
+#   --into FILE      put the section into FILE (benches/BENCHMARKS.md): in
+#                    place of its "## Thread hops" section, or at the end
 # Environment: CARGO_TARGET_DIR; ports THREADS_TAGCACHED_T1_PORT,
 # THREADS_TAGCACHED_T2_PORT, THREADS_BEFORE_T1_PORT, THREADS_BEFORE_T2_PORT,
 # THREADS_MEMCACHED_PORT, THREADS_REDIS_PORT (defaults 23311, 23312, 23321,
@@ -39,6 +41,7 @@ ROUNDS=3
 BENCH_THREADS="$(nproc)"
 WORKLOAD_LIST="p1,p16"
 OUT=""
+INTO=""
 NEW_DIR=""
 BENCH=""
 BASELINE_DIR=""
@@ -52,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --bench-threads) BENCH_THREADS="$2"; shift 2 ;;
         --workloads) WORKLOAD_LIST="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
+        --into) INTO="$2"; shift 2 ;;
         --bin) NEW_DIR="$2"; shift 2 ;;
         --bench-bin) BENCH="$2"; shift 2 ;;
         --baseline) BASELINE_DIR="$2"; shift 2 ;;
@@ -274,7 +278,8 @@ GENERATOR_COMMANDS="$(for workload in "${WORKLOADS[@]}"; do
 done)"
 
 LABELS="$(for row in "${ROWS[@]}"; do echo "${row%%|*}"; done)"
-python3 - "$RESULTS" "$OUT" "$INVOCATION" "$DURATION" "$ROUNDS" "$BENCH_THREADS" "$MACHINE" \
+SECTION_FILE="$WORK/section.md"
+python3 - "$RESULTS" "$SECTION_FILE" "$INVOCATION" "$DURATION" "$ROUNDS" "$BENCH_THREADS" "$MACHINE" \
     "$DAEMONS" "$VERSIONS" "$GIT" "$BENCH" "$LOAD_BEFORE" "$LOAD_AFTER" \
     "$SERVER_COMMANDS" "$GENERATOR_COMMANDS" "$LABELS" <<'PY'
 import datetime, json, statistics, sys
@@ -393,7 +398,28 @@ Generator, per workload and row:
 
 """ + "\n\n".join(sections) + warnings + "\n"
 print(doc, end="")
-if out_path:
-    open(out_path, "w").write(doc)
-    print(f"wrote {out_path}", file=sys.stderr)
+open(out_path, "w").write(doc)
 PY
+if [[ -n $OUT ]]; then
+    cp "$SECTION_FILE" "$OUT"
+    log "wrote $OUT"
+fi
+if [[ -n $INTO ]]; then
+    # The section replaces the file's own "## Thread hops" section (up to the
+    # next "## " heading), or is appended; compare.sh keeps it when it
+    # rewrites the rest of the file.
+    python3 - "$INTO" "$SECTION_FILE" <<'PY'
+import os, sys
+into, section_path = sys.argv[1:3]
+section = open(section_path).read().rstrip("\n") + "\n"
+lines = open(into).read().splitlines(keepends=True) if os.path.exists(into) else []
+start = next((i for i, line in enumerate(lines) if line.startswith("## Thread hops")), None)
+if start is None:
+    text = "".join(lines).rstrip("\n") + ("\n\n" if lines else "") + section
+else:
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    text = "".join(lines[:start]) + section + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
+open(into, "w").write(text)
+print(f"updated {into}", file=sys.stderr)
+PY
+fi
