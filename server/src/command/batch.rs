@@ -16,11 +16,13 @@ use tagcached_store::{Shard, ShardStats};
 
 use super::{run, Op, Ran};
 
-/// Answer bytes a batch keeps allocated between rounds; a buffer that grew
-/// past this for large answers is given back once empty.
-const KEEP_BYTES: usize = 64 * 1024;
-/// Ops a batch keeps room for between rounds (a GETM can queue 1024).
-const KEEP_OPS: usize = 256;
+/// Answer bytes a batch keeps allocated between rounds (a round of 16 small
+/// answers needs about 2.5 KiB); a buffer that grew past this for large
+/// answers is given back once empty, so an idle connection holds little.
+const KEEP_BYTES: usize = 8 * 1024;
+/// Ops a batch keeps room for between rounds (a GETM can queue 1024, 144
+/// bytes each).
+const KEEP_OPS: usize = 64;
 
 /// One shard's ops for one connection, in request order, and the answers of
 /// those that have run (see the module comment).

@@ -20,6 +20,10 @@
 //!   answers of writes. A GETM is answered in as many rounds as its size
 //!   needs.
 //!
+//! Between rounds a connection keeps at most 64 KiB of read buffer, 16 KiB
+//! of write buffer and 8 KiB of answer buffer per shard it has used; what
+//! one round needed beyond that is given back.
+//!
 //! The connection reads again only once every request it has read is
 //! answered and written, so a client that does not read its answers stops
 //! being read: the kernel's socket buffers fill, and the client waits, not
@@ -52,7 +56,7 @@ pub const READ_CHUNK: usize = 16 * 1024;
 /// that let the worker's other connections in between.
 pub const MAX_ROUND_OPS: usize = 1024;
 /// A read buffer that grew past this for one large frame is not kept.
-const BUFFER_KEEP: usize = 1024 * 1024;
+const BUFFER_KEEP: usize = 64 * 1024;
 
 /// Serves a connection accepted by this worker.
 pub async fn serve(

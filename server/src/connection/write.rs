@@ -19,7 +19,7 @@ pub const COPY_LIMIT: usize = 4 * 1024;
 /// Most buffers handed to one `writev`.
 const MAX_IO_SLICES: usize = 64;
 /// A copy buffer that grew past this is not kept once written.
-const BUFFER_KEEP: usize = 256 * 1024;
+const BUFFER_KEEP: usize = 16 * 1024;
 
 /// Answers collected for writing, in order: the frozen `chunks`, then
 /// `tail`.
