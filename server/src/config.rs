@@ -13,6 +13,16 @@ pub const DEFAULT_PORT: u16 = 11311;
 pub const DEFAULT_MEMORY: usize = 1 << 30;
 /// Default cap on simultaneous connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default `--idle-timeout`: a connection that sends nothing for five
+/// minutes is closed (memcached's `idle_timeout`, which is off by default;
+/// on here, because a cache that serves a network must not let forgotten
+/// sockets hold `max_connections` slots forever).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default `--frame-timeout`: a frame must arrive whole within 5 s of its
+/// first byte. A client on loopback or a LAN sends the largest frame (about
+/// 2 MiB) in milliseconds; one that trickles a frame is holding a slot and a
+/// buffer.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default budget for the answers one connection may have the server hold:
 /// 1 MiB. Small enough that `max_connections` of them cannot take a machine
 /// down (10,000 x 1 MiB), large enough that a pipeline of small answers
@@ -32,6 +42,11 @@ pub struct Config {
     pub limits: Limits,
     /// New connections beyond this get `BUSY` and are closed.
     pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// A connection whose frame has started but not fully arrived this long
+    /// after its first byte is closed; `None`: never.
+    pub frame_timeout: Option<Duration>,
     /// Bytes of answers one connection may make the server hold (built and
     /// not yet written, or being built on other shards). Past it the
     /// connection stops reading and executing until its socket drains.
@@ -57,6 +72,8 @@ impl Config {
             limits: Limits::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connection_memory: DEFAULT_CONNECTION_MEMORY,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
             // Small slices often rather than large ones rarely: reclaiming a
             // slot of a mass-invalidated tag costs ~0.3 µs, and a request
             // waits behind the whole slice, so 8192 per 100 ms stalled the
@@ -122,6 +139,16 @@ pub struct Args {
     /// request frame + one answer).
     #[arg(long, value_parser = parse_size, default_value = "1MiB")]
     pub connection_memory: usize,
+
+    /// Close a connection that sends nothing for this many seconds; 0 never
+    /// does.
+    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout: u64,
+
+    /// Close a connection whose request frame has not fully arrived this
+    /// many seconds after its first byte; 0 never does.
+    #[arg(long, default_value_t = DEFAULT_FRAME_TIMEOUT.as_secs())]
+    pub frame_timeout: u64,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing
     /// EnvFilter directive such as `tagcached=debug`.
@@ -207,9 +234,16 @@ impl Args {
             limits,
             max_connections: self.max_connections,
             connection_memory: self.connection_memory,
+            idle_timeout: seconds_or_never(self.idle_timeout),
+            frame_timeout: seconds_or_never(self.frame_timeout),
             ..Config::local_ephemeral()
         })
     }
+}
+
+/// `0` is never, as memcached's `idle_timeout` has it.
+fn seconds_or_never(seconds: u64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
 /// A quarter of physical memory, at most [`DEFAULT_MEMORY`]: a cache that
@@ -279,6 +313,20 @@ mod tests {
         assert_eq!(config.threads, 2);
         assert_eq!(config.limits.max_value_length, 1 << 20);
         assert!(config.memory <= DEFAULT_MEMORY);
+        assert_eq!(config.idle_timeout, Some(DEFAULT_IDLE_TIMEOUT));
+        assert_eq!(config.frame_timeout, Some(DEFAULT_FRAME_TIMEOUT));
+    }
+
+    #[test]
+    fn a_zero_timeout_is_never() {
+        let config = Args::parse_from(["tagcached", "--idle-timeout", "0", "--frame-timeout", "0"])
+            .into_config()
+            .expect("valid");
+        assert_eq!((config.idle_timeout, config.frame_timeout), (None, None));
+        let config = Args::parse_from(["tagcached", "--idle-timeout", "60"])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(60)));
     }
 
     #[test]

@@ -54,4 +54,9 @@ pub struct Counters {
     pub invalidations: AtomicU64,
     /// FLUSH_ALL requests served.
     pub flushes: AtomicU64,
+    /// Connections closed for sending nothing for `idle_timeout`.
+    pub idle_kicks: AtomicU64,
+    /// Connections closed for a frame that did not arrive whole within
+    /// `frame_timeout`.
+    pub frame_timeouts: AtomicU64,
 }

@@ -64,6 +64,11 @@ fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
         &counters.invalidations.load(Ordering::Relaxed),
     );
     line("cmd_flush", &counters.flushes.load(Ordering::Relaxed));
+    line("idle_kicks", &counters.idle_kicks.load(Ordering::Relaxed));
+    line(
+        "frame_timeouts",
+        &counters.frame_timeouts.load(Ordering::Relaxed),
+    );
     write_shard(&mut line, "", &total);
     for (shard, stats) in per_shard {
         write_shard(&mut line, &format!("shard.{shard}."), stats);

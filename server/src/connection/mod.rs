@@ -29,11 +29,13 @@
 //! being read: the kernel's socket buffers fill, and the client waits, not
 //! the server's memory.
 
+mod deadline;
 mod round;
 mod write;
 
 use std::io;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -43,6 +45,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
+use self::deadline::{Deadlines, Expired};
 use self::round::Round;
 use self::write::Output;
 use crate::admission::ConnectionGuard;
@@ -68,7 +71,10 @@ pub async fn serve(
 ) {
     let limits = context.shared.config.limits;
     let round = Round::new(context.index, context.router.clone());
+    let config = &context.shared.config;
+    let deadlines = Deadlines::new(config.idle_timeout, config.frame_timeout);
     let mut connection = Connection {
+        deadlines,
         context,
         stream,
         codec: ServerCodec::new(limits),
@@ -141,6 +147,7 @@ struct Connection {
     /// Answers ready to write, in order.
     output: Output,
     end: Option<End>,
+    deadlines: Deadlines,
     guard: ConnectionGuard,
 }
 
@@ -159,7 +166,11 @@ impl Connection {
             self.context.serve_inbox_now();
             let mut drained = false;
             if self.end.is_none() && !self.round.has_pending() {
+                let unread = self.read_buf.len();
                 drained = self.plan_buffered();
+                let took_frames = self.read_buf.len() < unread;
+                self.deadlines
+                    .buffered(!self.read_buf.is_empty(), took_frames);
             }
             if self.round.has_pending() && self.round.execute(&self.context, budget).await.is_err()
             {
@@ -167,7 +178,9 @@ impl Connection {
                 return Ok(Some(End::Close));
             }
             self.round.collect(&self.context.shared, &mut self.output);
-            self.output.write_to(&mut self.stream).await?;
+            if self.output.write_to(&mut self.stream).await? {
+                self.deadlines.answered();
+            }
             self.round.trim();
             if self.round.is_done() {
                 if let Some(end) = self.end {
@@ -185,11 +198,30 @@ impl Connection {
                 biased;
                 () = &mut stopping => return Ok(Some(End::Close)),
                 read = self.stream.read_buf(&mut self.read_buf) => read?,
+                expired = self.deadlines.expired() => {
+                    self.give_up(expired);
+                    return Ok(Some(End::Close));
+                }
             };
             if read == 0 {
                 return Ok(None);
             }
+            self.deadlines.received();
         }
+    }
+
+    /// Counts and logs a connection given up on for a timeout.
+    fn give_up(&self, expired: Expired) {
+        let counters = &self.context.shared.counters;
+        let (counter, why) = match expired {
+            Expired::Idle => (&counters.idle_kicks, "idle for --idle-timeout"),
+            Expired::Frame => (
+                &counters.frame_timeouts,
+                "a frame not whole within --frame-timeout",
+            ),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peer = ?self.stream.peer_addr().ok(), why, "closing a connection");
     }
 
     /// Decodes and plans the frames in the read buffer, up to

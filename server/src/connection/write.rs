@@ -54,10 +54,12 @@ impl Output {
         }
     }
 
-    /// Writes everything collected, in order, and empties the output.
-    /// Waits for as long as the socket takes it: this is where a client
-    /// that does not read holds up its own connection, and only its own.
-    pub(super) async fn write_to(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+    /// Writes everything collected, in order, and empties the output;
+    /// returns whether there was anything. Waits for as long as the socket
+    /// takes it: this is where a client that does not read holds up its own
+    /// connection, and only its own.
+    pub(super) async fn write_to(&mut self, stream: &mut TcpStream) -> io::Result<bool> {
+        let wrote = !self.chunks.is_empty() || !self.tail.is_empty();
         if self.chunks.is_empty() {
             if !self.tail.is_empty() {
                 stream.write_all(&self.tail).await?;
@@ -71,7 +73,7 @@ impl Output {
         if self.tail.capacity() > BUFFER_KEEP {
             self.tail = BytesMut::new();
         }
-        Ok(())
+        Ok(wrote)
     }
 }
 
