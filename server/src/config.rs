@@ -23,6 +23,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// 2 MiB) in milliseconds; one that trickles a frame is holding a slot and a
 /// buffer.
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `--partial-frame-memory`: request frames partly received, summed
+/// over every connection, 256 MiB: a hundred-odd largest frames arriving at
+/// once, a quarter of the default `--memory`.
+pub const DEFAULT_PARTIAL_FRAME_MEMORY: usize = 256 << 20;
 /// Default budget for the answers one connection may have the server hold:
 /// 1 MiB. Small enough that `max_connections` of them cannot take a machine
 /// down (10,000 x 1 MiB), large enough that a pipeline of small answers
@@ -47,6 +51,9 @@ pub struct Config {
     /// A connection whose frame has started but not fully arrived this long
     /// after its first byte is closed; `None`: never.
     pub frame_timeout: Option<Duration>,
+    /// Bytes of request frames partly received, over all connections, past
+    /// which a connection whose frame grows is refused (`BUSY`) and closed.
+    pub partial_frame_memory: usize,
     /// Bytes of answers one connection may make the server hold (built and
     /// not yet written, or being built on other shards). Past it the
     /// connection stops reading and executing until its socket drains.
@@ -72,6 +79,7 @@ impl Config {
             limits: Limits::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connection_memory: DEFAULT_CONNECTION_MEMORY,
+            partial_frame_memory: DEFAULT_PARTIAL_FRAME_MEMORY,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
             // Small slices often rather than large ones rarely: reclaiming a
@@ -139,6 +147,12 @@ pub struct Args {
     /// request frame + one answer).
     #[arg(long, value_parser = parse_size, default_value = "1MiB")]
     pub connection_memory: usize,
+
+    /// Request frames partly received, summed over all connections, beyond
+    /// which a connection whose frame grows is answered BUSY and closed,
+    /// e.g. 256MiB.
+    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+    pub partial_frame_memory: usize,
 
     /// Close a connection that sends nothing for this many seconds; 0 never
     /// does.
@@ -234,6 +248,7 @@ impl Args {
             limits,
             max_connections: self.max_connections,
             connection_memory: self.connection_memory,
+            partial_frame_memory: self.partial_frame_memory,
             idle_timeout: seconds_or_never(self.idle_timeout),
             frame_timeout: seconds_or_never(self.frame_timeout),
             ..Config::local_ephemeral()

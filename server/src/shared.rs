@@ -54,6 +54,11 @@ pub struct Counters {
     pub invalidations: AtomicU64,
     /// FLUSH_ALL requests served.
     pub flushes: AtomicU64,
+    /// Bytes of request frames partly received, over all connections (see
+    /// `admission::PartialFrameShare`).
+    pub partial_frame_bytes: AtomicUsize,
+    /// Connections refused for growing a frame past `partial_frame_memory`.
+    pub partial_frame_refusals: AtomicU64,
     /// Connections closed for sending nothing for `idle_timeout`.
     pub idle_kicks: AtomicU64,
     /// Connections closed for a frame that did not arrive whole within

@@ -152,10 +152,21 @@ impl Daemon {
     /// `/proc/<pid>/status`: the memory it holds as the kernel counts it,
     /// whatever its allocator believes. Linux only.
     pub fn vm_rss_bytes(&self) -> u64 {
+        self.status_bytes("VmRSS")
+    }
+
+    /// The daemon's virtual memory size in bytes, `VmSize`: what it has
+    /// reserved, touched or not. Linux only.
+    pub fn vm_size_bytes(&self) -> u64 {
+        self.status_bytes("VmSize")
+    }
+
+    fn status_bytes(&self, field: &str) -> u64 {
         let path = format!("/proc/{}/status", self.pid());
         let status =
             std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {path}: {error}"));
-        parse_vm_rss(&status).unwrap_or_else(|| panic!("no VmRSS line in {path}:\n{status}"))
+        parse_status_bytes(&status, field)
+            .unwrap_or_else(|| panic!("no {field} line in {path}:\n{status}"))
     }
 
     /// A new raw connection.
@@ -218,11 +229,14 @@ fn local_addr(line: &str) -> Option<SocketAddr> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
-/// The bytes in the `VmRSS:` line of a `/proc/<pid>/status` text, which the
-/// kernel writes as `VmRSS:     1234 kB` (kB meaning KiB).
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let mut fields = line["VmRSS:".len()..].split_whitespace();
+/// The bytes in the `<field>:` line of a `/proc/<pid>/status` text, which
+/// the kernel writes as `VmRSS:     1234 kB` (kB meaning KiB).
+fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|line| {
+        line.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
+    let mut fields = line[field.len() + 1..].split_whitespace();
     let kib: u64 = fields.next()?.parse().ok()?;
     match fields.next()? {
         "kB" => Some(kib * 1024),
@@ -237,9 +251,10 @@ mod tests {
     #[test]
     fn vm_rss_is_read_from_its_line_in_kib() {
         let status = "Name:\ttagcached\nVmPeak:\t  999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
-        assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
-        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
-        assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None);
+        assert_eq!(parse_status_bytes(status, "VmRSS"), Some(12345 * 1024));
+        assert_eq!(parse_status_bytes(status, "VmPeak"), Some(999 * 1024));
+        assert_eq!(parse_status_bytes("Name:\tx\n", "VmRSS"), None);
+        assert_eq!(parse_status_bytes("VmRSS:\t12 MB\n", "VmRSS"), None);
     }
 
     #[test]
@@ -254,6 +269,6 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn this_process_has_a_vm_rss() {
         let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-        assert!(parse_vm_rss(&status).is_some_and(|bytes| bytes > 0));
+        assert!(parse_status_bytes(&status, "VmRSS").is_some_and(|bytes| bytes > 0));
     }
 }

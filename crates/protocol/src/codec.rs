@@ -2,8 +2,10 @@
 //!
 //! The decoders follow the `Decoder` contract: too few bytes is `Ok(None)`,
 //! never an error. The declared body length is checked against the limit as
-//! soon as the header is in, before any memory is reserved for the body, so
-//! a peer cannot make us allocate more than `max_frame` by lying.
+//! soon as the header is in, and the decoders never reserve room for a body
+//! that has not arrived: a peer that announces a large frame and sends
+//! little of it makes its reader hold only what it sent. The reader grows
+//! its buffer as bytes come (tokio-util's `FramedRead` and the server do).
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -45,7 +47,6 @@ fn take_frame(
     }
     let total = HEADER_LEN + header.body_length as usize;
     if src.len() < total {
-        src.reserve(total - src.len());
         return Ok(None);
     }
     // Dropping the header before freezing costs nothing; slicing it off the

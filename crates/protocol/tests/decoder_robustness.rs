@@ -359,6 +359,31 @@ fn a_length_of_exactly_max_frame_waits_for_its_body() {
     assert_eq!(request.command.routing_key(), Some(&[b'k'; 100][..]));
 }
 
+/// A peer announcing the largest frame and sending a few bytes of it makes
+/// the decoder hold those bytes, not room for the whole frame (issue 8: a
+/// server reserved 2 MiB per such connection).
+#[test]
+fn a_frame_announced_but_not_sent_reserves_nothing_for_its_body() {
+    let limits = Limits::default();
+    let mut header = request_frame(Opcode::SET, 0, 1, &[]);
+    header[12..16].copy_from_slice(&limits.max_frame.to_be_bytes());
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(b"a few bytes");
+    assert!(ServerCodec::new(limits).decode(&mut buf).unwrap().is_none());
+    assert!(buf.capacity() <= 64, "reserved {} bytes", buf.capacity());
+
+    let mut response = frame(RESPONSE_MAGIC, Opcode::GET, 0, 1, 9, &[]);
+    response[12..16].copy_from_slice(&limits.max_frame.to_be_bytes());
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(&response);
+    assert!(ClientCodec::new(limits.max_frame)
+        .decode(&mut buf)
+        .unwrap()
+        .is_none());
+    assert!(buf.capacity() <= 64, "reserved {} bytes", buf.capacity());
+}
+
 #[test]
 fn wrong_magic_and_version_are_fatal() {
     let cases: [(Vec<u8>, ErrorCode, u32); 3] = [

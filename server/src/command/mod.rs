@@ -40,7 +40,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tagcached_protocol::request::{Command, Delete, Get, Set, Touch};
 use tagcached_protocol::response::{ErrorReply, Outcome};
-use tagcached_protocol::{ErrorCode, FatalError, Flags, Opcode, Request, RequestError, Response};
+use tagcached_protocol::{
+    ErrorCode, FatalError, Flags, Header, Opcode, Request, RequestError, Response,
+};
 use tagcached_store::{Shard, ShardStats};
 
 pub use batch::Batch;
@@ -190,6 +192,19 @@ pub fn plan_fatal(fatal: &FatalError, planner: &mut impl Planner) {
         let outcome = error(code, fatal.to_string());
         planner.queue(planner.home(), Op::answer(opaque, opcode, outcome, false));
     }
+}
+
+/// Plans the last answer of a connection refused because the frame it is
+/// receiving would take the server past `partial_frame_memory`: `BUSY`,
+/// echoing the frame's header (protocol.md §4).
+pub fn plan_overload(header: &Header, limit: usize, planner: &mut impl Planner) {
+    let message =
+        format!("the server holds its limit of {limit} bytes of partly received request frames");
+    let outcome = error(ErrorCode::Busy, message);
+    planner.queue(
+        planner.home(),
+        Op::answer(header.opaque, header.opcode, outcome, false),
+    );
 }
 
 /// What running an op did.

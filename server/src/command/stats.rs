@@ -66,6 +66,14 @@ fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
     line("cmd_flush", &counters.flushes.load(Ordering::Relaxed));
     line("idle_kicks", &counters.idle_kicks.load(Ordering::Relaxed));
     line(
+        "partial_frame_bytes",
+        &counters.partial_frame_bytes.load(Ordering::Relaxed),
+    );
+    line(
+        "partial_frame_refusals",
+        &counters.partial_frame_refusals.load(Ordering::Relaxed),
+    );
+    line(
         "frame_timeouts",
         &counters.frame_timeouts.load(Ordering::Relaxed),
     );

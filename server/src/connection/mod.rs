@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tagcached_protocol::response::{ErrorReply, Outcome};
-use tagcached_protocol::{ErrorCode, Opcode, Response, ServerCodec};
+use tagcached_protocol::{ErrorCode, Header, Opcode, Response, ServerCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
@@ -48,7 +48,7 @@ use tokio_util::codec::Decoder;
 use self::deadline::{Deadlines, Expired};
 use self::round::Round;
 use self::write::Output;
-use crate::admission::ConnectionGuard;
+use crate::admission::{ConnectionGuard, PartialFrameShare};
 use crate::command::{self, Planned};
 use crate::context::WorkerContext;
 use crate::router::Handoff;
@@ -73,8 +73,10 @@ pub async fn serve(
     let round = Round::new(context.index, context.router.clone());
     let config = &context.shared.config;
     let deadlines = Deadlines::new(config.idle_timeout, config.frame_timeout);
+    let partial_frame = PartialFrameShare::new(context.shared.clone());
     let mut connection = Connection {
         deadlines,
+        partial_frame,
         context,
         stream,
         codec: ServerCodec::new(limits),
@@ -148,6 +150,7 @@ struct Connection {
     output: Output,
     end: Option<End>,
     deadlines: Deadlines,
+    partial_frame: PartialFrameShare,
     guard: ConnectionGuard,
 }
 
@@ -190,6 +193,14 @@ impl Connection {
             if !drained || self.round.has_pending() {
                 continue;
             }
+            // Every request read is answered, so what the read buffer
+            // holds now is all this connection holds of its input: count
+            // it before reading more. (Counting it right after planning
+            // would release a large frame's share while its SET still
+            // holds the bytes.)
+            if !self.hold_partial_frame() {
+                continue;
+            }
             if self.read_buf.capacity() > BUFFER_KEEP && self.read_buf.is_empty() {
                 self.read_buf = BytesMut::new();
             }
@@ -208,6 +219,34 @@ impl Connection {
             }
             self.deadlines.received();
         }
+    }
+
+    /// Counts the frame partly in the read buffer, once every request
+    /// before it is answered, against the server's `partial_frame_memory`;
+    /// past it, refuses the connection (its last answer is BUSY) and
+    /// returns false. A part no larger than one read is not counted: every
+    /// connection may hold that much, and `max_connections` bounds it.
+    fn hold_partial_frame(&mut self) -> bool {
+        let partial = match self.read_buf.len() {
+            len if len > READ_CHUNK => len,
+            _ => 0,
+        };
+        if self.partial_frame.hold(partial) {
+            return true;
+        }
+        // A part longer than a header has a header.
+        if let Some(header) = Header::peek(&self.read_buf) {
+            let limit = self.context.shared.config.partial_frame_memory;
+            command::plan_overload(&header, limit, &mut self.round);
+        }
+        tracing::debug!(
+            peer = ?self.stream.peer_addr().ok(),
+            partial,
+            "refusing a connection: too many bytes of partly received frames"
+        );
+        self.read_buf = BytesMut::new();
+        self.end = Some(End::Close);
+        false
     }
 
     /// Counts and logs a connection given up on for a timeout.
