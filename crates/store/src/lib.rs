@@ -7,8 +7,10 @@
 //! counter ([`InvalidationSeq`]). Tests advance both by hand.
 //!
 //! The guarantee that makes tags useful, and how sequence numbers, fences and
-//! the floor provide it, is explained atop the [`tags`] module. In short: an entry is invalid iff one of its tags was
-//! invalidated at a sequence later than the entry's `stored_seq`;
+//! the floor provide it, is explained atop the [`tags`] module. In short: an
+//! entry is invalid iff one of its tags was invalidated at a sequence later
+//! than the entry's `stored_seq` (of invalidations applied before the entry
+//! arrived, only those of tags the shard still remembers count);
 //! invalidating is O(tags) and never walks entries; a fenced SET never makes
 //! data readable that an invalidation after its fence meant to kill.
 //!

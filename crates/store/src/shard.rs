@@ -69,7 +69,7 @@ enum Liveness {
 fn liveness(entry: &Entry, tags: &TagTable, now_ms: u64) -> Liveness {
     if entry.is_expired(now_ms) {
         Liveness::Expired
-    } else if tags.any_invalidated_after(entry.tag_ids(), entry.stored_seq) {
+    } else if tags.invalidates_entry(entry.tag_ids(), entry.stored_seq) {
         Liveness::Invalidated
     } else {
         Liveness::Live
@@ -128,6 +128,15 @@ impl Shard {
     /// floor, if higher).
     pub fn max_applied(&self) -> InvalidationSeq {
         InvalidationSeq::new(self.tags.max_applied())
+    }
+
+    /// Whether the shard holds state for `tag`: an entry carries it, or it
+    /// was invalidated and is not yet forgotten. Which uncarried tags it
+    /// keeps is its own choice (retention, memory); this is for tests and
+    /// debugging, e.g. a model of what a stale-stamped SET may count (see
+    /// the [`tags`](crate::tags) module).
+    pub fn remembers_tag(&self, tag: &[u8]) -> bool {
+        self.tags.contains(tag)
     }
 
     /// A snapshot of counters and gauges.

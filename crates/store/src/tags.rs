@@ -6,22 +6,28 @@
 //! 2. A fenced SET whose fence was taken before an invalidation of one of its
 //!    tags never leaves its value readable, whether the SET reaches the shard
 //!    before or after that invalidation does.
+//! 3. An unfenced SET that answered STORED stays readable until a delete,
+//!    its expiry, eviction, a flush, or an invalidation of one of its tags
+//!    ordered after it removes it ("Stale stamps" says which those are).
 //!
 //! How one shard keeps its part of that bargain:
 //!
 //! **One order.** The server numbers every invalidation from a single global
 //! atomic counter ([`InvalidationSeq`](crate::InvalidationSeq)) and sends it
 //! to every shard; it acknowledges once all shards have applied it. A SET is
-//! stamped with the counter's value when the server handles it
-//! (`current_seq`), which places it after every invalidation already numbered.
-//! Shards are told sequence numbers, never allocate them.
+//! stamped with the counter's value when the server plans it
+//! (`current_seq`), which places it after every invalidation already
+//! numbered, and before every one numbered later, such as an INVALIDATE its
+//! connection sends after it. Shards are told sequence numbers, never
+//! allocate them.
 //!
 //! **Comparisons, not walks.** Each entry remembers `stored_seq`; each tag
-//! remembers `last_invalidated`. An entry is invalid iff one of its tags has
-//! `last_invalidated > stored_seq`. Invalidating is therefore O(tags named)
-//! and never touches an entry; readers check, and the sweep reclaims the
-//! memory of invalid entries nobody reads. The table also tracks the highest
-//! sequence it has applied, `max_applied`: an entry with
+//! remembers the latest invalidation applied to it since it was interned,
+//! `invalidated_since_interned`. An entry is invalid iff one of its tags has
+//! `invalidated_since_interned > stored_seq`. Invalidating is therefore
+//! O(tags named) and never touches an entry; readers check, and the sweep
+//! reclaims the memory of invalid entries nobody reads. The table also
+//! tracks the highest sequence it has applied, `max_applied`: an entry with
 //! `stored_seq >= max_applied` is valid without looking at its tags, which is
 //! the common case on the read path.
 //!
@@ -33,7 +39,9 @@
 //! `stored_seq = min(f, current_seq)` rather than `current_seq`: when `s`
 //! arrives, `s > f` makes the entry invalid. Stamping it with `current_seq`
 //! (which may already be `>= s`) would let the stale value outlive the
-//! invalidation meant to kill it.
+//! invalidation meant to kill it. The fence check reads each tag's
+//! `last_invalidated`, which unlike `invalidated_since_interned` counts what
+//! the shard has forgotten (below).
 //!
 //! **Unknown tags are remembered.** Invalidating a tag no entry here carries
 //! still records it, with no references, so a fenced SET arriving later sees
@@ -42,11 +50,12 @@
 //! **Bounded memory, without forgetting.** A tag carried by an entry holds a
 //! reference and is never dropped, so entry validity is always exact. Tags
 //! with no references are only needed for fence checks, and a tag that is not
-//! in the table reads as invalidated at the table's `floor`. Dropping a tag
-//! raises the floor to at least its `last_invalidated`, so a reading can only
-//! go *up* when a tag is forgotten: a fence may be refused spuriously, never
-//! accepted wrongly, and no invalid entry becomes readable. A tag first seen
-//! by a SET is interned at the floor for the same reason. Unreferenced tags at
+//! in the table reads to a fence as invalidated at the table's `floor`.
+//! Dropping a tag raises the floor to at least its `last_invalidated`, so a
+//! fence's reading can only go *up* when a tag is forgotten: a fence may be
+//! refused spuriously, never accepted wrongly, and no invalid entry becomes
+//! readable (the tag had no entries). A tag first seen by a SET starts with
+//! `last_invalidated` at the floor for the same reason. Unreferenced tags at
 //! or below the floor cost nothing to drop; newer ones are kept up to
 //! `tag_retention`, past which the oldest (lowest sequence) go first.
 //! `flush_all(seq)` drops every tag and raises the floor over all of them and
@@ -54,8 +63,57 @@
 //! also remembers the flush's `seq` (at boot, the boot floor) and refuses
 //! any fence below it outright, so a fenced SET with no tags is covered too.
 //!
+//! **Stale stamps.** A SET runs on its key's shard some time after it was
+//! stamped: behind the requests queued there before it, and after a hop
+//! between threads if its connection is served by another shard. By then the
+//! shard may have applied invalidations numbered after the stamp, and
+//! forgotten some of them. Which count against the entry?
+//!
+//! - Every invalidation of its tags applied *after* the entry is stored and
+//!   numbered after its stamp. The entry holds a reference to each of its
+//!   tags, so none is forgotten while it lives and
+//!   `invalidated_since_interned` sees them all. In particular an INVALIDATE
+//!   that the SET's own connection sent after it covers it, as guarantee 1
+//!   and the per-connection order of protocol.md §5 require: the server
+//!   delivers a connection's requests to each shard in the order sent, so
+//!   that invalidation arrives after the SET, whatever its number.
+//! - An invalidation numbered after the stamp and applied *before* the SET
+//!   arrived, of a tag the shard still holds: it counts, as the numbering
+//!   says; the SET is ordered before it, answers STORED and reads as
+//!   invalidated at once, which guarantee 3 allows.
+//! - One of a tag the shard has forgotten, or never saw: it does not count;
+//!   the SET is ordered after it. A tag that a SET interns starts with
+//!   `invalidated_since_interned = 0`, not the floor, so a SET whose tags are
+//!   new here is never invalid on arrival. Reading the floor instead lost the
+//!   SET to invalidations of *other* tags that the floor summarises: STORED,
+//!   then a MISS nothing explained.
+//!
+//! Ordering the SET after a forgotten invalidation `s` breaks nothing. `s`
+//! was applied here before the SET arrived and is numbered after its stamp,
+//! so it was not acknowledged before the SET was sent (it would be numbered
+//! at or below the stamp) and was not sent after the SET on the SET's
+//! connection (it would have arrived after the SET). The two were
+//! concurrent, and the SET taking effect after `s` is what would have
+//! happened had it arrived a moment later: guarantee 1 holds, since the
+//! entry was stored after `s`. Guarantee 2 is about fences, and fences keep
+//! reading `last_invalidated`, which counts the floor: a SET fenced before a
+//! forgotten invalidation is refused as before. An unfenced SET promises
+//! nothing about when its value was computed; that is what fences are for.
+//! A fenced SET is never invalid on arrival either: its check passed, so no
+//! tag reads above its fence, and it is stamped with the fence (which, read
+//! before the SET was planned, is at most `current_seq`).
+//!
+//! Why not just stamp an unfenced SET with `max(stamp, floor)`: the floor
+//! can pass an invalidation that has been numbered but not yet delivered
+//! here, because one numbered after it reached this shard first and was
+//! forgotten. If that one is the INVALIDATE the SET's connection sent right
+//! after the SET, it arrives after the SET with a number below the raised
+//! stamp and would not cover it. Starting a new tag at 0 is that raise, made
+//! only against what the shard forgot before the SET, never against what it
+//! applies after. It costs a second sequence per tag.
+//!
 //! Room left for later: soft invalidation (serve stale while revalidating)
-//! would compare against a second per-tag sequence here, and lease tokens
+//! would compare against a further per-tag sequence here, and lease tokens
 //! would ride on the same `last_invalidated` check; neither is built.
 
 use std::cmp::Reverse;
@@ -80,7 +138,14 @@ struct Tag {
     /// Owns exactly its bytes, so handing it to a reader is a refcount bump.
     name: Bytes,
     hash: u64,
+    /// What the tag reads as to a fence: its latest invalidation applied
+    /// here, or the floor when it was interned if that is higher (it may
+    /// have had a forgotten one up to there).
     last_invalidated: u64,
+    /// Its latest invalidation applied here since it was interned, or 0:
+    /// what an entry carrying it is compared against ("Stale stamps").
+    /// Never above `last_invalidated`.
+    invalidated_since_interned: u64,
     /// Entries carrying this tag.
     refs: u32,
     /// Whether the queue holds an item for this tag at its current
@@ -159,6 +224,12 @@ impl TagTable {
         self.bytes
     }
 
+    /// Whether `name` is interned: carried by an entry, or invalidated and
+    /// not yet forgotten.
+    pub(crate) fn contains(&self, name: &[u8]) -> bool {
+        self.find(self.hasher.hash_one(name), name).is_some()
+    }
+
     /// Bytes charged for the tag `id`.
     pub(crate) fn bytes_of(&self, id: TagId) -> usize {
         TAG_OVERHEAD + self.tag(id).map_or(0, |tag| tag.name.len())
@@ -189,23 +260,38 @@ impl TagTable {
             .copied()
     }
 
-    /// Whether any of `ids` was invalidated after `seq`: the validity check
-    /// for an entry (`seq` = its `stored_seq`) and the fence check (`seq` =
-    /// the fence). O(1) when nothing newer than `seq` was ever applied.
+    /// Whether an entry stamped `stored_seq` that carries `ids` is invalid:
+    /// one of them was invalidated after `stored_seq` since it was interned.
+    /// O(1) when nothing newer than `stored_seq` was ever applied.
     #[inline]
-    pub(crate) fn any_invalidated_after(
+    pub(crate) fn invalidates_entry(
         &self,
         ids: impl IntoIterator<Item = TagId>,
-        seq: u64,
+        stored_seq: u64,
     ) -> bool {
-        if seq >= self.max_applied {
+        if stored_seq >= self.max_applied {
             return false;
         }
         ids.into_iter().any(|id| {
-            // A missing tag reads as the floor; referenced tags are never
-            // missing, but reading the floor is the safe answer regardless.
-            self.tag(id).map_or(self.floor, |tag| tag.last_invalidated) > seq
+            // Tags an entry carries are never missing; if one were, the floor
+            // is the answer that cannot revive anything.
+            self.tag(id)
+                .map_or(self.floor, |tag| tag.invalidated_since_interned)
+                > stored_seq
         })
+    }
+
+    /// Whether a SET fenced at `fence` that carries `ids` must be refused:
+    /// one of them may have been invalidated after `fence`, counting what
+    /// the shard has forgotten (a tag interned by this SET reads the floor).
+    /// O(1) when nothing newer than `fence` was ever applied.
+    #[inline]
+    pub(crate) fn breaks_fence(&self, ids: impl IntoIterator<Item = TagId>, fence: u64) -> bool {
+        if fence >= self.max_applied {
+            return false;
+        }
+        ids.into_iter()
+            .any(|id| self.tag(id).map_or(self.floor, |tag| tag.last_invalidated) > fence)
     }
 
     /// Names of `ids`, sorted.
@@ -218,23 +304,32 @@ impl TagTable {
         names
     }
 
-    /// The id for `name`, interning it if new. A new tag starts unreferenced
-    /// and reads as the floor, exactly as it did while missing. The caller
-    /// guarantees it [`acquire`](Self::acquire)s the id before the operation
-    /// ends, so the tag does not linger unqueued.
+    /// The id for `name`, interning it if new. A new tag starts unreferenced;
+    /// to a fence it reads as the floor, exactly as it did while missing,
+    /// and to entries as never invalidated, since none carried it before
+    /// ("Stale stamps"). The caller guarantees it
+    /// [`acquire`](Self::acquire)s the id before the operation ends, so the
+    /// tag does not linger unqueued.
     pub(crate) fn intern(&mut self, name: &[u8]) -> TagId {
         let hash = self.hasher.hash_one(name);
         match self.find(hash, name) {
             Some(id) => id,
-            None => self.insert(hash, name, self.floor),
+            None => self.insert(hash, name, self.floor, 0),
         }
     }
 
-    fn insert(&mut self, hash: u64, name: &[u8], last_invalidated: u64) -> TagId {
+    fn insert(
+        &mut self,
+        hash: u64,
+        name: &[u8],
+        last_invalidated: u64,
+        invalidated_since_interned: u64,
+    ) -> TagId {
         let tag = Tag {
             name: Bytes::copy_from_slice(name),
             hash,
             last_invalidated,
+            invalidated_since_interned,
             refs: 0,
             queued: false,
         };
@@ -299,6 +394,9 @@ impl TagTable {
         match self.find(hash, name) {
             Some(id) => {
                 let tag = self.tag_mut(id);
+                // Even below what a fence reads, this may be news to the
+                // entries: it may be numbered after a stale stamp.
+                tag.invalidated_since_interned = tag.invalidated_since_interned.max(seq);
                 if seq <= tag.last_invalidated {
                     return;
                 }
@@ -312,7 +410,7 @@ impl TagTable {
             // Missing already reads as the floor, which is at least `seq`.
             None if seq <= self.floor => {}
             None => {
-                let id = self.insert(hash, name, seq);
+                let id = self.insert(hash, name, seq, seq);
                 self.tag_mut(id).queued = true;
                 self.enqueue(id, seq);
             }
@@ -433,6 +531,7 @@ impl TagTable {
             live += 1;
             bytes += TAG_OVERHEAD + tag.name.len();
             assert!(tag.last_invalidated <= self.max_applied);
+            assert!(tag.invalidated_since_interned <= tag.last_invalidated);
             assert_eq!(tag.refs, refs_expected(id), "refcount of tag {id}");
             assert_eq!(self.find(tag.hash, &tag.name), Some(id), "index");
             if tag.refs == 0 {
@@ -482,11 +581,14 @@ mod tests {
         let id = table.intern(b"t");
         table.acquire(id);
         table.invalidate(b"t", 5);
-        assert!(table.any_invalidated_after([id], 4));
-        assert!(!table.any_invalidated_after([id], 5));
+        assert!(table.invalidates_entry([id], 4));
+        assert!(!table.invalidates_entry([id], 5));
+        assert!(table.breaks_fence([id], 4));
+        assert!(!table.breaks_fence([id], 5));
         // An id the table never issued would read as the floor if examined;
         // the fast path answers without looking.
-        assert!(!table.any_invalidated_after([999], 5));
+        assert!(!table.invalidates_entry([999], 5));
+        assert!(!table.breaks_fence([999], 5));
     }
 
     #[test]
@@ -521,6 +623,24 @@ mod tests {
         let id = table.intern(b"new");
         table.acquire(id);
         assert_eq!(reading(&table, b"new"), 42);
+    }
+
+    #[test]
+    fn a_tag_a_set_interns_reads_the_floor_to_fences_and_nothing_to_entries() {
+        let mut table = TagTable::new(0);
+        table.invalidate(b"junk", 10);
+        assert!(table.reclaim_oldest());
+        let id = table.intern(b"new");
+        table.acquire(id);
+        assert!(table.breaks_fence([id], 9));
+        assert!(!table.breaks_fence([id], 10));
+        assert!(!table.invalidates_entry([id], 5));
+        // Below what a fence reads, but after an entry's stamp: news to it.
+        table.invalidate(b"new", 7);
+        assert!(table.invalidates_entry([id], 5));
+        assert!(!table.invalidates_entry([id], 7));
+        assert_eq!(reading(&table, b"new"), 10);
+        table.assert_invariants(&|tag| u32::from(tag == id));
     }
 
     #[test]

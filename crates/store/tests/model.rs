@@ -3,7 +3,10 @@
 //! `model_agrees` runs every operation on a [`Shard`] with a memory limit too
 //! large to evict and on a plain `HashMap` model of the documented semantics,
 //! and compares every answer. Invalidations can be numbered and delivered
-//! later, so SETs (fenced and not) race them the way they do in the server.
+//! later, so SETs (fenced and not) race them the way they do in the server,
+//! and SETs can be stamped with a sequence older than invalidations the shard
+//! has already applied, as a SET forwarded from another shard is (it reads
+//! the counter before the hop).
 //! `small_limit_*` squeezes the budget and checks the memory contract.
 //! Keys are drawn on both sides of the store's inline-key limit (22 bytes)
 //! up to the protocol's 250, so both ways an entry holds its key are covered.
@@ -43,7 +46,11 @@ enum Op {
         ttl_secs: u32,
         tags: Vec<u8>,
         mode: Mode,
-        /// How far behind the counter the fence was taken, if fenced.
+        /// How far behind the counter the SET's stamp is: 0 for a SET the
+        /// shard runs as it is planned, more for one that was planned
+        /// before invalidations numbered since (a forwarded SET).
+        stamp_lag: u64,
+        /// How far behind the stamp the fence was taken, if fenced.
         fence_lag: Option<u64>,
     },
     Get {
@@ -117,17 +124,21 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![3 => Just(0u32), 1 => 1..4u32],
             tags.clone(),
             mode,
+            prop_oneof![2 => Just(0u64), 1 => 1..6u64],
             proptest::option::weighted(0.4, 0..4u64),
         )
-            .prop_map(|(key, value, flags, ttl_secs, tags, mode, fence_lag)| Op::Set {
-                key,
-                value,
-                flags,
-                ttl_secs,
-                tags,
-                mode,
-                fence_lag,
-            }),
+            .prop_map(
+                |(key, value, flags, ttl_secs, tags, mode, stamp_lag, fence_lag)| Op::Set {
+                    key,
+                    value,
+                    flags,
+                    ttl_secs,
+                    tags,
+                    mode,
+                    stamp_lag,
+                    fence_lag,
+                }
+            ),
         6 => (key.clone(), any::<bool>()).prop_map(|(key, with_tags)| Op::Get { key, with_tags }),
         1 => key.clone().prop_map(|key| Op::Delete { key }),
         1 => (key, 0..4u32).prop_map(|(key, ttl_secs)| Op::Touch { key, ttl_secs }),
@@ -150,10 +161,25 @@ struct ModelEntry {
 }
 
 /// The documented semantics, without reclamation or eviction.
+///
+/// An entry is invalid once one of its tags has an invalidation numbered
+/// after the entry's stamp, counting every invalidation the shard applies
+/// after the entry arrives, and, of those it applied before, the ones of
+/// tags it still remembers. A SET stamped before invalidations the shard has
+/// applied and forgotten (a forwarded SET) is ordered after them: it is
+/// readable, once STORED, until an invalidation of one of its tags numbered
+/// after its stamp, a delete, expiry or flush removes it, never lost to
+/// invalidations of other tags (see "Stale stamps" in the store's `tags`
+/// module). A fence, in contrast, counts every invalidation ever applied.
 struct Model {
     entries: HashMap<u8, ModelEntry>,
-    /// Highest applied invalidation per tag.
+    /// Highest applied invalidation per tag: what a fence is checked
+    /// against.
     tag_last: HashMap<u8, u64>,
+    /// Highest invalidation per tag applied since the shard last did not
+    /// remember the tag: what an entry is checked against. Cleared for a
+    /// tag the shard has forgotten when a SET brings it back.
+    tag_since_remembered: HashMap<u8, u64>,
     /// Highest flush (or boot) sequence applied.
     flush_floor: u64,
     /// The server's global counter: the last sequence numbered.
@@ -179,7 +205,7 @@ impl Model {
         } else if entry
             .tags
             .iter()
-            .any(|tag| self.tag_last.get(tag).copied().unwrap_or(0) > entry.stored_seq)
+            .any(|tag| self.tag_since_remembered.get(tag).copied().unwrap_or(0) > entry.stored_seq)
         {
             Err(MissReason::Invalidated)
         } else {
@@ -222,6 +248,7 @@ fn run_model(
     let mut model = Model {
         entries: HashMap::new(),
         tag_last: HashMap::new(),
+        tag_since_remembered: HashMap::new(),
         flush_floor: boot,
         counter: boot,
         pending: Vec::new(),
@@ -239,6 +266,7 @@ fn run_model(
                 ttl_secs,
                 tags,
                 mode,
+                stamp_lag,
                 fence_lag,
             } => {
                 let live = model.live(key);
@@ -250,8 +278,16 @@ fn run_model(
                     Mode::CasCurrent => SetMode::Cas(current_cas),
                     Mode::CasWrong => SetMode::Cas(wrong_cas),
                 };
-                let fence = fence_lag.map(|lag| model.counter.saturating_sub(lag));
+                // Never below boot: the server's counter starts there. A
+                // fence is read before the SET is planned.
+                let stamp = model.counter.saturating_sub(stamp_lag).max(boot);
+                let fence = fence_lag.map(|lag| stamp.saturating_sub(lag));
                 let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
+                for (&tag, name) in tags.iter().zip(&names) {
+                    if !shard.remembers_tag(name.as_bytes()) {
+                        forget_tag(&mut model, tag)?;
+                    }
+                }
                 let mut args = SetArgs::new(&keys[usize::from(key)], Bytes::from(value.clone()))
                     .with_tags(&names)
                     .client_flags(flags)
@@ -260,7 +296,7 @@ fn run_model(
                 if let Some(fence) = fence {
                     args = args.fence(InvalidationSeq::new(fence));
                 }
-                let got = shard.set(args, InvalidationSeq::new(model.counter), model.now_ms);
+                let got = shard.set(args, InvalidationSeq::new(stamp), model.now_ms);
 
                 let mode_refusal = match shard_mode {
                     SetMode::Set => None,
@@ -286,7 +322,7 @@ fn run_model(
                         prop_assert!(!fenced, "stored despite fence");
                         prop_assert!(cas > model.last_cas, "cas not increasing");
                         model.last_cas = cas;
-                        let stored_seq = fence.map_or(model.counter, |f| f.min(model.counter));
+                        let stored_seq = fence.map_or(stamp, |f| f.min(stamp));
                         model.entries.insert(
                             key,
                             ModelEntry {
@@ -373,6 +409,7 @@ fn run_model(
                 model.counter += 1;
                 shard.flush_all(InvalidationSeq::new(model.counter));
                 model.entries.clear();
+                model.tag_since_remembered.clear();
                 model.flush_floor = model.counter;
             }
         }
@@ -387,13 +424,36 @@ fn run_model(
     Ok(())
 }
 
+/// The shard has forgotten `tag`. It only forgets tags no entry carries, so
+/// an entry the model still holds with it must be dead (and reclaimed by the
+/// shard already): drop those, then start the tag afresh.
+fn forget_tag(model: &mut Model, tag: u8) -> Result<(), TestCaseError> {
+    let carriers: Vec<u8> = model
+        .entries
+        .iter()
+        .filter(|(_, entry)| entry.tags.contains(&tag))
+        .map(|(&key, _)| key)
+        .collect();
+    for key in carriers {
+        prop_assert!(
+            model.liveness(key) != Some(Ok(())),
+            "the shard forgot a tag a live entry carries"
+        );
+        model.entries.remove(&key);
+    }
+    model.tag_since_remembered.remove(&tag);
+    Ok(())
+}
+
 fn deliver(shard: &mut Shard, model: &mut Model, index: usize) {
     let (tags, seq) = model.pending.swap_remove(index);
     let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
     shard.invalidate(&names, InvalidationSeq::new(seq));
     for tag in tags {
-        let last = model.tag_last.entry(tag).or_insert(0);
-        *last = (*last).max(seq);
+        for readings in [&mut model.tag_last, &mut model.tag_since_remembered] {
+            let last = readings.entry(tag).or_insert(0);
+            *last = (*last).max(seq);
+        }
     }
 }
 

@@ -130,10 +130,14 @@ impl Shard {
     /// Stores `args.value` under `args.key` if `args.mode` and `args.fence`
     /// allow, evicting other entries if needed to stay within the budget.
     ///
-    /// `current_seq` is the global invalidation counter's value as the server
-    /// handles this SET: the entry is valid until one of its tags is
-    /// invalidated at a later sequence. `now_ms` is the monotonic time the
-    /// TTL counts from. An expired or invalidated entry under the key counts
+    /// `current_seq` is the global invalidation counter's value when the
+    /// server planned this SET, its stamp: the entry is valid until one of
+    /// its tags is invalidated at a later sequence. The stamp may be older
+    /// than invalidations this shard has already applied (a SET forwarded
+    /// from another thread); of those, the ones it has forgotten do not count
+    /// (see "Stale stamps" in the [`tags`](crate::tags) module), so a SET
+    /// is never lost to invalidations of other tags. `now_ms` is the
+    /// monotonic time the TTL counts from. An expired or invalidated entry under the key counts
     /// as absent (and is reclaimed).
     pub fn set<T: AsRef<[u8]>>(
         &mut self,
@@ -142,30 +146,41 @@ impl Shard {
         now_ms: u64,
     ) -> SetOutcome {
         let hash = self.table.hash_key(args.key);
+        // A dead entry under the key counts as absent, and goes, but only
+        // once this SET holds its own tags: reclaiming it must not make the
+        // shard forget a tag the SET is about to carry, since what the SET
+        // counts of a tag's past is what the shard held when it arrived
+        // ("Stale stamps" in the `tags` module).
         let mut existing = self.table.find(hash, args.key);
+        let mut dead = None;
         if let Some(slot) = existing {
             let why = self.liveness(slot, now_ms);
             if why != Liveness::Live {
-                self.reclaim(slot, why);
+                dead = Some((slot, why));
                 existing = None;
             }
         }
-        match (args.mode, existing) {
-            (SetMode::Set, _) | (SetMode::Add, None) | (SetMode::Replace, Some(_)) => {}
-            (SetMode::Add, Some(_)) | (SetMode::Replace, None) => return SetOutcome::NotStored,
-            (SetMode::Cas(_), None) => return SetOutcome::NotFound,
-            (SetMode::Cas(cas), Some(slot)) => {
-                if self.table.get(slot).cas != cas {
-                    self.counters.cas_mismatches += 1;
-                    return SetOutcome::Exists;
-                }
+        let refusal = match (args.mode, existing) {
+            (SetMode::Set, _) | (SetMode::Add, None) | (SetMode::Replace, Some(_)) => None,
+            (SetMode::Add, Some(_)) | (SetMode::Replace, None) => Some(SetOutcome::NotStored),
+            (SetMode::Cas(_), None) => Some(SetOutcome::NotFound),
+            (SetMode::Cas(cas), Some(slot)) if self.table.get(slot).cas != cas => {
+                self.counters.cas_mismatches += 1;
+                Some(SetOutcome::Exists)
             }
-        }
-
+            (SetMode::Cas(_), Some(_)) => None,
+        };
         let limit = self.config.memory_limit;
         // Cheap refusal before interning anything.
-        if entry::footprint(args.key.len(), args.value.len(), 0) > limit {
-            return SetOutcome::TooLarge;
+        let refusal = refusal.or_else(|| {
+            (entry::footprint(args.key.len(), args.value.len(), 0) > limit)
+                .then_some(SetOutcome::TooLarge)
+        });
+        if let Some(outcome) = refusal {
+            if let Some((slot, why)) = dead {
+                self.reclaim(slot, why);
+            }
+            return outcome;
         }
 
         let mut ids = std::mem::take(&mut self.scratch_tags);
@@ -178,12 +193,13 @@ impl Shard {
         for &id in &ids {
             self.tags.acquire(id);
         }
+        if let Some((slot, why)) = dead {
+            self.reclaim(slot, why);
+        }
 
         let refused = if let Some(fence) = args.fence {
             fence.get() < self.flushed_at
-                || self
-                    .tags
-                    .any_invalidated_after(ids.iter().copied(), fence.get())
+                || self.tags.breaks_fence(ids.iter().copied(), fence.get())
         } else {
             false
         };
@@ -462,6 +478,100 @@ mod tests {
         put(&mut shard, b"k", b"fresh", &["t"], 11);
         shard.invalidate(&["t"], seq(11));
         assert!(value(&mut shard, b"k").is_some());
+    }
+
+    /// A shard whose floor has risen to 10 by forgetting an invalidation of
+    /// a tag no entry carried.
+    fn shard_with_floor_raised_to_10() -> Shard {
+        let mut shard = Shard::new(
+            ShardConfig::default().with_tag_retention(0),
+            InvalidationSeq::ZERO,
+        );
+        shard.invalidate(&["junk"], seq(10));
+        assert_eq!(shard.sweep(NOW, 10).tags_reclaimed, 1);
+        assert_eq!(shard.floor(), seq(10));
+        shard
+    }
+
+    /// Regression (issue 8, item 1): a SET forwarded from another shard is
+    /// stamped with the sequence its connection read before the hop. Its tag
+    /// was new here and the shard had meanwhile forgotten invalidations of
+    /// other tags, raising its floor above the stamp: the tag was interned
+    /// at the floor, the SET answered STORED, and the next GET missed as
+    /// invalidated, though nothing had invalidated its tag.
+    #[test]
+    fn stale_stamped_set_is_not_lost_to_a_floor_raised_past_its_stamp() {
+        let mut shard = shard_with_floor_raised_to_10();
+        put(&mut shard, b"k", b"v", &["page"], 5);
+        assert_eq!(value(&mut shard, b"k").as_deref(), Some(&b"v"[..]));
+        // The tag it forgot reads as forgotten to the entries of a SET too.
+        put(&mut shard, b"j", b"v", &["junk"], 5);
+        assert_eq!(value(&mut shard, b"j").as_deref(), Some(&b"v"[..]));
+        assert_eq!(shard.stats().get_misses, 0);
+        shard.assert_invariants();
+        // A fence from before the floor is still refused for the same tag.
+        let fenced = SetArgs::new(b"f", Bytes::from_static(b"v"))
+            .with_tags(&["page"])
+            .fence(seq(5));
+        assert_eq!(shard.set(fenced, seq(10), NOW), SetOutcome::Fenced);
+    }
+
+    /// Why the stamp is not simply raised to the floor: an invalidation
+    /// numbered between the stamp and the floor may still be on its way (the
+    /// SET's own connection sent it right after the SET, and an invalidation
+    /// numbered later reached this shard first and was forgotten). When it
+    /// arrives it must cover the entry.
+    #[test]
+    fn invalidation_numbered_after_a_stale_stamp_arriving_after_the_set_covers_it() {
+        let mut shard = shard_with_floor_raised_to_10();
+        put(&mut shard, b"k", b"v", &["page"], 5);
+        shard.invalidate(&["page"], seq(7));
+        assert_eq!(
+            shard.get(b"k", NOW, false),
+            Lookup::Miss(MissReason::Invalidated)
+        );
+        // One numbered before the stamp does not.
+        put(&mut shard, b"k", b"v", &["page"], 5);
+        shard.invalidate(&["page"], seq(4));
+        assert!(value(&mut shard, b"k").is_some());
+        shard.assert_invariants();
+    }
+
+    /// What the shard still remembers it counts as numbered: a tag
+    /// invalidated after a SET's stamp covers the SET even if the
+    /// invalidation reached the shard first.
+    #[test]
+    fn stale_stamped_set_is_covered_by_a_remembered_invalidation_of_its_tag() {
+        let mut shard = shard();
+        shard.invalidate(&["page"], seq(10));
+        put(&mut shard, b"k", b"v", &["page"], 5);
+        assert_eq!(
+            shard.get(b"k", NOW, false),
+            Lookup::Miss(MissReason::Invalidated)
+        );
+        put(&mut shard, b"k", b"v", &["page"], 10);
+        assert!(value(&mut shard, b"k").is_some());
+        shard.assert_invariants();
+    }
+
+    /// Found by the model: a SET over its key's dead entry reclaimed that
+    /// entry first, which could make the shard forget a tag the SET then
+    /// interned afresh, so the SET stopped counting an invalidation of it
+    /// that the shard had held when the SET arrived.
+    #[test]
+    fn a_set_over_a_dead_entry_counts_the_tags_the_shard_held_when_it_arrived() {
+        let mut shard = shard_with_floor_raised_to_10();
+        put(&mut shard, b"k", b"old", &["page", "user"], 10);
+        // Late, below what a fence reads (10), after what the next SET is
+        // stamped with (5).
+        shard.invalidate(&["page"], seq(7));
+        shard.invalidate(&["user"], seq(11));
+        put(&mut shard, b"k", b"new", &["page"], 5);
+        assert_eq!(
+            shard.get(b"k", NOW, false),
+            Lookup::Miss(MissReason::Invalidated)
+        );
+        shard.assert_invariants();
     }
 
     #[test]
