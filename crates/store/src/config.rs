@@ -8,6 +8,12 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
 /// its floor.
 pub const DEFAULT_TAG_RETENTION: usize = 65_536;
 
+/// Invalidated tags that no entry carries may hold at most
+/// `1 / UNCARRIED_TAG_MEMORY_DIVISOR` of a shard's
+/// [`memory_limit`](ShardConfig::memory_limit); see
+/// [`ShardConfig::uncarried_tag_limit`].
+pub const UNCARRIED_TAG_MEMORY_DIVISOR: usize = 16;
+
 /// The limits one [`Shard`](crate::Shard) runs under.
 ///
 /// Built from [`Default`] and the `with_*` methods; the server derives one per
@@ -22,8 +28,10 @@ pub struct ShardConfig {
     /// once an operation returns.
     pub memory_limit: usize,
     /// How many unreferenced tags with an invalidation newer than the floor
-    /// are kept. Beyond this, [`Shard::sweep`](crate::Shard::sweep) reclaims
-    /// the oldest first, raising the floor. A larger value makes fenced sets
+    /// are kept, memory permitting (see
+    /// [`uncarried_tag_limit`](ShardConfig::uncarried_tag_limit)). Beyond
+    /// this, [`Shard::sweep`](crate::Shard::sweep) reclaims the oldest
+    /// first, raising the floor. A larger value makes fenced sets
     /// less likely to be refused spuriously after reclamation; a smaller one
     /// bounds memory spent on tags of data this shard does not hold.
     pub tag_retention: usize,
@@ -51,5 +59,23 @@ impl ShardConfig {
     pub fn with_tag_retention(mut self, tags: usize) -> Self {
         self.tag_retention = tags;
         self
+    }
+
+    /// The bytes that invalidated tags no entry carries may hold: a
+    /// sixteenth of [`memory_limit`](ShardConfig::memory_limit). Past it the
+    /// oldest are forgotten at once, and a SET that needs room forgets them
+    /// before it evicts a live entry, so they never crowd entries out.
+    ///
+    /// Such tags serve fence checks only, and only the recent ones matter:
+    /// a fence is refused if a tag may have been invalidated after it, so
+    /// what must be remembered is what was invalidated between a miss and
+    /// its SET. A sixteenth of a default shard (1 GiB over 8 threads: 8 MiB)
+    /// holds the [`tag_retention`](ShardConfig::tag_retention) of 65,536
+    /// tags of ordinary length (a few dozen bytes plus
+    /// [`TAG_OVERHEAD`](crate::TAG_OVERHEAD)), so with such tags retention
+    /// binds first; the cap bites when tags are long, where retention alone
+    /// (65,536 tags of up to 1 KiB) could take more than a whole shard.
+    pub fn uncarried_tag_limit(&self) -> usize {
+        self.memory_limit / UNCARRIED_TAG_MEMORY_DIVISOR
     }
 }

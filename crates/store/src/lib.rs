@@ -44,7 +44,9 @@ mod stats;
 mod table;
 pub mod tags;
 
-pub use config::{ShardConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_TAG_RETENTION};
+pub use config::{
+    ShardConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_TAG_RETENTION, UNCARRIED_TAG_MEMORY_DIVISOR,
+};
 pub use entry::ENTRY_OVERHEAD;
 pub use seq::InvalidationSeq;
 pub use shard::{

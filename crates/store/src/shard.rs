@@ -196,16 +196,27 @@ impl Shard {
     /// of them and stored before `seq` reads as invalid from now on. O(number
     /// of tags); no entry is touched (the sweep reclaims their memory). A tag
     /// unknown here is remembered so a later fenced SET sees it; if that
-    /// pushes the shard over its budget, the oldest unreferenced tags are
-    /// folded into the floor until it fits.
+    /// takes the tags no entry carries past
+    /// [`ShardConfig::uncarried_tag_limit`], or the shard over its budget,
+    /// the oldest of them are folded into the floor until it fits.
     pub fn invalidate<T: AsRef<[u8]>>(&mut self, tags: &[T], seq: InvalidationSeq) {
         for tag in tags {
             self.tags.invalidate(tag.as_ref(), seq.get());
         }
         self.counters.tag_invalidations += tags.len() as u64;
+        self.forget_uncarried_tags_over_limit();
         // Only unreferenced tags were added, and all of them are reclaimable,
         // so this always gets back under the limit.
         while self.bytes_used() > self.config.memory_limit && self.tags.reclaim_oldest() {}
+    }
+
+    /// Forgets the oldest tags no entry carries while they hold more than
+    /// [`ShardConfig::uncarried_tag_limit`]. Called wherever they grow: an
+    /// invalidation of a tag new here, or an entry's removal or overwrite
+    /// leaving a tag it carried to nobody.
+    fn forget_uncarried_tags_over_limit(&mut self) {
+        let limit = self.config.uncarried_tag_limit();
+        while self.tags.unreferenced_bytes() > limit && self.tags.reclaim_oldest() {}
     }
 
     /// Drops every entry and every tag, and raises the floor to at least
@@ -231,6 +242,7 @@ impl Shard {
         for tag in entry.tag_ids() {
             self.tags.release(tag);
         }
+        self.forget_uncarried_tags_over_limit();
         self.entry_bytes -= entry.footprint();
         entry
     }
@@ -245,13 +257,23 @@ impl Shard {
         }
     }
 
-    /// Frees memory until `need` more bytes fit in the budget. Order:
-    /// unreferenced tags beyond retention, then entries chosen by the
-    /// eviction policy (dead ones first when it meets them), then any
-    /// unreferenced tag. Returns false if nothing is left to free.
+    /// Frees memory until `need` more bytes fit in the budget. Order: tags
+    /// no entry carries, oldest first, then entries chosen by the eviction
+    /// policy (dead ones first when it meets them). Returns false if nothing
+    /// is left to free.
+    ///
+    /// Tags go first, whatever `tag_retention` says: forgetting one only
+    /// raises the floor, which the guarantee allows at any time (see the
+    /// [`tags`](crate::tags) module), while evicting a live entry loses a
+    /// value someone may read. Otherwise invalidating tags nothing carries,
+    /// as an app that invalidates a URL tag on every page edit does, could
+    /// empty the cache. The price is paid in fences: while memory is short,
+    /// a fenced SET whose tags are forgotten is refused if its fence is
+    /// older than the latest invalidation forgotten (never wrongly
+    /// accepted), and the client reads again and retries.
     fn make_room(&mut self, need: usize, now_ms: u64) -> bool {
         while self.bytes_used() + need > self.config.memory_limit {
-            if self.tags.unreferenced() > self.config.tag_retention && self.tags.reclaim_oldest() {
+            if self.tags.reclaim_oldest() {
                 continue;
             }
             let (table, tags) = (&self.table, &self.tags);
@@ -268,9 +290,7 @@ impl Shard {
                 }
                 continue;
             }
-            if !self.tags.reclaim_oldest() {
-                return false;
-            }
+            return false;
         }
         true
     }
@@ -309,6 +329,12 @@ impl Shard {
         assert_eq!(listed, occupied, "eviction list tracks exactly the entries");
         self.tags
             .assert_invariants(&|tag| refs.get(tag as usize).copied().unwrap_or(0));
+        assert!(
+            self.tags.unreferenced_bytes() <= self.config.uncarried_tag_limit(),
+            "uncarried tags over their share: {} > {}",
+            self.tags.unreferenced_bytes(),
+            self.config.uncarried_tag_limit()
+        );
         assert!(
             self.bytes_used() <= self.config.memory_limit,
             "over budget: {} > {}",
@@ -494,6 +520,116 @@ pub(crate) mod tests {
         assert_eq!(shard.set(stale, seq(100), NOW), SetOutcome::Fenced);
         put(&mut shard, b"k", b"v", &["t"], 100);
         assert!(value(&mut shard, b"k").is_some());
+    }
+
+    /// The `n`th of a series of distinct 1,000-byte tags.
+    fn long_tag(n: u64) -> String {
+        format!("{n:0>1000}")
+    }
+
+    fn set_value(shard: &mut Shard, key: &[u8], len: usize, tags: &[&str], at: u64) {
+        let args = SetArgs::new(key, Bytes::from(vec![b'v'; len])).with_tags(tags);
+        let outcome = shard.set(args, seq(at), NOW);
+        assert!(matches!(outcome, SetOutcome::Stored { .. }), "{outcome:?}");
+    }
+
+    /// Into a 1 MiB shard: `invalidations_first` invalidations of distinct
+    /// 1,000-byte tags no entry carries, then 1,000 SETs of 1 KiB values,
+    /// each followed by `invalidations_per_set` more. Returns the entries
+    /// it then holds.
+    fn entries_kept(invalidations_first: u64, invalidations_per_set: u64) -> usize {
+        let mut shard = Shard::new(
+            ShardConfig::default().with_memory_limit(1 << 20),
+            InvalidationSeq::ZERO,
+        );
+        // Also the stamp of the next SET: the last sequence numbered.
+        let mut last = 0;
+        fn invalidate_new_tag(shard: &mut Shard, last: &mut u64) {
+            *last += 1;
+            shard.invalidate(&[long_tag(*last)], seq(*last));
+        }
+        for _ in 0..invalidations_first {
+            invalidate_new_tag(&mut shard, &mut last);
+        }
+        for key in 0..1_000u32 {
+            set_value(&mut shard, &key.to_be_bytes(), 1024, &[], last);
+            for _ in 0..invalidations_per_set {
+                invalidate_new_tag(&mut shard, &mut last);
+            }
+        }
+        shard.assert_invariants();
+        shard.len()
+    }
+
+    /// Regression (issue 8, item 6), scaled down to one 1 MiB shard: tags no
+    /// entry carries counted against the budget and a SET evicted live
+    /// entries before it forgot them, so invalidating twice as many
+    /// never-used 1,000-byte tags as there are SETs left a handful of
+    /// entries.
+    #[test]
+    fn invalidating_never_used_tags_does_not_empty_the_shard() {
+        let fit = entries_kept(0, 0);
+        assert!(fit > 850, "1 KiB entries that fit in 1 MiB: {fit}");
+        for kept in [entries_kept(2_000, 0), entries_kept(0, 2)] {
+            assert!(kept * 10 >= fit * 9, "kept {kept} of {fit}");
+        }
+    }
+
+    #[test]
+    fn a_set_forgets_uncarried_tags_before_it_evicts_a_live_entry() {
+        let limit = 64 * 1024;
+        let mut shard = Shard::new(
+            ShardConfig::default().with_memory_limit(limit),
+            InvalidationSeq::ZERO,
+        );
+        for n in 1..=3 {
+            shard.invalidate(&[long_tag(n)], seq(n));
+        }
+        assert_eq!(shard.stats().tags_tracked, 3, "within their share");
+        let mut key = 0u32;
+        while shard.stats().tags_tracked > 0 {
+            set_value(&mut shard, &key.to_be_bytes(), 1000, &[], 3);
+            assert_eq!(shard.stats().evictions, 0, "a tag was left to forget");
+            key += 1;
+        }
+        assert_eq!(shard.floor(), seq(3));
+        while shard.stats().evictions == 0 {
+            set_value(&mut shard, &key.to_be_bytes(), 1000, &[], 3);
+            key += 1;
+        }
+        assert!(shard.bytes_used() > limit - 1200, "entries fill the shard");
+        shard.assert_invariants();
+    }
+
+    #[test]
+    fn uncarried_tags_hold_at_most_their_share_of_memory() {
+        let limit = 64 * 1024;
+        let share = limit / crate::UNCARRIED_TAG_MEMORY_DIVISOR;
+        let mut shard = Shard::new(
+            ShardConfig::default().with_memory_limit(limit),
+            InvalidationSeq::ZERO,
+        );
+        assert_eq!(shard.config().uncarried_tag_limit(), share);
+        for n in 1..=100 {
+            shard.invalidate(&[long_tag(n)], seq(n));
+            assert!(shard.bytes_used() <= share);
+        }
+        assert_eq!(shard.stats().tags_tracked, 3);
+        assert_eq!(shard.floor(), seq(97), "the oldest went first");
+        shard.assert_invariants();
+
+        // Tags carried by entries are not limited, and count once nothing
+        // carries them any more.
+        let carried: Vec<String> = (1_000..1_010).map(long_tag).collect();
+        for (i, tag) in carried.iter().enumerate() {
+            set_value(&mut shard, &[i as u8], 10, &[tag.as_str()], 100);
+            shard.invalidate(&[tag.as_str()], seq(101 + i as u64));
+        }
+        assert!(shard.stats().tags_tracked >= 10);
+        assert_eq!(shard.sweep(NOW, 100).invalidated_reclaimed, 10);
+        assert!(shard.bytes_used() <= share);
+        assert_eq!(shard.stats().tags_tracked, 3);
+        shard.assert_invariants();
     }
 
     #[test]

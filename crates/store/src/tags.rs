@@ -57,7 +57,12 @@
 //! readable (the tag had no entries). A tag first seen by a SET starts with
 //! `last_invalidated` at the floor for the same reason. Unreferenced tags at
 //! or below the floor cost nothing to drop; newer ones are kept up to
-//! `tag_retention`, past which the oldest (lowest sequence) go first.
+//! `tag_retention` and to a sixteenth of the shard's memory
+//! (`ShardConfig::uncarried_tag_limit`), past which the oldest (lowest
+//! sequence) go first. Since forgetting is always safe, a SET that needs
+//! room forgets unreferenced tags, oldest first, before it evicts a live
+//! entry: data wins over fence precision, and invalidating tags nothing
+//! carries can never crowd entries out.
 //! `flush_all(seq)` drops every tag and raises the floor over all of them and
 //! `seq`, so a fence taken before the flush is refused after it. The shard
 //! also remembers the flush's `seq` (at boot, the boot floor) and refuses
@@ -186,6 +191,8 @@ pub(crate) struct TagTable {
     max_applied: u64,
     unreferenced: usize,
     bytes: usize,
+    /// The part of `bytes` charged for unreferenced tags.
+    unreferenced_bytes: usize,
 }
 
 impl TagTable {
@@ -200,6 +207,7 @@ impl TagTable {
             max_applied: floor,
             unreferenced: 0,
             bytes: 0,
+            unreferenced_bytes: 0,
         }
     }
 
@@ -215,13 +223,15 @@ impl TagTable {
         self.index.len()
     }
 
-    pub(crate) fn unreferenced(&self) -> usize {
-        self.unreferenced
-    }
-
     /// Bytes charged for all interned tags.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Bytes charged for the tags no entry carries: what forgetting them all
+    /// would give back.
+    pub(crate) fn unreferenced_bytes(&self) -> usize {
+        self.unreferenced_bytes
     }
 
     /// Whether `name` is interned: carried by an entry, or invalidated and
@@ -353,6 +363,7 @@ impl TagTable {
         });
         self.unreferenced += 1;
         self.bytes += TAG_OVERHEAD + name.len();
+        self.unreferenced_bytes += TAG_OVERHEAD + name.len();
         id
     }
 
@@ -361,7 +372,9 @@ impl TagTable {
         let tag = self.tag_mut(id);
         tag.refs += 1;
         if tag.refs == 1 {
+            let bytes = TAG_OVERHEAD + tag.name.len();
             self.unreferenced -= 1;
+            self.unreferenced_bytes -= bytes;
         }
     }
 
@@ -379,7 +392,9 @@ impl TagTable {
         let seq = tag.last_invalidated;
         let enqueue = seq > floor && !tag.queued;
         tag.queued |= enqueue;
+        let bytes = TAG_OVERHEAD + tag.name.len();
         self.unreferenced += 1;
+        self.unreferenced_bytes += bytes;
         if seq <= floor {
             self.remove(id);
         } else if enqueue {
@@ -447,6 +462,7 @@ impl TagTable {
         self.free.push(id);
         self.unreferenced -= 1;
         self.bytes -= TAG_OVERHEAD + tag.name.len();
+        self.unreferenced_bytes -= TAG_OVERHEAD + tag.name.len();
         // The floor rule: forgetting a tag must never lower its reading.
         self.floor = self.floor.max(tag.last_invalidated);
     }
@@ -516,6 +532,7 @@ impl TagTable {
         self.queue.clear();
         self.unreferenced = 0;
         self.bytes = 0;
+        self.unreferenced_bytes = 0;
     }
 
     /// Panics if an invariant is broken. `refs_expected(id)` is the number of
@@ -524,6 +541,7 @@ impl TagTable {
         assert!(self.floor <= self.max_applied, "floor above max_applied");
         let mut unreferenced = 0;
         let mut bytes = 0;
+        let mut unreferenced_bytes = 0;
         let mut live = 0;
         for (id, slot) in self.slots.iter().enumerate() {
             let Some(tag) = &slot.tag else { continue };
@@ -536,6 +554,7 @@ impl TagTable {
             assert_eq!(self.find(tag.hash, &tag.name), Some(id), "index");
             if tag.refs == 0 {
                 unreferenced += 1;
+                unreferenced_bytes += TAG_OVERHEAD + tag.name.len();
                 assert!(tag.queued, "unreferenced tag {id} not queued");
             }
             if tag.queued {
@@ -553,6 +572,10 @@ impl TagTable {
         assert_eq!(live, self.index.len(), "index size");
         assert_eq!(unreferenced, self.unreferenced, "unreferenced count");
         assert_eq!(bytes, self.bytes, "tag bytes");
+        assert_eq!(
+            unreferenced_bytes, self.unreferenced_bytes,
+            "unreferenced tag bytes"
+        );
     }
 }
 

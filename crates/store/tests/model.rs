@@ -476,10 +476,24 @@ const SMALL_KEYS: u8 = 32;
 
 #[derive(Clone, Debug)]
 enum SmallOp {
-    Set { key: u8, len: usize, tags: Vec<u8> },
-    Get { key: u8 },
-    Delete { key: u8 },
-    Invalidate { tags: Vec<u8> },
+    Set {
+        key: u8,
+        len: usize,
+        tags: Vec<u8>,
+    },
+    Get {
+        key: u8,
+    },
+    Delete {
+        key: u8,
+    },
+    Invalidate {
+        tags: Vec<u8>,
+    },
+    /// Invalidate a tag no SET uses, `len` bytes long.
+    InvalidateUnused {
+        len: usize,
+    },
     Sweep,
 }
 
@@ -491,6 +505,7 @@ fn small_op() -> impl Strategy<Value = SmallOp> {
         4 => (0..SMALL_KEYS).prop_map(|key| SmallOp::Get { key }),
         1 => (0..SMALL_KEYS).prop_map(|key| SmallOp::Delete { key }),
         2 => tags.prop_map(|tags| SmallOp::Invalidate { tags }),
+        2 => (1..600usize).prop_map(|len| SmallOp::InvalidateUnused { len }),
         1 => Just(SmallOp::Sweep),
     ]
 }
@@ -500,7 +515,9 @@ proptest! {
 
     /// With a budget small enough to evict constantly, `bytes_used` never
     /// exceeds it, a SET is refused as too large exactly when it could never
-    /// fit, and every hit is the last value stored under its key.
+    /// fit, and every hit is the last value stored under its key. Tags no
+    /// entry carries stay within their share of the budget
+    /// (`assert_invariants`), however many are invalidated.
     #[test]
     fn small_limit_stays_in_budget_and_hits_are_latest(
         ops in proptest::collection::vec(small_op(), 1..200),
@@ -556,6 +573,11 @@ proptest! {
                     for tag in tags {
                         tag_last.insert(tag, counter);
                     }
+                }
+                SmallOp::InvalidateUnused { len } => {
+                    counter += 1;
+                    let name = format!("unused-{step}-{}", "x".repeat(len));
+                    shard.invalidate(&[name], InvalidationSeq::new(counter));
                 }
                 SmallOp::Sweep => {
                     let _ = shard.sweep(0, 16);

@@ -271,6 +271,7 @@ impl Shard {
             self.tags.release(id);
         }
         drop(old_data);
+        self.forget_uncarried_tags_over_limit();
         self.eviction.on_access(slot);
         if self.bytes_used() > limit {
             // Shield the entry being written from its own eviction.
@@ -295,6 +296,9 @@ impl Shard {
         for &id in &ids {
             self.tags.release(id);
         }
+        // Tags it found uncarried are so again, and the dead entry it
+        // replaced may have left more.
+        self.forget_uncarried_tags_over_limit();
         self.scratch_tags = ids;
     }
 }
