@@ -99,23 +99,52 @@ pub async fn built_binary() -> &'static Path {
         .expect("the build task")
 }
 
+/// Runs the binary with exactly `args` (no [`BASE_ARGS`]) and `env` until
+/// it exits, for a start that must fail; panics if it is still running
+/// after [`PROCESS_TIMEOUT`] (and kills it).
+pub async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let output = tokio::process::Command::new(built_binary().await)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(PROCESS_TIMEOUT, output)
+        .await
+        .unwrap_or_else(|_| panic!("tagcached {args:?} still running after {PROCESS_TIMEOUT:?}"))
+        .expect("run tagcached")
+}
+
 /// A running `tagcached` process on 127.0.0.1, port 0. Dropping it kills
 /// the process, so a failing test leaves none behind.
 pub struct Daemon {
     child: Child,
     addr: SocketAddr,
+    /// The lines read while waiting for the address, until drained.
+    unread: Vec<String>,
     /// Every stderr line, forwarded as read.
     log: mpsc::UnboundedReceiver<String>,
 }
 
+/// The flags [`Daemon::start`] puts before a test's own.
+pub const BASE_ARGS: [&str; 6] = ["--port", "0", "--bind", "127.0.0.1", "--log-level", "info"];
+
 impl Daemon {
-    /// Starts the binary with `args` after `--port 0 --bind 127.0.0.1
-    /// --log-level info`, and reads the bound address from its
-    /// `local_addr=` log line.
+    /// Starts the binary with `args` after [`BASE_ARGS`], and reads the
+    /// bound address from its `local_addr=` log line.
     pub async fn start(args: &[&str]) -> Daemon {
-        let mut child = tokio::process::Command::new(built_binary().await)
-            .args(["--port", "0", "--bind", "127.0.0.1", "--log-level", "info"])
-            .args(args)
+        let mut command = tokio::process::Command::new(built_binary().await);
+        command.args(BASE_ARGS).args(args);
+        Daemon::spawn(command).await
+    }
+
+    /// Starts `command`, which runs the binary ([`built_binary`]) with
+    /// flags and an environment of the test's choosing, or a wrapper that
+    /// execs it (`sh -c 'ulimit -n 256; exec "$0" "$@"' <binary> ...`), and
+    /// reads the bound address from its `local_addr=` log line. The flags
+    /// must keep it on loopback.
+    pub async fn spawn(mut command: tokio::process::Command) -> Daemon {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -124,18 +153,29 @@ impl Daemon {
             .expect("spawn tagcached");
         let (lines, mut log) = mpsc::unbounded_channel();
         tokio::spawn(forward_lines(child.stderr.take().expect("stderr"), lines));
+        let mut unread = Vec::new();
         let addr = tokio::time::timeout(PROCESS_TIMEOUT, async {
             while let Some(line) = log.recv().await {
-                if let Some(addr) = local_addr(&line) {
+                let addr = local_addr(&line);
+                unread.push(line);
+                if let Some(addr) = addr {
                     return addr;
                 }
             }
-            panic!("tagcached exited without logging its address");
+            panic!(
+                "tagcached exited without logging its address:\n{}",
+                unread.join("\n")
+            );
         })
         .await
         .expect("tagcached logs its address within PROCESS_TIMEOUT");
         assert!(addr.ip().is_loopback(), "tests stay on loopback: {addr}");
-        Daemon { child, addr, log }
+        Daemon {
+            child,
+            addr,
+            unread,
+            log,
+        }
     }
 
     /// Where the daemon listens.
@@ -205,7 +245,7 @@ impl Daemon {
     /// The log lines written so far (all of them once the process exited),
     /// each returned once.
     pub fn drain_log(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines = std::mem::take(&mut self.unread);
         while let Ok(line) = self.log.try_recv() {
             lines.push(line);
         }

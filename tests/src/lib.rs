@@ -34,7 +34,7 @@ use tokio_util::codec::Framed;
 
 pub mod daemon;
 
-pub use daemon::{tagcached_binary, Daemon};
+pub use daemon::{run_to_exit, tagcached_binary, Daemon, BASE_ARGS};
 pub use tagcached_protocol::{REQUEST_MAGIC, RESPONSE_MAGIC};
 
 /// The bound on a whole test body (see [`within`]).
