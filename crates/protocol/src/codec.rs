@@ -22,14 +22,18 @@ fn take_frame(
     magic: u8,
     max_frame: u32,
 ) -> Result<Option<(Header, Bytes)>, FatalError> {
+    // The magic is checked from the first byte, not once the header is
+    // whole: a peer speaking another protocol (a memcached client sends
+    // `mg foo v\r\n`, 10 bytes) is refused at once instead of waiting for
+    // bytes it will never send.
+    match src.first() {
+        None => return Ok(None),
+        Some(&found) if found != magic => return Err(FatalError::BadMagic { found }),
+        Some(_) => {}
+    }
     let Some(header) = Header::peek(src) else {
         return Ok(None);
     };
-    if header.magic != magic {
-        return Err(FatalError::BadMagic {
-            found: header.magic,
-        });
-    }
     if header.version != PROTOCOL_VERSION {
         return Err(FatalError::BadVersion {
             opaque: header.opaque,

@@ -426,6 +426,31 @@ fn wrong_magic_and_version_are_fatal() {
     ));
 }
 
+/// Regression (issue 8, item 9): a memcached client's `mg foo v\r\n` is
+/// shorter than a header, and used to wait for the rest of a header that
+/// never came; a wrong first byte is fatal at once.
+#[test]
+fn a_wrong_magic_is_fatal_from_the_first_byte() {
+    for bytes in [&b"mg foo v\r\n"[..], b"g", b"\x80"] {
+        let mut buf = BytesMut::from(bytes);
+        let fatal = ServerCodec::default().decode(&mut buf).unwrap_err();
+        assert!(
+            matches!(fatal, FatalError::BadMagic { found } if found == bytes[0]),
+            "{fatal}"
+        );
+        assert_eq!(buf.len(), bytes.len(), "nothing consumed");
+    }
+    let mut buf = BytesMut::from(&[REQUEST_MAGIC][..]);
+    assert!(ServerCodec::default().decode(&mut buf).unwrap().is_none());
+    let mut buf = BytesMut::from(&[REQUEST_MAGIC][..]);
+    assert!(matches!(
+        ClientCodec::default().decode(&mut buf),
+        Err(FatalError::BadMagic {
+            found: REQUEST_MAGIC
+        })
+    ));
+}
+
 #[test]
 fn a_response_body_that_does_not_fit_its_status_is_malformed() {
     let cases = [

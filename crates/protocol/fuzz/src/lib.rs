@@ -68,9 +68,14 @@ pub fn decode_request_stream(data: &[u8]) {
                     }
                 }
                 Err(fatal) => {
-                    let header = header.expect("a fatal error needs a whole header");
                     assert_eq!(consumed, 0, "a fatal error consumed input");
-                    check_fatal(&fatal, &header, REQUEST_MAGIC, limits.max_frame);
+                    check_fatal(
+                        &fatal,
+                        &buf,
+                        header.as_ref(),
+                        REQUEST_MAGIC,
+                        limits.max_frame,
+                    );
                     return;
                 }
             }
@@ -118,9 +123,8 @@ pub fn decode_response_stream(data: &[u8]) {
                     return;
                 }
                 Err(fatal) => {
-                    let header = header.expect("a fatal error needs a whole header");
                     assert_eq!(consumed, 0, "a fatal error consumed input");
-                    check_fatal(&fatal, &header, RESPONSE_MAGIC, max_frame);
+                    check_fatal(&fatal, &buf, header.as_ref(), RESPONSE_MAGIC, max_frame);
                     return;
                 }
             }
@@ -278,12 +282,23 @@ fn check_response(response: &Response, header: &Header, consumed: usize) {
     assert!(again.is_empty());
 }
 
-fn check_fatal(fatal: &FatalError, header: &Header, magic: u8, max_frame: u32) {
+/// `unread` is the decoder's buffer, `header` its header if whole: a wrong
+/// magic is refused from the first byte, every other framing error needs
+/// the whole header.
+fn check_fatal(
+    fatal: &FatalError,
+    unread: &[u8],
+    header: Option<&Header>,
+    magic: u8,
+    max_frame: u32,
+) {
+    if let FatalError::BadMagic { found } = *fatal {
+        assert_eq!(unread.first(), Some(&found));
+        assert_ne!(found, magic);
+        return;
+    }
+    let header = header.expect("a fatal error other than a bad magic needs a whole header");
     match *fatal {
-        FatalError::BadMagic { found } => {
-            assert_eq!(found, header.magic);
-            assert_ne!(found, magic);
-        }
         FatalError::BadVersion {
             opaque,
             opcode,
