@@ -7,10 +7,15 @@ use std::time::Duration;
 use clap::Parser;
 use tagcached_protocol::Limits;
 
+use crate::host_memory::HostMemory;
+pub use crate::size::parse_size;
+use crate::size::Size;
+
 /// The default port, 11311.
 pub const DEFAULT_PORT: u16 = 11311;
-/// The default memory budget when the machine's RAM is unknown: 1 GiB.
-pub const DEFAULT_MEMORY: usize = 1 << 30;
+/// The largest default memory budget, and the budget when neither the
+/// machine's RAM nor a cgroup limit is known: 1 GiB.
+pub const DEFAULT_MEMORY: usize = crate::host_memory::MAX_DEFAULT_BUDGET as usize;
 /// Default cap on simultaneous connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default `--idle-timeout`: a connection that sends nothing for five
@@ -119,9 +124,10 @@ pub struct Args {
     #[arg(long, env = "TAGCACHED_THREADS")]
     pub threads: Option<usize>,
 
-    /// Memory budget for stored data, e.g. 512MiB, 2GiB, 100MB or a number
-    /// of bytes; when full, least recently used entries are evicted
-    /// [default: a quarter of RAM, at most 1GiB].
+    /// Memory budget for stored data, e.g. 512MiB, 1.5GiB, 100MB or a
+    /// number of bytes; when full, least recently used entries are evicted
+    /// [default: a quarter of RAM or of the cgroup's memory limit, whichever
+    /// is smaller, at most 1GiB].
     #[arg(long, value_parser = parse_size, env = "TAGCACHED_MEMORY")]
     pub memory: Option<usize>,
 
@@ -213,8 +219,8 @@ impl Args {
         if !(1..=1024).contains(&threads) {
             return Err(ConfigError::Threads(threads));
         }
-        let memory = self.memory.unwrap_or_else(default_memory);
         let minimum = MIN_MEMORY_PER_SHARD * threads;
+        let memory = self.memory.unwrap_or_else(|| default_memory(minimum));
         if memory < minimum {
             return Err(ConfigError::Memory {
                 memory,
@@ -261,63 +267,33 @@ fn seconds_or_never(seconds: u64) -> Option<Duration> {
     (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
-/// A quarter of physical memory, at most [`DEFAULT_MEMORY`]: a cache that
-/// shares its machine should not be the process the OOM killer picks.
-fn default_memory() -> usize {
-    physical_memory().map_or(DEFAULT_MEMORY, |ram| (ram / 4).min(DEFAULT_MEMORY))
-}
-
-fn physical_memory() -> Option<usize> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
-}
-
-/// Parses sizes like `512MiB`, `2GiB`, `100MB`, `64k` or `1048576`.
-///
-/// Binary (`KiB`, `MiB`, `GiB`) and decimal (`KB`, `MB`, `GB`) suffixes are
-/// both accepted, case-insensitively; a bare `K`, `M` or `G` is binary, as in
-/// memcached's `-m`.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, suffix) = text.split_at(split);
-    let number: usize = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size such as 512MiB or 1048576"))?;
-    let multiplier: usize = match suffix.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        other => return Err(format!("unknown size unit `{other}` in `{text}`")),
+/// A quarter of the memory the host gives this process (RAM, or the
+/// cgroup's limit if smaller), at most [`DEFAULT_MEMORY`], and at least
+/// `minimum`: a cache that shares its machine or container should not be
+/// the process the OOM killer picks. Logged, with what it was taken from.
+fn default_memory(minimum: usize) -> usize {
+    let host = HostMemory::read();
+    let budget = usize::try_from(host.default_budget())
+        .unwrap_or(DEFAULT_MEMORY)
+        .max(minimum);
+    let shown = |bytes: Option<u64>, otherwise: &str| {
+        bytes.map_or(otherwise.to_owned(), |bytes| {
+            Size(bytes as usize).to_string()
+        })
     };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    tracing::info!(
+        memory = %Size(budget),
+        ram = %shown(host.ram, "unknown"),
+        cgroup_limit = %shown(host.cgroup_limit, "none"),
+        "no --memory: taking a quarter of RAM or of the cgroup's memory limit, whichever is \
+         smaller, at most 1GiB"
+    );
+    budget
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_sizes_with_units() {
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("2gib"), Ok(2 << 30));
-        assert_eq!(parse_size("100MB"), Ok(100_000_000));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("5 parsecs").is_err());
-        assert!(parse_size("99999999999999999999GiB").is_err());
-    }
 
     #[test]
     fn defaults_bind_to_loopback_on_11311() {

@@ -54,10 +54,12 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod context;
+pub mod host_memory;
 pub mod listener;
 pub mod router;
 pub mod sequence;
 pub mod shared;
+pub mod size;
 pub mod worker;
 
 use std::io;
