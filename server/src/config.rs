@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tagcached_protocol::Limits;
+use tracing_subscriber::EnvFilter;
 
 use crate::host_memory::HostMemory;
 pub use crate::size::parse_size;
@@ -170,9 +171,17 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_FRAME_TIMEOUT.as_secs())]
     pub frame_timeout: u64,
 
-    /// Log filter: error, warn, info, debug, trace, or a tracing
-    /// EnvFilter directive such as `tagcached=debug`.
-    #[arg(long, default_value = "info", env = "TAGCACHED_LOG")]
+    /// Log filter: off, error, warn, info, debug or trace, or tracing
+    /// EnvFilter directives such as `tagcached=debug` or
+    /// `warn,tagcached::connection=debug`. Any other word is refused. At
+    /// info: a line per listener with the limits in force, and connections
+    /// closed for a protocol error, at most one line a second.
+    #[arg(
+        long,
+        default_value = "info",
+        value_parser = parse_log_filter,
+        env = "TAGCACHED_LOG_LEVEL"
+    )]
     pub log_level: String,
 }
 
@@ -291,6 +300,50 @@ fn default_memory(minimum: usize) -> usize {
     budget
 }
 
+/// Levels `--log-level` takes as a word.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a `--log-level`: comma-separated tracing `EnvFilter` directives
+/// whose levels are all off, error, warn, info, debug or trace
+/// (case-insensitive); returns them without the spaces around each. A bare
+/// word must be a level: `EnvFilter` would read `warning` as "everything
+/// from a module named `warning`", which logs nothing at all.
+pub fn parse_log_filter(text: &str) -> Result<String, String> {
+    let directives: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Err("no level: use off, error, warn, info, debug or trace".to_owned());
+    }
+    for &directive in &directives {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !LOG_LEVELS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(level))
+        {
+            let hint = match level.to_ascii_lowercase().as_str() {
+                "warning" => " (did you mean `warn`?)",
+                "err" | "fatal" | "critical" => " (did you mean `error`?)",
+                "information" | "notice" => " (did you mean `info`?)",
+                "verbose" | "all" => " (did you mean `trace`?)",
+                "none" | "quiet" | "silent" => " (did you mean `off`?)",
+                _ => "",
+            };
+            return Err(format!(
+                "unknown log level `{level}`{hint}: use off, error, warn, info, debug or \
+                 trace, or directives such as `tagcached=debug`"
+            ));
+        }
+    }
+    let filter = directives.join(",");
+    EnvFilter::try_new(&filter).map_err(|error| format!("`{text}`: {error}"))?;
+    Ok(filter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +371,41 @@ mod tests {
             .into_config()
             .expect("valid");
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn log_levels_and_directives_are_accepted() {
+        for text in [
+            "info",
+            "WARN",
+            "off",
+            "tagcached=debug",
+            "warn,tagcached::connection=trace",
+        ] {
+            assert_eq!(parse_log_filter(text).as_deref(), Ok(text), "{text}");
+        }
+        assert_eq!(
+            parse_log_filter(" error , tagcached=info ").as_deref(),
+            Ok("error,tagcached=info"),
+            "spaces around directives are dropped"
+        );
+    }
+
+    /// Issue 8, item 9: `--log-level warning` logged nothing at all.
+    #[test]
+    fn unknown_log_levels_are_refused() {
+        let error = parse_log_filter("warning").expect_err("warning");
+        assert!(error.contains("did you mean `warn`"), "{error}");
+        for text in [
+            "verbose",
+            "tagcached=loud",
+            "tagcached",
+            "info,chatty",
+            "",
+            " , ",
+        ] {
+            assert!(parse_log_filter(text).is_err(), "{text:?} accepted");
+        }
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub mod connection;
 pub mod context;
 pub mod host_memory;
 pub mod listener;
+pub mod log_limit;
 pub mod router;
 pub mod sequence;
 pub mod shared;
@@ -109,7 +110,7 @@ impl Server {
                 .spawn(move || worker::run(index as u16, shared, router, listener, inbox))?;
             workers.push(worker);
         }
-        tracing::info!(%local_addr, threads = workers.len(), "tagcached listening");
+        log_listener(local_addr, &shared.config);
         Ok(Server {
             local_addr,
             shutdown,
@@ -149,6 +150,29 @@ impl Server {
         }
         result
     }
+}
+
+/// One line per listener, with what an operator checks first: where, how
+/// many threads, and the limits, sizes in units.
+fn log_listener(local_addr: SocketAddr, config: &Config) {
+    use crate::size::Size;
+    let seconds = |timeout: Option<std::time::Duration>| {
+        timeout.map_or("off".to_owned(), |timeout| {
+            format!("{}s", timeout.as_secs())
+        })
+    };
+    tracing::info!(
+        %local_addr,
+        threads = config.threads,
+        memory = %Size(config.memory),
+        max_connections = config.max_connections,
+        connection_memory = %Size(config.connection_memory),
+        partial_frame_memory = %Size(config.partial_frame_memory),
+        max_value_size = %Size(config.limits.max_value_length as usize),
+        idle_timeout = %seconds(config.idle_timeout),
+        frame_timeout = %seconds(config.frame_timeout),
+        "tagcached listening"
+    );
 }
 
 impl Drop for Server {

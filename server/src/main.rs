@@ -1,16 +1,21 @@
 //! `tagcached`: the daemon's entry point. Parses flags, starts the server,
 //! shuts it down gracefully on SIGINT or SIGTERM, and aborts on any panic.
+//!
+//! Exit status: 0 after a graceful stop; 1 if the daemon cannot start
+//! (the address is in use, ...); 2 for invalid flags or environment
+//! variables, as clap reports them.
 
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tagcached::{Args, Server};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     tagcached::abort::abort_on_panic();
     let args = Args::parse();
+    // `--log-level` was checked by its parser, so this cannot fail.
     let filter = EnvFilter::try_new(&args.log_level)
         .with_context(|| format!("bad --log-level `{}`", args.log_level))?;
     tracing_subscriber::fmt()
@@ -18,15 +23,15 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = args.into_config()?;
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(error) => Args::command()
+            .error(clap::error::ErrorKind::ValueValidation, error)
+            .exit(),
+    };
     let server = Server::start(config.clone())
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(
-        addr = %server.local_addr(),
-        threads = config.threads,
-        memory = config.memory,
-        "ready"
-    );
+    tracing::info!(pid = std::process::id(), "ready");
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -15,8 +15,13 @@ use tokio::task::LocalSet;
 use crate::admission::ConnectionGuard;
 use crate::connection;
 use crate::context::WorkerContext;
+use crate::log_limit::LogLimiter;
 use crate::router::{Handoffs, Inbox, Router};
 use crate::shared::Shared;
+
+/// Failed accepts, logged at most once a second: out of file descriptors,
+/// accept fails again every 10 ms.
+static ACCEPT_FAILED: LogLimiter = LogLimiter::new(Duration::from_secs(1));
 
 /// Runs one worker until shutdown. Blocks the calling thread.
 pub fn run(
@@ -78,7 +83,9 @@ async fn accept(context: &Rc<WorkerContext>, listener: TcpListener) {
             Ok((stream, _peer)) => stream,
             Err(error) => {
                 // Out of file descriptors and the like: pause rather than spin.
-                tracing::warn!(%error, "accept failed");
+                if let Some(suppressed) = ACCEPT_FAILED.allow() {
+                    tracing::warn!(%error, suppressed, "accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }

@@ -51,6 +51,7 @@ use self::write::Output;
 use crate::admission::{ConnectionGuard, PartialFrameShare};
 use crate::command::{self, Planned};
 use crate::context::WorkerContext;
+use crate::log_limit::LogLimiter;
 use crate::router::Handoff;
 
 /// Read this much at a time (more when a frame is larger).
@@ -127,6 +128,27 @@ pub async fn reject_busy(mut stream: TcpStream, max_connections: usize) {
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+/// Connections closed for a protocol error, logged at most once a second.
+static PROTOCOL_ERRORS: LogLimiter = LogLimiter::new(Duration::from_secs(1));
+
+/// Logs, at info and rate-limited, a connection closed because its stream
+/// cannot be framed: most often a client of another protocol (memcached,
+/// HTTP) pointed at the port, which an operator wants to see.
+fn log_protocol_error(fatal: &tagcached_protocol::FatalError, stream: &TcpStream) {
+    if let Some(suppressed) = PROTOCOL_ERRORS.allow() {
+        let status = fatal
+            .response_parts()
+            .map_or("none", |(code, ..)| code.name());
+        tracing::info!(
+            peer = %stream.peer_addr().map_or("unknown".to_owned(), |peer| peer.to_string()),
+            status,
+            error = %fatal,
+            suppressed,
+            "closing a connection for a protocol error (a client of another protocol?)"
+        );
+    }
 }
 
 /// Why a connection stops being read: once everything before is answered
@@ -281,7 +303,7 @@ impl Connection {
                 }
                 Ok(Some(Err(bad))) => command::plan_refusal(bad, &mut self.round),
                 Err(fatal) => {
-                    tracing::debug!(error = %fatal, "closing after a fatal frame");
+                    log_protocol_error(&fatal, &self.stream);
                     command::plan_fatal(&fatal, &mut self.round);
                     self.end = Some(End::Close);
                     return false;
