@@ -1,7 +1,7 @@
 //! The daemon's configuration: raw command-line arguments, then one
 //! validated [`Config`] built from them in one place.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use clap::Parser;
@@ -42,8 +42,9 @@ pub const DEFAULT_CONNECTION_MEMORY: usize = 1 << 20;
 /// Everything the server needs to run, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address and port to listen on; port 0 picks a free one.
-    pub listen: SocketAddr,
+    /// Addresses to listen on, all with the same port (at least one); port
+    /// 0 picks a free one.
+    pub listen: Vec<SocketAddr>,
     /// Worker threads, one shard each.
     pub threads: usize,
     /// Hard budget for stored data across all shards, in bytes.
@@ -79,7 +80,7 @@ impl Config {
     /// two threads, 64 MiB.
     pub fn local_ephemeral() -> Config {
         Config {
-            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)],
             threads: 2,
             memory: 64 << 20,
             limits: Limits::default(),
@@ -100,7 +101,10 @@ impl Config {
     }
 }
 
-/// Command-line arguments as typed by the user.
+/// Command-line arguments as typed by the user. Every flag also reads an
+/// environment variable, `TAGCACHED_` and the flag's name in capitals
+/// (`--max-connections`: `TAGCACHED_MAX_CONNECTIONS`); a flag wins over
+/// its variable.
 #[derive(Debug, Parser)]
 #[command(
     name = "tagcached",
@@ -108,17 +112,25 @@ impl Config {
     about = "A cache daemon with invalidation by tag",
     long_about = "A cache daemon with invalidation by tag.\n\nStores values under keys, each \
                   with a set of tags; INVALIDATE_TAGS makes every entry carrying any of \
-                  the tags a miss at once. Speaks the binary protocol of protocol.md."
+                  the tags a miss at once. Speaks the binary protocol of protocol.md.\n\n\
+                  Every flag also reads an environment variable: TAGCACHED_ and the flag's \
+                  name in capitals, e.g. TAGCACHED_MAX_CONNECTIONS=500; a flag wins over its \
+                  variable. Sizes take binary or decimal units and decimals (512MiB, 1.5GiB, \
+                  100MB). Exit status: 0 after a graceful stop, 1 if the daemon cannot \
+                  start (the address is in use, ...), 2 for invalid flags."
 )]
 pub struct Args {
     /// TCP port to listen on (0 picks a free port).
     #[arg(long, default_value_t = DEFAULT_PORT, env = "TAGCACHED_PORT")]
     pub port: u16,
 
-    /// Address to bind. The default accepts only local connections; use
-    /// 0.0.0.0 to serve the network.
+    /// Address or host name to listen on. A host name (localhost) is
+    /// resolved at start and every address it resolves to is listened on,
+    /// on the same port. The default accepts only local connections;
+    /// 0.0.0.0 serves the network, without authentication (a warning is
+    /// logged). Start fails if another process listens on the address.
     #[arg(long, default_value = "127.0.0.1", env = "TAGCACHED_BIND")]
-    pub bind: IpAddr,
+    pub bind: String,
 
     /// Worker threads, each owning one shard of the key space [default: the
     /// number of cores].
@@ -133,42 +145,42 @@ pub struct Args {
     pub memory: Option<usize>,
 
     /// Largest value accepted, e.g. 1MiB.
-    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "1MiB", env = "TAGCACHED_MAX_VALUE_SIZE")]
     pub max_value_size: usize,
 
     /// Largest key accepted, in bytes.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_KEY_LENGTH)]
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_KEY_LENGTH, env = "TAGCACHED_MAX_KEY_SIZE")]
     pub max_key_size: u32,
 
     /// Most tags in one SET or INVALIDATE_TAGS.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_TAGS)]
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_TAGS, env = "TAGCACHED_MAX_TAGS")]
     pub max_tags: u32,
 
     /// Connections beyond this are answered BUSY and closed.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, env = "TAGCACHED_MAX_CONNECTIONS")]
     pub max_connections: usize,
 
     /// Answers one connection may have waiting before the server stops
     /// reading from it until it reads its socket, e.g. 1MiB. The worst
     /// case for the whole daemon is --memory + connections x (this + one
     /// request frame + one answer).
-    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "1MiB", env = "TAGCACHED_CONNECTION_MEMORY")]
     pub connection_memory: usize,
 
     /// Request frames partly received, summed over all connections, beyond
     /// which a connection whose frame grows is answered BUSY and closed,
     /// e.g. 256MiB.
-    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+    #[arg(long, value_parser = parse_size, default_value = "256MiB", env = "TAGCACHED_PARTIAL_FRAME_MEMORY")]
     pub partial_frame_memory: usize,
 
     /// Close a connection that sends nothing for this many seconds; 0 never
     /// does.
-    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
+    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(), env = "TAGCACHED_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
 
     /// Close a connection whose request frame has not fully arrived this
     /// many seconds after its first byte; 0 never does.
-    #[arg(long, default_value_t = DEFAULT_FRAME_TIMEOUT.as_secs())]
+    #[arg(long, default_value_t = DEFAULT_FRAME_TIMEOUT.as_secs(), env = "TAGCACHED_FRAME_TIMEOUT")]
     pub frame_timeout: u64,
 
     /// Log filter: off, error, warn, info, debug or trace, or tracing
@@ -176,12 +188,7 @@ pub struct Args {
     /// `warn,tagcached::connection=debug`. Any other word is refused. At
     /// info: a line per listener with the limits in force, and connections
     /// closed for a protocol error, at most one line a second.
-    #[arg(
-        long,
-        default_value = "info",
-        value_parser = parse_log_filter,
-        env = "TAGCACHED_LOG_LEVEL"
-    )]
+    #[arg(long, default_value = "info", value_parser = parse_log_filter, env = "TAGCACHED_LOG_LEVEL")]
     pub log_level: String,
 }
 
@@ -213,6 +220,14 @@ pub enum ConfigError {
     /// `--max-connections 0`.
     #[error("--max-connections must be at least 1")]
     MaxConnections,
+    /// A `--bind` that is neither an address nor a host name that resolves.
+    #[error("--bind {host}: {reason}")]
+    Bind {
+        /// As given.
+        host: String,
+        /// Why it could not be resolved.
+        reason: String,
+    },
 }
 
 /// Smallest memory budget a shard accepts.
@@ -257,7 +272,7 @@ impl Args {
         }
         .with_fitted_max_frame();
         Ok(Config {
-            listen: SocketAddr::new(self.bind, self.port),
+            listen: resolve(&self.bind, self.port)?,
             threads,
             memory,
             limits,
@@ -298,6 +313,39 @@ fn default_memory(minimum: usize) -> usize {
          smaller, at most 1GiB"
     );
     budget
+}
+
+/// The addresses `host` stands for, with `port`: an IP address (IPv6 with
+/// or without brackets), or a host name resolved now, every address it
+/// resolves to in the resolver's order, without repeats.
+fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConfigError> {
+    let bind_error = |reason: String| ConfigError::Bind {
+        host: host.to_owned(),
+        reason,
+    };
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if bare.is_empty() || bare.contains(|c: char| c.is_whitespace() || c == ':' || c == '/') {
+        return Err(bind_error("not an IP address or a host name".to_owned()));
+    }
+    let resolved = (bare, port)
+        .to_socket_addrs()
+        .map_err(|error| bind_error(format!("cannot resolve: {error}")))?;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for addr in resolved {
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(bind_error("resolves to no address".to_owned()));
+    }
+    Ok(addrs)
 }
 
 /// Levels `--log-level` takes as a word.
@@ -353,7 +401,7 @@ mod tests {
         let config = Args::parse_from(["tagcached", "--threads", "2"])
             .into_config()
             .expect("valid");
-        assert_eq!(config.listen, "127.0.0.1:11311".parse().expect("addr"));
+        assert_eq!(config.listen, ["127.0.0.1:11311".parse().expect("addr")]);
         assert_eq!(config.threads, 2);
         assert_eq!(config.limits.max_value_length, 1 << 20);
         assert!(config.memory <= DEFAULT_MEMORY);
@@ -371,6 +419,26 @@ mod tests {
             .into_config()
             .expect("valid");
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(60)));
+    }
+
+    /// Issue 8, item 11: containers configure by environment. Checks every
+    /// flag, including ones added later.
+    #[test]
+    fn every_flag_reads_an_environment_variable_named_after_it() {
+        use clap::CommandFactory;
+        let command = Args::command();
+        let mut flags = 0;
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let expected = format!("TAGCACHED_{}", long.replace('-', "_").to_ascii_uppercase());
+            let env = arg.get_env().and_then(|env| env.to_str());
+            assert_eq!(env, Some(expected.as_str()), "--{long}");
+            flags += 1;
+        }
+        assert!(flags >= 13, "{flags} flags");
     }
 
     #[test]
@@ -405,6 +473,24 @@ mod tests {
             " , ",
         ] {
             assert!(parse_log_filter(text).is_err(), "{text:?} accepted");
+        }
+    }
+
+    #[test]
+    fn bind_takes_addresses_and_host_names() {
+        let v6: SocketAddr = "[::1]:11311".parse().expect("addr");
+        assert_eq!(resolve("::1", 11311).expect("bare IPv6"), [v6]);
+        assert_eq!(resolve("[::1]", 11311).expect("bracketed IPv6"), [v6]);
+        let local = resolve("localhost", 4242).expect("localhost resolves");
+        assert!(!local.is_empty());
+        assert!(local
+            .iter()
+            .all(|addr| addr.ip().is_loopback() && addr.port() == 4242));
+        for bad in ["", "local host", "localhost:11311", "a/b"] {
+            assert!(
+                matches!(resolve(bad, 1), Err(ConfigError::Bind { .. })),
+                "{bad:?}"
+            );
         }
     }
 

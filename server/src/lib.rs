@@ -64,7 +64,7 @@ pub mod size;
 pub mod worker;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -80,17 +80,23 @@ use crate::shared::{Counters, Shared};
 
 /// A running server. Dropping it shuts it down and waits for the workers.
 pub struct Server {
-    local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     workers: Vec<JoinHandle<io::Result<()>>>,
 }
 
 impl Server {
     /// Binds the listeners and starts one worker thread per configured
-    /// thread. Returns once the server accepts connections.
+    /// thread. Returns once the server accepts connections. Fails if
+    /// another process listens on one of the addresses
+    /// ([`listener`] says why).
     pub fn start(config: Config) -> io::Result<Server> {
-        let listeners = listener::bind_all(config.listen, config.threads)?;
-        let local_addr = listeners[0].local_addr()?;
+        warn_if_exposed(&config.listen);
+        let listeners = listener::bind_all(&config.listen, config.threads)?;
+        let local_addrs = listeners[0]
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
         let (router, inboxes) = Router::with_inboxes(config.threads);
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
@@ -102,25 +108,33 @@ impl Server {
             connections: TaskTracker::new(),
         });
         let mut workers = Vec::with_capacity(listeners.len());
-        for (index, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
+        for (index, (listeners, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
             let shared = shared.clone();
             let router = router.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("tagcached-worker-{index}"))
-                .spawn(move || worker::run(index as u16, shared, router, listener, inbox))?;
+                .spawn(move || worker::run(index as u16, shared, router, listeners, inbox))?;
             workers.push(worker);
         }
-        log_listener(local_addr, &shared.config);
+        for local_addr in &local_addrs {
+            log_listener(*local_addr, &shared.config);
+        }
         Ok(Server {
-            local_addr,
+            local_addrs,
             shutdown,
             workers,
         })
     }
 
-    /// The address the server listens on (with the real port if 0 was asked).
+    /// The address the server listens on (with the real port if 0 was
+    /// asked); the first of [`Server::local_addrs`].
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// Every address the server listens on, all with the same port.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// Begins a graceful shutdown; returns at once.
@@ -173,6 +187,24 @@ fn log_listener(local_addr: SocketAddr, config: &Config) {
         frame_timeout = %seconds(config.frame_timeout),
         "tagcached listening"
     );
+}
+
+/// Warns about listening beyond loopback: tagcached has no authentication
+/// yet, so anyone who can reach the port can read, overwrite and invalidate
+/// the whole cache.
+fn warn_if_exposed(addrs: &[SocketAddr]) {
+    let exposed: Vec<String> = addrs
+        .iter()
+        .filter(|addr| !addr.ip().is_loopback())
+        .map(ToString::to_string)
+        .collect();
+    if !exposed.is_empty() {
+        tracing::warn!(
+            addrs = %exposed.join(" "),
+            "listening beyond loopback without authentication: anyone who can reach the port \
+             can read, overwrite and invalidate the cache; firewall it or bind 127.0.0.1"
+        );
+    }
 }
 
 impl Drop for Server {

@@ -29,8 +29,14 @@ fn main() -> anyhow::Result<()> {
             .error(clap::error::ErrorKind::ValueValidation, error)
             .exit(),
     };
-    let server = Server::start(config.clone())
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listen = config
+        .listen
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let server =
+        Server::start(config.clone()).with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(pid = std::process::id(), "ready");
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()

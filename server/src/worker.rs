@@ -1,6 +1,6 @@
-//! A worker thread: its own single-threaded runtime, its own listener, the
-//! one shard it owns, and the inbox through which every other worker
-//! reaches that shard.
+//! A worker thread: its own single-threaded runtime, its own listeners (one
+//! per address), the one shard it owns, and the inbox through which every
+//! other worker reaches that shard.
 
 use std::cell::RefCell;
 use std::net::TcpListener as StdListener;
@@ -28,7 +28,7 @@ pub fn run(
     index: u16,
     shared: Arc<Shared>,
     router: Router,
-    listener: StdListener,
+    listeners: Vec<StdListener>,
     (inbox, handoffs): (Inbox, Handoffs),
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -45,11 +45,15 @@ pub fn run(
         inbox: RefCell::new(inbox),
     });
     LocalSet::new().block_on(&runtime, async move {
-        let listener = TcpListener::from_std(listener)?;
+        let mut accepts = tokio::task::JoinSet::new();
+        for listener in listeners {
+            let listener = TcpListener::from_std(listener)?;
+            accepts.spawn_local(accept(context.clone(), listener));
+        }
         let inbox_task = tokio::task::spawn_local(context.clone().serve_inbox());
         let handoff_task = tokio::task::spawn_local(adopt(context.clone(), handoffs));
         let sweep_task = tokio::task::spawn_local(sweep(context.clone()));
-        accept(&context, listener).await;
+        while accepts.join_next().await.is_some() {}
         // Other workers' connections may still need this shard, so its inbox
         // stays open until every connection on every worker has finished.
         let connections = &context.shared.connections;
@@ -71,7 +75,7 @@ pub fn run(
     })
 }
 
-async fn accept(context: &Rc<WorkerContext>, listener: TcpListener) {
+async fn accept(context: Rc<WorkerContext>, listener: TcpListener) {
     let shutdown = context.shared.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -91,7 +95,7 @@ async fn accept(context: &Rc<WorkerContext>, listener: TcpListener) {
             }
         };
         let _ = stream.set_nodelay(true);
-        admit(context, stream);
+        admit(&context, stream);
     }
 }
 

@@ -110,7 +110,10 @@ impl TestServer {
     pub fn with_config(configure: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::local_ephemeral();
         configure(&mut config);
-        assert!(config.listen.ip().is_loopback(), "tests stay on loopback");
+        assert!(
+            config.listen.iter().all(|addr| addr.ip().is_loopback()),
+            "tests stay on loopback"
+        );
         let server = Server::start(config.clone()).expect("the server starts");
         TestServer { server, config }
     }

@@ -35,7 +35,7 @@ pub fn start_server() -> Server {
 /// A server on `addr`, e.g. to restart one where it was.
 pub fn start_server_at(addr: SocketAddr) -> Server {
     let mut config = Config::local_ephemeral();
-    config.listen = addr;
+    config.listen = vec![addr];
     Server::start(config).expect("server restarts on its port")
 }
 
