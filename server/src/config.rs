@@ -156,7 +156,9 @@ pub struct Args {
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_TAGS, env = "TAGCACHED_MAX_TAGS")]
     pub max_tags: u32,
 
-    /// Connections beyond this are answered BUSY and closed.
+    /// Connections beyond this are answered BUSY and closed. The daemon
+    /// raises its open file limit as far as this needs; if the hard limit
+    /// is too low, it serves fewer and says so in the log.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, env = "TAGCACHED_MAX_CONNECTIONS")]
     pub max_connections: usize,
 

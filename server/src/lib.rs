@@ -54,6 +54,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod context;
+pub mod fd_limit;
 pub mod host_memory;
 pub mod listener;
 pub mod log_limit;

@@ -2,13 +2,14 @@
 //! shuts it down gracefully on SIGINT or SIGTERM, and aborts on any panic.
 //!
 //! Exit status: 0 after a graceful stop; 1 if the daemon cannot start
-//! (the address is in use, ...); 2 for invalid flags or environment
-//! variables, as clap reports them.
+//! (the address is in use, the open file limit leaves no room, ...); 2 for
+//! invalid flags or environment variables, as clap reports them.
 
 use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use tagcached::fd_limit::fit_open_file_limit;
 use tagcached::{Args, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -23,12 +24,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = match args.into_config() {
+    let mut config = match args.into_config() {
         Ok(config) => config,
         Err(error) => Args::command()
             .error(clap::error::ErrorKind::ValueValidation, error)
             .exit(),
     };
+    fit_open_file_limit(&mut config)?;
     let listen = config
         .listen
         .iter()

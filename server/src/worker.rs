@@ -22,6 +22,8 @@ use crate::shared::Shared;
 /// Failed accepts, logged at most once a second: out of file descriptors,
 /// accept fails again every 10 ms.
 static ACCEPT_FAILED: LogLimiter = LogLimiter::new(Duration::from_secs(1));
+/// Connections refused at `max_connections`, logged at most once a minute.
+static AT_MAX_CONNECTIONS: LogLimiter = LogLimiter::new(Duration::from_secs(60));
 
 /// Runs one worker until shutdown. Blocks the calling thread.
 pub fn run(
@@ -107,6 +109,13 @@ fn admit(context: &Rc<WorkerContext>, stream: TcpStream) {
             tokio::task::spawn_local(shared.connections.track_future(task));
         }
         None => {
+            if let Some(suppressed) = AT_MAX_CONNECTIONS.allow() {
+                tracing::warn!(
+                    max_connections = shared.config.max_connections,
+                    suppressed,
+                    "refusing connections (BUSY): at --max-connections"
+                );
+            }
             tokio::task::spawn_local(connection::reject_busy(
                 stream,
                 shared.config.max_connections,
