@@ -124,6 +124,8 @@ pub struct Daemon {
     unread: Vec<String>,
     /// Every stderr line, forwarded as read.
     log: mpsc::UnboundedReceiver<String>,
+    /// The task forwarding them, until it has read the last line.
+    forwarder: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The flags [`Daemon::start`] puts before a test's own.
@@ -152,7 +154,7 @@ impl Daemon {
             .spawn()
             .expect("spawn tagcached");
         let (lines, mut log) = mpsc::unbounded_channel();
-        tokio::spawn(forward_lines(child.stderr.take().expect("stderr"), lines));
+        let forwarder = tokio::spawn(forward_lines(child.stderr.take().expect("stderr"), lines));
         let mut unread = Vec::new();
         let addr = tokio::time::timeout(PROCESS_TIMEOUT, async {
             while let Some(line) = log.recv().await {
@@ -175,6 +177,7 @@ impl Daemon {
             addr,
             unread,
             log,
+            forwarder: Some(forwarder),
         }
     }
 
@@ -234,12 +237,21 @@ impl Daemon {
         assert!(status.success(), "kill -TERM {pid}: {status}");
     }
 
-    /// Waits for the process to exit, bounded by [`PROCESS_TIMEOUT`].
+    /// Waits for the process to exit, and for its last log line to be
+    /// forwarded (the process can exit before its stderr is read), bounded
+    /// by [`PROCESS_TIMEOUT`].
     pub async fn exit_status(&mut self) -> ExitStatus {
-        tokio::time::timeout(PROCESS_TIMEOUT, self.child.wait())
+        let status = tokio::time::timeout(PROCESS_TIMEOUT, self.child.wait())
             .await
             .expect("tagcached exits within PROCESS_TIMEOUT")
-            .expect("wait for tagcached")
+            .expect("wait for tagcached");
+        if let Some(forwarder) = self.forwarder.take() {
+            tokio::time::timeout(PROCESS_TIMEOUT, forwarder)
+                .await
+                .expect("the log ends within PROCESS_TIMEOUT of the exit")
+                .expect("the log forwarder");
+        }
+        status
     }
 
     /// The log lines written so far (all of them once the process exited),
