@@ -49,10 +49,11 @@ pub enum Fit {
         /// The soft limit now.
         to: u64,
     },
-    /// The hard limit cannot cover `max_connections`: the soft limit was
-    /// raised to it (if lower) and `max_connections` lowered to fit.
+    /// The hard limit cannot cover `max_connections` (or the soft limit
+    /// could not be raised): the soft limit was raised as far as it could
+    /// be and `max_connections` lowered to fit.
     Lowered {
-        /// The limit now in force (the hard limit).
+        /// The limit now in force.
         limit: u64,
         /// `max_connections` as asked.
         from: usize,
@@ -64,16 +65,16 @@ pub enum Fit {
 /// Why the open file limit does not allow the daemon to run.
 #[derive(Debug, thiserror::Error)]
 pub enum FdLimitError {
-    /// The limit could not be read or changed.
-    #[error("cannot read or raise the open file limit: {0}")]
+    /// The limit could not be read.
+    #[error("cannot read the open file limit: {0}")]
     Io(#[from] io::Error),
     /// Even the hard limit leaves no descriptor for a connection.
     #[error(
-        "the open file limit ({limit}, hard) leaves no room for connections: the daemon needs \
-         about {reserve} descriptors for itself; raise it (ulimit -Hn, LimitNOFILE=)"
+        "the open file limit ({limit}) leaves no room for connections: the daemon needs \
+         about {reserve} descriptors for itself; raise it (ulimit -n, LimitNOFILE=)"
     )]
     TooLow {
-        /// The hard limit.
+        /// The limit in force.
         limit: u64,
         /// What the daemon needs besides connections.
         reserve: u64,
@@ -97,8 +98,12 @@ pub fn fit_open_file_limit(config: &mut Config) -> Result<Fit, FdLimitError> {
     let needed = config.max_connections as u64 + reserve;
     let mut limit = soft;
     if let Some(to) = plan(soft, hard, needed) {
-        rlimit::setrlimit(Resource::NOFILE, to, hard)?;
-        limit = to;
+        // A system may cap the soft limit below the hard one (macOS's
+        // kern.maxfilesperproc): serve what the current limit allows.
+        match rlimit::setrlimit(Resource::NOFILE, to, hard) {
+            Ok(()) => limit = to,
+            Err(error) => tracing::warn!(%error, "cannot raise the open file limit to {to}"),
+        }
     }
     if limit >= needed {
         if limit == soft {
