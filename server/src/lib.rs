@@ -6,7 +6,9 @@
 //! The server runs one worker thread per core (`--threads`). Each worker
 //! has its own single-threaded tokio runtime, its own listening socket on
 //! the shared port (SO_REUSEPORT, so the kernel balances connections with no
-//! shared accept lock), and owns one shard of the key space: a
+//! shared accept lock; one socket per address when `--bind` names several;
+//! and only among this process's workers, see [`listener`]), and owns one
+//! shard of the key space: a
 //! `tagcached_store::Shard` with its table, tag state, TTLs and memory
 //! budget (`--memory` divided by the thread count). Only the owning thread
 //! touches a shard, so the request path takes no lock.
