@@ -122,6 +122,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_address_gets_a_listener_per_worker_on_one_port() {
+        let addrs = [
+            "127.0.0.1:0".parse().expect("v4"),
+            "[::1]:0".parse().expect("v6"),
+        ];
+        // A host without IPv6 on loopback skips ::1 (see the next test).
+        let listeners = bind_all(&addrs, 2).expect("bind");
+        let port = listeners[0][0].local_addr().expect("addr").port();
+        for worker in &listeners {
+            let bound: Vec<SocketAddr> = worker
+                .iter()
+                .map(|l| l.local_addr().expect("addr"))
+                .collect();
+            assert!(bound.iter().all(|addr| addr.port() == port), "{bound:?}");
+            assert_eq!(bound[0].ip(), addrs[0].ip());
+            assert!(matches!(bound.len(), 1 | 2), "{bound:?}");
+        }
+    }
+
+    /// An address of a host name that this host cannot bind is skipped
+    /// when another one binds (the documentation address 192.0.2.1 is not
+    /// this machine's, so nothing listens on it).
+    #[test]
+    fn an_address_this_host_cannot_bind_is_skipped_if_another_binds() {
+        let addrs = [
+            "192.0.2.1:0".parse().expect("TEST-NET-1"),
+            "127.0.0.1:0".parse().expect("loopback"),
+        ];
+        let listeners = bind_all(&addrs, 2).expect("loopback binds");
+        for worker in &listeners {
+            assert_eq!(worker.len(), 1);
+            assert!(worker[0].local_addr().expect("addr").ip().is_loopback());
+        }
+        let alone = bind_all(&addrs[..1], 1).expect_err("a lone address must bind");
+        assert_eq!(alone.kind(), io::ErrorKind::AddrNotAvailable);
+    }
+
     /// Issue 8, item 8: a second daemon joined the first's port.
     #[test]
     fn a_port_another_socket_listens_on_is_refused() {
