@@ -1,6 +1,8 @@
 //! Fenced SET (protocol.md §8.2): a value built from data read before an
 //! invalidation of its tags can never be stored after it.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use tagcached_protocol::response::Outcome;
 use tagcached_tests::{keys_on_shard, within, TestServer};
 
@@ -100,6 +102,70 @@ async fn a_fence_from_before_a_flush_all_is_refused() {
                 .set(key, "fresh", &["never-seen"], 0, Some(fresh))
                 .await;
             assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+        }
+    })
+    .await;
+}
+
+/// Waits until the clock's millisecond has passed the boot time in
+/// `sequence` (a server's sequence starts at its boot time in Unix
+/// milliseconds, shifted left by 20 bits), so that a server started next
+/// starts above every sequence the first one has handed out. Bounded by
+/// the test's [`within`].
+async fn until_the_clock_passes(sequence: u64) {
+    let boot_ms = u128::from(sequence >> 20);
+    loop {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis();
+        if now_ms > boot_ms + 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Regression (issue 8): a fence greater than the server's sequence was
+/// accepted. With two servers, the later-started one's fences are above
+/// the other's sequence; a value computed after a miss on the later one,
+/// before an invalidation that both applied, was stored on the earlier one
+/// with the later one's fence.
+#[tokio::test]
+async fn a_fence_from_a_server_further_along_is_refused() {
+    within(async {
+        let behind = TestServer::start();
+        let mut b = behind.connect().await;
+        until_the_clock_passes(b.get_miss("k").await.fence).await;
+        let ahead = TestServer::start();
+        let mut a = ahead.connect().await;
+
+        // Read on A, then the data changes and both servers hear of it.
+        let fence = a.get_miss("k").await.fence;
+        a.invalidate(&["user:1"]).await;
+        let applied = b.invalidate(&["user:1"]).await;
+        assert!(fence > applied, "A's fence is above B's sequence");
+
+        // The stale value, with A's fence, reaches B.
+        for tags in [&["user:1"][..], &["unrelated"], &[]] {
+            let outcome = b.set("k", "stale", tags, 0, Some(fence)).await;
+            assert_eq!(outcome, Outcome::Fenced, "tags {tags:?}");
+        }
+        b.get_miss("k").await;
+        // B's own current sequence is a fence B may have issued.
+        let own = b.get_miss("k").await.fence;
+        assert_eq!(own, applied);
+        let outcome = b.set("k", "fresh", &["user:1"], 0, Some(own)).await;
+        assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+        // One above it is not, on any shard.
+        for key in [
+            keys_on_shard("ahead", 0, 2, 1),
+            keys_on_shard("ahead", 1, 2, 1),
+        ]
+        .concat()
+        {
+            let outcome = b.set(&key, "v", &[], 0, Some(own + 1)).await;
+            assert_eq!(outcome, Outcome::Fenced, "{key}");
         }
     })
     .await;

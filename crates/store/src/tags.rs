@@ -43,6 +43,13 @@
 //! `last_invalidated`, which unlike `invalidated_since_interned` counts what
 //! the shard has forgotten (below).
 //!
+//! **Only this server's fences.** A fence above `current_seq` is refused
+//! outright: the counter never goes back, so this server cannot have handed
+//! it out before the SET arrived. It is another server's (a client that read
+//! from one server and writes to another), and another server's numbers say
+//! nothing about which invalidations were applied here: accepting it would
+//! store a value computed before an invalidation this shard already applied.
+//!
 //! **Unknown tags are remembered.** Invalidating a tag no entry here carries
 //! still records it, with no references, so a fenced SET arriving later sees
 //! it.

@@ -20,6 +20,16 @@ pub(super) fn plan(
     // The entry is stamped with the sequence now, in request order, not when
     // its shard gets to it: an INVALIDATE_TAGS pipelined after this SET may
     // be numbered by then, and must still cover the entry.
+    //
+    // The same read bounds the fence: the shard refuses a fence above it
+    // (protocol.md §8.2). Every fence this server handed out was read from
+    // the counter by a GET planned before the client had its answer, so
+    // before this SET was read; the counter never goes back, and
+    // invalidations on other connections, racing this read or not, only
+    // raise it. So no fence of this server's is above the stamp, and one
+    // above it is another server's. Comparing later, when the shard runs
+    // the op, would be as safe but looser: by then the counter may have
+    // passed a foreign fence.
     let stamp = shared.sequence.current();
     planner.queue(shard, Op::new(opaque, flags, stamp, OpKind::Set(set)));
 }

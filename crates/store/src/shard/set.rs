@@ -119,7 +119,8 @@ pub enum SetOutcome {
     /// CAS found no live entry.
     NotFound,
     /// A tag was invalidated, or the shard flushed (or booted), after the
-    /// fence; see the [`tags`](crate::tags) module.
+    /// fence, or the fence is above the SET's `current_seq` (another
+    /// server's); see the [`tags`](crate::tags) module.
     Fenced,
     /// The entry (with its tags) exceeds the shard's whole memory limit.
     /// Nothing was evicted; an existing entry under the key is untouched.
@@ -136,9 +137,12 @@ impl Shard {
     /// than invalidations this shard has already applied (a SET forwarded
     /// from another thread); of those, the ones it has forgotten do not count
     /// (see "Stale stamps" in the [`tags`](crate::tags) module), so a SET
-    /// is never lost to invalidations of other tags. `now_ms` is the
-    /// monotonic time the TTL counts from. An expired or invalidated entry under the key counts
-    /// as absent (and is reclaimed).
+    /// is never lost to invalidations of other tags. The caller guarantees
+    /// it is at least every fence the server handed out before it received
+    /// this SET, so a fence above it is refused ([`SetOutcome::Fenced`]):
+    /// the server could not have issued it. `now_ms` is the monotonic time
+    /// the TTL counts from. An expired or invalidated entry under the key
+    /// counts as absent (and is reclaimed).
     pub fn set<T: AsRef<[u8]>>(
         &mut self,
         args: SetArgs<'_, T>,
@@ -197,8 +201,13 @@ impl Shard {
             self.reclaim(slot, why);
         }
 
+        // A fence above `current_seq` was not handed out by this server
+        // before this SET (the contract on `current_seq`, above): it is
+        // another server's, whose numbers say nothing about this one's
+        // invalidations.
         let refused = if let Some(fence) = args.fence {
-            fence.get() < self.flushed_at
+            fence > current_seq
+                || fence.get() < self.flushed_at
                 || self.tags.breaks_fence(ids.iter().copied(), fence.get())
         } else {
             false
@@ -608,18 +617,35 @@ mod tests {
         ));
     }
 
+    /// Regression (issue 8): a fence above the current sequence was
+    /// accepted (and the entry stamped with the current sequence), so a
+    /// fence from a server further along let a value computed before an
+    /// invalidation this server had applied be stored after it.
     #[test]
-    fn fence_newer_than_current_seq_stamps_current() {
+    fn a_fence_above_current_seq_is_refused_whatever_the_tags() {
         let mut shard = shard();
+        shard.invalidate(&["t"], seq(20));
+        for tags in [&["t"][..], &["never-invalidated"], &[]] {
+            let args = SetArgs::new(b"k", Bytes::from_static(b"v"))
+                .with_tags(tags)
+                .fence(seq(50));
+            assert_eq!(
+                shard.set(args, seq(20), NOW),
+                SetOutcome::Fenced,
+                "{tags:?}"
+            );
+        }
+        assert_eq!(value(&mut shard, b"k"), None);
+        assert_eq!(shard.stats().sets_fenced, 3);
+        // The current sequence itself is a fence the server may have issued.
         let args = SetArgs::new(b"k", Bytes::from_static(b"v"))
             .with_tags(&["t"])
-            .fence(seq(50));
-        let _ = shard.set(args, seq(20), NOW);
-        shard.invalidate(&["t"], seq(21));
-        assert_eq!(
-            shard.get(b"k", NOW, false),
-            Lookup::Miss(MissReason::Invalidated)
-        );
+            .fence(seq(20));
+        assert!(matches!(
+            shard.set(args, seq(20), NOW),
+            SetOutcome::Stored { .. }
+        ));
+        shard.assert_invariants();
     }
 
     #[test]
