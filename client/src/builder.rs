@@ -178,6 +178,10 @@ impl ClientBuilder {
     /// (writes). Off by default: moved keys are cold on their new server,
     /// and writes made there are invisible to the old one, so a server that
     /// comes back is flushed (FLUSH_ALL) by the probe before it serves again.
+    /// A key can move between a read and a fenced SET of it, and a fence
+    /// means nothing to another server: [`Client::get_or_set_with`] keeps
+    /// both on the server of the read (see
+    /// [`Client::get_with_fence`] for doing so by hand).
     pub fn failover(mut self, enabled: bool) -> ClientBuilder {
         self.failover = enabled;
         self

@@ -19,6 +19,17 @@
 //! Concurrent misses of one key each compute the value (there is no
 //! single-flight across callers or processes); the fence keeps every one of
 //! their SETs safe, the last to arrive wins.
+//!
+//! **One server per call.** A fence is a number of the server that gave
+//! it, and says nothing about another server's invalidations (protocol.md
+//! §8.2). So the read and its SET go to the same server: the one the key
+//! was routed to when the call began, even if
+//! [`failover`](crate::ClientBuilder::failover) routes the key elsewhere by
+//! the time the value is computed. If that server is unavailable by then,
+//! the value is returned uncached. The SET is never sent unfenced: without
+//! a fence from the server that would store it, nothing shows that the
+//! value was computed after the last invalidation of its tags there, so
+//! that is never safe here; a read that failed stores nothing.
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,6 +39,7 @@ use bytes::Bytes;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::lookup::Lookup;
+use crate::placement::key_hash;
 use crate::set::SetOptions;
 
 impl Client {
@@ -50,7 +62,9 @@ impl Client {
     /// If an invalidation of one of `tags` lands between the miss and the
     /// SET, the SET is refused (FENCED) and the value is returned without
     /// being cached. If the cache is unavailable the value is computed and
-    /// returned without being cached; other cache errors are returned.
+    /// returned without being cached; other cache errors are returned. The
+    /// miss and the SET go to the same server, even with failover on (see
+    /// the module docs).
     pub async fn get_or_set_with<K, T, F, Fut, V>(
         &self,
         key: K,
@@ -114,7 +128,9 @@ impl Client {
         Fut: Future<Output = std::result::Result<V, E>>,
         E: From<Error>,
     {
-        let fence = match self.get_with_fence(key).await {
+        // Chosen once: the SET must go where the fence came from.
+        let server = self.route(key_hash(key));
+        let fence = match self.get_with_fence_on(server, key).await {
             Ok(Lookup::Hit(item)) => match decode(&item.value) {
                 Some(value) => return Ok(value),
                 // Undecodable: overwrite it, fenced by the hit's fence.
@@ -129,7 +145,10 @@ impl Client {
         // stale by the time it would be stored, so it is not cached.
         if let Some(fence) = fence {
             let encoded = encode(&value)?;
-            match self.set(key, encoded, &options.fence(fence)).await {
+            match self
+                .set_on(server, key, encoded, &options.fence(fence))
+                .await
+            {
                 // Stored, or FENCED: return the value either way.
                 Ok(_) => {}
                 Err(error) if error.is_unavailable() => {}

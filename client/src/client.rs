@@ -242,8 +242,45 @@ impl Client {
         Fut: Future<Output = Result<T>>,
     {
         let hash = key_hash(key);
-        let node = &self.shared.nodes[self.route(hash)];
+        self.on_node(self.route(hash), hash, operation).await
+    }
+
+    /// As [`on_key`](Client::on_key) for a key whose hash is `hash`, on the
+    /// node with index `node` whatever the key's route is now.
+    async fn on_node<T, F, Fut>(&self, node: usize, hash: u64, operation: F) -> Result<T>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let node = &self.shared.nodes[node];
         run(node, node.connection(Some(hash)).await, operation).await
+    }
+
+    /// [`get_with_fence`](Client::get_with_fence) on the node with index
+    /// `node`, for a read whose fence will go back to that same server.
+    pub(crate) async fn get_with_fence_on(&self, node: usize, key: &[u8]) -> Result<Lookup> {
+        let lookup = self
+            .on_node(node, key_hash(key), |connection| async move {
+                connection.get_with_fence(key).await
+            })
+            .await;
+        miss_if_down(lookup)
+    }
+
+    /// [`set`](Client::set) on the node with index `node`: a SET fenced by
+    /// a read of that server goes to it, or fails, and never to another
+    /// (protocol.md §8.2: a fence means something only to its server).
+    pub(crate) async fn set_on(
+        &self,
+        node: usize,
+        key: &[u8],
+        value: Bytes,
+        options: &SetOptions,
+    ) -> Result<SetOutcome> {
+        self.on_node(node, key_hash(key), |connection| async move {
+            connection.set(key, value, options).await
+        })
+        .await
     }
 
     /// The pooled connection that requests for `key` use, for a
@@ -266,6 +303,16 @@ impl Client {
     /// The lookup of `key`, whose miss carries the fence for a fenced SET
     /// of a recomputed value. If the key's server is marked down the answer
     /// is [`Lookup::unavailable`], whose fence no SET can pass.
+    ///
+    /// The fence is a number of the server that answered, and means
+    /// nothing to another (protocol.md §8.2). With
+    /// [`failover`](ClientBuilder::failover) on, a key's server can change
+    /// between this read and a [`set`](Client::set) of it; a server refuses
+    /// a fence above its own sequence, but may take a foreign fence below
+    /// it. So to read, compute and store, use
+    /// [`get_or_set_with`](Client::get_or_set_with), which keeps the read
+    /// and its SET on one server, or read and SET through one
+    /// [`connection_for`](Client::connection_for) the key.
     pub async fn get_with_fence(&self, key: impl AsRef<[u8]>) -> Result<Lookup> {
         let key = key.as_ref();
         let lookup = self

@@ -57,7 +57,9 @@ impl Lookup {
         }
     }
 
-    /// The fence for a later fenced SET of this key.
+    /// The fence for a later fenced SET of this key, on the server that
+    /// answered this lookup: another server cannot judge it (protocol.md
+    /// §8.2).
     pub fn fence(&self) -> u64 {
         match self {
             Lookup::Hit(item) => item.fence,

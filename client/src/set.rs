@@ -37,6 +37,10 @@ pub struct SetOptions {
     /// A fence from an earlier read of the key (see
     /// [`Lookup::fence`](crate::Lookup::fence)): the SET is refused with
     /// [`SetOutcome::Fenced`] if one of the tags was invalidated after it.
+    /// Only the server that returned it can judge it (protocol.md §8.2): a
+    /// server refuses a fence above its own sequence, but may take another
+    /// server's below it, so send the SET to the server of the read (see
+    /// [`Client::get_with_fence`](crate::Client::get_with_fence)).
     pub fence: Option<u64>,
 }
 

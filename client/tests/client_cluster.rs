@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tagcached::Server;
 use tagcached_client::{Client, Connection, Error, Lookup, SetOptions};
 
-use support::{bounded, start_server, stop_server, Proxy};
+use support::{bounded, eventually, start_server, stop_server, Proxy};
 
 fn cluster_client(addrs: impl IntoIterator<Item = String>, failover: bool) -> Client {
     Client::builder()
@@ -304,6 +304,115 @@ async fn an_owed_tag_the_server_refuses_does_not_keep_it_down_forever() {
         }
         // The tag it accepts was delivered.
         assert!(client.get("k").await.expect("get").is_none());
+    })
+    .await;
+}
+
+/// Waits until the clock's millisecond has passed the boot time in a
+/// server's `sequence` (its boot time in Unix milliseconds, shifted left by
+/// 20 bits), so a server started next has a higher sequence.
+async fn until_the_clock_passes(sequence: u64) {
+    let boot_ms = u128::from(sequence >> 20);
+    eventually(Duration::from_secs(5), "the clock to move on", || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970");
+        now.as_millis() > boot_ms + 1
+    })
+    .await;
+}
+
+/// A counter from a server's STATS.
+async fn stat(connection: &Connection, name: &str) -> u64 {
+    let stats = connection.stats().await.expect("stats");
+    let (_, value) = stats
+        .iter()
+        .find(|(stat, _)| stat == name)
+        .unwrap_or_else(|| panic!("no {name} in STATS"));
+    value.parse().expect("a number")
+}
+
+/// Regression (issue 8): with failover on, cache-aside read a key on its
+/// server, the server was marked down while the value was computed, and
+/// the SET went to the next server with the first server's fence. The
+/// next server, whose sequence was lower, stored the value although it had
+/// applied an invalidation of its tag after the read. Now the SET goes to
+/// the server of the read or nowhere: here nowhere, and the value computed
+/// is returned uncached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_aside_never_carries_a_fence_to_another_server() {
+    bounded(async {
+        // The fallback starts first, so its sequence is below the owner's,
+        // as in the report; the owner's fence then passes every check the
+        // fallback made before it refused fences above its sequence.
+        let fallback = start_server();
+        let direct = Connection::connect(fallback.local_addr())
+            .await
+            .expect("direct");
+        until_the_clock_passes(direct.get_with_fence("x").await.expect("miss").fence()).await;
+        let owner = start_server();
+        let owner_addr = owner.local_addr().to_string();
+        let client = cluster_client(
+            [owner_addr.clone(), fallback.local_addr().to_string()],
+            true,
+        );
+        let key = (0..)
+            .map(|n| format!("page:{n}"))
+            .find(|key| client.server_for(key) == owner_addr)
+            .expect("a key of the owner");
+
+        let cache = client.clone();
+        let value = client
+            .get_or_set_with(&key, ["user:1"], Duration::from_secs(60), || async move {
+                // Computed from the old data; meanwhile the owner is found
+                // down, and the data changes: the invalidation reaches the
+                // fallback, and is owed to the owner.
+                cache.mark_down(&owner_addr);
+                assert!(cache.invalidate_tags(["user:1"]).await.is_err());
+                "stale"
+            })
+            .await
+            .expect("the computed value");
+        assert_eq!(value, Bytes::from_static(b"stale"));
+
+        assert!(direct.get(&key).await.expect("get").is_none(), "not cached");
+        assert_eq!(stat(&direct, "cmd_set").await, 0, "no SET reached it");
+        assert_eq!(stat(&direct, "set_fenced").await, 0, "no SET reached it");
+    })
+    .await;
+}
+
+/// With failover on, a key whose server is down is read and stored on the
+/// next server, fenced by that server's own read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_failover_cache_aside_reads_and_stores_on_the_next_server() {
+    bounded(async {
+        let owner = start_server();
+        let fallback = start_server();
+        let owner_addr = owner.local_addr().to_string();
+        let client = cluster_client(
+            [owner_addr.clone(), fallback.local_addr().to_string()],
+            true,
+        );
+        let key = (0..)
+            .map(|n| format!("page:{n}"))
+            .find(|key| client.server_for(key) == owner_addr)
+            .expect("a key of the owner");
+        client.mark_down(&owner_addr);
+
+        let value = client
+            .get_or_set_with(&key, ["user:1"], Duration::from_secs(60), || async {
+                "fresh"
+            })
+            .await
+            .expect("the computed value");
+        assert_eq!(value, Bytes::from_static(b"fresh"));
+        let direct = Connection::connect(fallback.local_addr())
+            .await
+            .expect("direct");
+        let item = direct.get(&key).await.expect("get").expect("cached");
+        assert_eq!(item.value, Bytes::from_static(b"fresh"));
+        assert_eq!(stat(&direct, "set_fenced").await, 0);
     })
     .await;
 }
