@@ -46,9 +46,12 @@
 //!
 //! [`Server::shutdown`] (SIGINT or SIGTERM in the binary) stops the accept
 //! loops; each connection finishes the requests it has read, writes their
-//! responses and closes; the workers exit once every connection on every
-//! worker is done, since a connection may still need another worker's
-//! shard, or after `shutdown_grace`, whichever comes first.
+//! responses and closes, reading nothing more (the end of stream follows
+//! its last response, and what the client still sends is drained rather
+//! than reset: `connection/close.rs`); the workers exit once every
+//! connection on every worker is done, since a connection may still need
+//! another worker's shard, or after `shutdown_grace`, whichever comes
+//! first.
 
 pub mod abort;
 pub mod admission;

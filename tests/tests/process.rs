@@ -5,11 +5,14 @@
 //! [`tagcached_tests::tagcached_binary`]; see there why it is not
 //! `env!("CARGO_BIN_EXE_tagcached")`. [`tagcached_tests::Daemon`] runs it.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use tagcached_protocol::request::Command;
 use tagcached_protocol::response::Outcome;
 use tagcached_protocol::Request;
 use tagcached_tests::daemon::built_binary;
-use tagcached_tests::{get_cmd, set_cmd, within, Daemon, RawConn};
+use tagcached_tests::{get_cmd, set_cmd, within, Daemon, Deadline, RawConn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_serves_and_on_sigterm_answers_what_it_read_then_exits_zero() {
@@ -78,6 +81,77 @@ async fn the_daemon_serves_and_on_sigterm_answers_what_it_read_then_exits_zero()
         );
     })
     .await;
+}
+
+/// Regression (issue 8): a connection the daemon closed on SIGTERM while
+/// requests it had not read waited in the socket was reset, and a reset
+/// throws away the answers written but not yet sent, so requests the
+/// daemon had read and run went unanswered. Now: every request read is
+/// answered, none of the unread ones is run, and the connection ends with
+/// the end of stream after the last answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_unread_requests_are_not_run_and_every_answer_before_them_arrives() {
+    let _ = built_binary().await;
+    within(async {
+        let mut daemon = Daemon::start(&["--threads", "2", "--memory", "64MiB"]).await;
+        let mut conn = daemon.connect().await;
+        const BIG: usize = 256 * 1024;
+        const GETS: u32 = 120;
+        conn.store("big", vec![0x5Au8; BIG], &[]).await;
+        // Small enough to be read in one go; its answers, 30 MB, are far
+        // larger than the socket buffers, so the daemon is still writing
+        // them when the next batch arrives, and reads nothing more until
+        // the client has taken them all.
+        let read: Vec<Request> = (0..GETS).map(|i| Request::new(i, get_cmd("big"))).collect();
+        conn.send_batch(&read).await;
+        let first = conn.recv().await;
+        assert!(matches!(&first.outcome, Outcome::Hit(hit) if hit.value.len() == BIG));
+        let unread: Vec<Request> = (0..100)
+            .map(|i| {
+                let set = set_cmd(format!("unread-{i}"), "v", &[]);
+                Request::new(1000 + i, Command::Set(set))
+            })
+            .collect();
+        conn.send_batch(&unread).await;
+
+        daemon.terminate().await;
+        // New connections are refused while this one is still answered.
+        let deadline = Deadline::new("new connections to be refused", Duration::from_secs(5));
+        while !refused(daemon.addr()).await {
+            deadline.tick().await;
+        }
+        for request in &read[1..] {
+            let response = conn.recv().await;
+            assert_eq!(response.opaque, request.opaque, "answered in order");
+            assert!(matches!(&response.outcome, Outcome::Hit(hit) if hit.value.len() == BIG));
+        }
+        // The end of stream, not a reset, and no answer to an unread request.
+        assert!(
+            conn.try_recv().await.is_none(),
+            "the connection ends cleanly after the last answer"
+        );
+        let status = daemon.exit_status().await;
+        assert_eq!(status.code(), Some(0), "exit status {status}");
+    })
+    .await;
+}
+
+/// Whether a connection to `addr` is refused, or closed unanswered.
+async fn refused(addr: SocketAddr) -> bool {
+    let Ok(mut conn) = RawConn::connect(addr).await else {
+        return true;
+    };
+    let ping = Request::new(1, Command::Ping);
+    if conn.send_raw(&ping_bytes(&ping)).await.is_err() {
+        return true;
+    }
+    !matches!(conn.try_recv().await, Some(Ok(_)))
+}
+
+fn ping_bytes(request: &Request) -> Vec<u8> {
+    let mut bytes = bytes::BytesMut::new();
+    request.encode(&mut bytes);
+    bytes.to_vec()
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@
 //! being read: the kernel's socket buffers fill, and the client waits, not
 //! the server's memory.
 
+mod close;
 mod deadline;
 mod round;
 mod write;
@@ -92,8 +93,12 @@ pub async fn serve(
     }
     match connection.run().await {
         Ok(Some(End::Migrate { shard, opaque })) => connection.hand_off(shard, opaque).await,
-        Ok(_) => {}
-        Err(error) => tracing::debug!(%error, "connection ended"),
+        Ok(Some(End::Close)) => connection.close(true).await,
+        Ok(None) => connection.close(false).await,
+        Err(error) => {
+            tracing::debug!(%error, "connection ended");
+            connection.close(false).await;
+        }
     }
 }
 
@@ -311,6 +316,27 @@ impl Connection {
             }
         }
         false
+    }
+
+    /// Closes the socket; if the server is the one ending the connection
+    /// (`server_ended`), only after [`close::linger`]. The connection stops
+    /// counting against `max_connections` just before the socket closes,
+    /// so a client that has read the end of stream of a connection it shut
+    /// down may at once connect again in its place (protocol.md §1).
+    async fn close(self, server_ended: bool) {
+        let Connection {
+            mut stream,
+            mut read_buf,
+            partial_frame,
+            guard,
+            ..
+        } = self;
+        drop(partial_frame);
+        if server_ended {
+            close::linger(&mut stream, &mut read_buf).await;
+        }
+        drop(guard);
+        drop(stream);
     }
 
     /// Moves the connection to `shard`'s worker, which answers the HELLO.
