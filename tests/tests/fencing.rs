@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tagcached_protocol::response::Outcome;
-use tagcached_tests::{keys_on_shard, within, TestServer};
+use tagcached_tests::{keys_on_shard, within, Stats, TestServer};
 
 #[tokio::test]
 async fn a_fence_from_before_an_invalidation_of_a_tag_is_refused() {
@@ -167,6 +167,91 @@ async fn a_fence_from_a_server_further_along_is_refused() {
             let outcome = b.set(&key, "v", &[], 0, Some(own + 1)).await;
             assert_eq!(outcome, Outcome::Fenced, "{key}");
         }
+    })
+    .await;
+}
+
+/// protocol.md §8.2: a restart acts like a FLUSH_ALL for fences.
+#[tokio::test]
+async fn a_fence_from_before_a_restart_is_refused_whatever_the_tags() {
+    within(async {
+        let before = TestServer::start();
+        let addr = before.addr();
+        let mut conn = before.connect().await;
+        let fence = conn.get_miss("k").await.fence;
+        let stop = tokio::task::spawn_blocking(move || before.stop());
+        stop.await.expect("stop task").expect("a clean stop");
+        until_the_clock_passes(fence).await;
+
+        let after = TestServer::with_config(|config| config.listen = addr);
+        assert_eq!(after.addr(), addr, "restarted on the same address");
+        let mut conn = after.connect().await;
+        for key in [keys_on_shard("re", 0, 2, 1), keys_on_shard("re", 1, 2, 1)].concat() {
+            for tags in [&["never-invalidated"][..], &[]] {
+                let outcome = conn.set(&key, "stale", tags, 0, Some(fence)).await;
+                assert_eq!(outcome, Outcome::Fenced, "{key} {tags:?}");
+            }
+            let fresh = conn.get_miss(&key).await.fence;
+            let outcome = conn
+                .set(&key, "v", &["never-invalidated"], 0, Some(fresh))
+                .await;
+            assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+        }
+    })
+    .await;
+}
+
+/// protocol.md §8.2: tags are tracked per shard, so the same fenced SET can
+/// be FENCED on one shard and STORED on another. Shard 0 is filled to the
+/// byte, so the invalidation of a tag no entry carries does not fit there
+/// and is forgotten at once (raising shard 0's floor), while shard 1 keeps
+/// it.
+#[tokio::test]
+async fn the_same_fenced_set_can_be_fenced_on_one_shard_and_stored_on_another() {
+    within(async {
+        let server = TestServer::with_config(|config| config.memory = 2 << 20);
+        let mut conn = server.connect().await;
+        let shard_bytes = |stats: &Stats, shard: u16| stats.num(&format!("shard.{shard}.bytes"));
+
+        // What an entry costs beyond its key and value, from a probe.
+        let probe = keys_on_shard("probe", 0, 2, 1).remove(0);
+        let empty = shard_bytes(&conn.stats().await, 0);
+        conn.store(&probe, "x", &[]).await;
+        let stats = conn.stats().await;
+        let overhead = shard_bytes(&stats, 0) - empty - probe.len() as u64 - 1;
+        let limit = stats.num("shard.0.limit_maxbytes");
+        let mut room = limit - shard_bytes(&stats, 0);
+        for key in keys_on_shard("fill", 0, 2, 64) {
+            let Some(value_len) = room.checked_sub(overhead + key.len() as u64) else {
+                break;
+            };
+            let value_len = value_len.min(512 * 1024);
+            conn.store(&key, vec![b'f'; value_len as usize], &[]).await;
+            room -= overhead + key.len() as u64 + value_len;
+            if room == 0 {
+                break;
+            }
+        }
+        let stats = conn.stats().await;
+        assert_eq!(shard_bytes(&stats, 0), limit - room);
+        assert!(room < overhead + 64, "shard 0 is full: {room} bytes left");
+        assert_eq!(stats.num("shard.0.evictions"), 0);
+
+        let fence = conn.get_miss("anything").await.fence;
+        let forgotten = "u".repeat(1000);
+        conn.invalidate(&[&forgotten]).await;
+        let stats = conn.stats().await;
+        assert_eq!(stats.num("shard.0.tags_tracked"), 0, "forgotten on shard 0");
+        assert_eq!(stats.num("shard.1.tags_tracked"), 1, "tracked on shard 1");
+
+        // A tag never invalidated anywhere, the same fence: shard 0 reads
+        // it as invalidated at what it forgot; shard 1 knows better.
+        let on_0 = keys_on_shard("same", 0, 2, 1).remove(0);
+        let on_1 = keys_on_shard("same", 1, 2, 1).remove(0);
+        let outcome = conn.set(&on_0, "v", &["t"], 0, Some(fence)).await;
+        assert_eq!(outcome, Outcome::Fenced);
+        let outcome = conn.set(&on_1, "v", &["t"], 0, Some(fence)).await;
+        assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
     })
     .await;
 }
