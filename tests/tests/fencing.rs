@@ -183,7 +183,7 @@ async fn a_fence_from_before_a_restart_is_refused_whatever_the_tags() {
         stop.await.expect("stop task").expect("a clean stop");
         until_the_clock_passes(fence).await;
 
-        let after = TestServer::with_config(|config| config.listen = addr);
+        let after = TestServer::with_config(|config| config.listen = vec![addr]);
         assert_eq!(after.addr(), addr, "restarted on the same address");
         let mut conn = after.connect().await;
         for key in [keys_on_shard("re", 0, 2, 1), keys_on_shard("re", 1, 2, 1)].concat() {
