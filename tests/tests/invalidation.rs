@@ -257,3 +257,89 @@ async fn a_set_pipelined_before_an_invalidation_is_invalidated_by_it() {
     })
     .await;
 }
+
+/// Issue 8, item 1: a SET stamped before invalidations that its shard has
+/// applied and then forgotten (its tag table full of tags nothing carries)
+/// was stored at the raised floor and read back as invalidated: STORED, then
+/// a MISS, with no invalidation of its own tag anywhere. The stale stamp is
+/// made here without racing threads: the SET waits, planned and stamped,
+/// behind large answers its client does not read (the connection's memory
+/// budget holds it back), while another connection invalidates enough
+/// unused tags to make the shard forget them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_stamped_before_forgotten_invalidations_stays_readable() {
+    const BIG: usize = 1 << 20;
+    const GETS: usize = 64;
+    within(async {
+        let server = TestServer::with_config(|config| {
+            config.threads = 1;
+            config.memory = 256 << 20;
+            config.connection_memory = 64 << 10;
+        });
+        let mut other = server.connect().await;
+        other.store("big", vec![7u8; BIG], &[]).await;
+
+        // 64 MiB of answers, far more than the socket buffers take, then the
+        // SET and a GET of it; nothing is read yet.
+        let mut requests: Vec<Request> = (0..GETS)
+            .map(|i| Request::new(i as u32, get_cmd("big")))
+            .collect();
+        requests.push(Request::new(
+            1000,
+            Command::Set(set_cmd("k", "v", &["fresh-tag"])),
+        ));
+        requests.push(Request::new(1001, get_cmd("k")));
+        let mut stalled = server.connect().await;
+        stalled.send_batch(&requests).await;
+
+        // The server stops once the socket is full, with the SET not yet run.
+        let deadline = Deadline::new("the stalled connection to stop", Duration::from_secs(10));
+        let mut hits = other.stats().await.num("get_hits");
+        loop {
+            deadline.tick().await;
+            deadline.tick().await;
+            let now = other.stats().await.num("get_hits");
+            if now == hits {
+                break;
+            }
+            hits = now;
+        }
+        assert_eq!(other.stats().await.num("cmd_set"), 1, "the SET waits");
+
+        // Far more invalidated tags than the shard keeps: it forgets the
+        // oldest, raising its floor above the waiting SET's stamp.
+        for batch in 0..100 {
+            let tags: Vec<String> = (0..1000).map(|i| format!("unused-{batch}-{i}")).collect();
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            other.invalidate(&tags).await;
+        }
+        let tracked = other.stats().await.num("tags_tracked");
+        assert!(
+            tracked < 100_000,
+            "the shard forgot some tags ({tracked} kept)"
+        );
+
+        for i in 0..GETS {
+            let response = stalled.recv().await;
+            assert_eq!(response.opaque, i as u32);
+            assert!(
+                matches!(response.outcome, Outcome::Hit(_)),
+                "{:?}",
+                response.outcome
+            );
+        }
+        let stored = stalled.recv().await;
+        assert!(
+            matches!(stored.outcome, Outcome::Stored { .. }),
+            "{:?}",
+            stored.outcome
+        );
+        let read = stalled.recv().await;
+        match read.outcome {
+            Outcome::Hit(hit) => assert_eq!(hit.value, "v"),
+            outcome => panic!("the SET answered STORED, then its key read {outcome:?}"),
+        }
+        assert_eq!(other.value("k").await.as_deref(), Some(&b"v"[..]));
+    })
+    .await;
+}
