@@ -5,6 +5,13 @@
 //! `EXISTS`, `FENCED`); 2 for a usage, connection or server error, with the
 //! message on standard error.
 //!
+//! Standard output carries only what a script wants to capture: `get`
+//! writes the value's bytes unchanged to a pipe or file (on a terminal it
+//! ends them with a newline, so the prompt starts on a line of its own),
+//! the other commands one answer per line. What `get` is asked to show
+//! besides the value (`--show-tags`, `--show-cas`, `--show-fence`) goes to
+//! standard error, one `name: value` line each, after the value.
+//!
 //! The command line is parsed by clap into [`Args`], then turned into one
 //! [`Invocation`] in [`Args::into_invocation`]; [`run`] is a thin layer over
 //! the library.
@@ -17,7 +24,9 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use tagcached_client::{ConnectOptions, Connection, SetMode, SetOptions, SetOutcome};
+use std::io::IsTerminal;
+
+use tagcached_client::{ConnectOptions, Connection, Lookup, SetMode, SetOptions, SetOutcome};
 
 /// Talk to a tagcached server.
 #[derive(Debug, Parser)]
@@ -48,13 +57,22 @@ enum CommandArgs {
     Ping,
     /// Store a value; prints STORED, or why not (exit 1).
     Set(SetArgs),
-    /// Write a value's raw bytes to stdout; a miss writes nothing (exit 1).
+    /// Write a value's bytes to stdout (ending them with a newline only on
+    /// a terminal); a miss writes nothing (exit 1).
     Get {
         /// The key.
         key: OsString,
         /// Also print the entry's tags to stderr, as `tags: a b c`.
         #[arg(long)]
         show_tags: bool,
+        /// Also print the entry's CAS value to stderr, as `cas: N`, for
+        /// `set --cas N`.
+        #[arg(long)]
+        show_cas: bool,
+        /// Also print the fence to stderr, as `fence: N`, for
+        /// `set --fence N`; a miss prints it too.
+        #[arg(long)]
+        show_fence: bool,
     },
     /// Delete a key; prints DELETED, or NOT_FOUND (exit 1).
     Del {
@@ -65,9 +83,18 @@ enum CommandArgs {
     Touch {
         /// The key.
         key: OsString,
-        /// The new TTL in seconds; 0 never expires.
+        /// The new TTL in seconds, as `set --ttl` takes it; 0 never expires.
+        #[arg(
+            long,
+            value_name = "SECS",
+            required_unless_present = "secs",
+            conflicts_with = "secs"
+        )]
+        ttl: Option<u32>,
+        /// The new TTL as a second argument, `touch KEY SECS`: the older
+        /// form of `--ttl`, still accepted.
         #[arg(value_name = "SECS")]
-        ttl: u32,
+        secs: Option<u32>,
     },
     /// Invalidate every entry carrying any of the tags; prints the
     /// invalidation sequence number.
@@ -133,7 +160,7 @@ enum Action {
     },
     Get {
         key: Vec<u8>,
-        show_tags: bool,
+        shown: Shown,
     },
     Delete {
         key: Vec<u8>,
@@ -147,6 +174,14 @@ enum Action {
     },
     Flush,
     Stats,
+}
+
+/// What `get` prints on stderr besides the value.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Shown {
+    tags: bool,
+    cas: bool,
+    fence: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -199,16 +234,25 @@ impl Args {
                     },
                 }
             }
-            CommandArgs::Get { key, show_tags } => Action::Get {
-                key: key.into_encoded_bytes(),
+            CommandArgs::Get {
+                key,
                 show_tags,
+                show_cas,
+                show_fence,
+            } => Action::Get {
+                key: key.into_encoded_bytes(),
+                shown: Shown {
+                    tags: show_tags,
+                    cas: show_cas,
+                    fence: show_fence,
+                },
             },
             CommandArgs::Del { key } => Action::Delete {
                 key: key.into_encoded_bytes(),
             },
-            CommandArgs::Touch { key, ttl } => Action::Touch {
+            CommandArgs::Touch { key, ttl, secs } => Action::Touch {
                 key: key.into_encoded_bytes(),
-                ttl: Duration::from_secs(ttl.into()),
+                ttl: Duration::from_secs(ttl.or(secs).expect("clap requires --ttl or SECS").into()),
             },
             CommandArgs::Invalidate { tags } => Action::Invalidate { tags },
             CommandArgs::Flush => Action::Flush,
@@ -271,6 +315,7 @@ async fn run(invocation: Invocation) -> anyhow::Result<bool> {
 }
 
 async fn execute(connection: &Connection, action: Action) -> anyhow::Result<bool> {
+    let stdout_is_terminal = io::stdout().is_terminal();
     let mut stdout = io::stdout().lock();
     let applied = match action {
         Action::Ping => {
@@ -287,27 +332,20 @@ async fn execute(connection: &Connection, action: Action) -> anyhow::Result<bool
             writeln!(stdout, "{}", outcome.name())?;
             matches!(outcome, SetOutcome::Stored { .. })
         }
-        Action::Get { key, show_tags } => {
-            let item = if show_tags {
-                connection.get_with_tags(key).await?.into_item()
+        Action::Get { key, shown } => {
+            let lookup = if shown.tags {
+                connection.get_with_tags(key).await?
             } else {
-                connection.get(key).await?
+                connection.get_with_fence(key).await?
             };
-            match item {
-                Some(item) => {
-                    if show_tags {
-                        let tags: Vec<_> = item
-                            .tags
-                            .iter()
-                            .map(|tag| String::from_utf8_lossy(tag))
-                            .collect();
-                        eprintln!("tags: {}", tags.join(" "));
-                    }
-                    stdout.write_all(&item.value)?;
-                    true
-                }
-                None => false,
+            // The value first, then what was asked for on stderr: on a
+            // terminal they then appear in that order.
+            if let Some(item) = lookup.item() {
+                write_value(&mut stdout, &item.value, stdout_is_terminal)?;
+                stdout.flush()?;
             }
+            write_shown(&mut io::stderr().lock(), &lookup, shown)?;
+            lookup.is_hit()
         }
         Action::Delete { key } => {
             let found = connection.delete(key).await?;
@@ -337,6 +375,40 @@ async fn execute(connection: &Connection, action: Action) -> anyhow::Result<bool
     };
     stdout.flush()?;
     Ok(applied)
+}
+
+/// Writes a value as `get` prints it: its bytes unchanged, and on a
+/// terminal a newline after them unless they end with one, so that the
+/// prompt starts on a line of its own. A pipe or file gets the bytes alone,
+/// so `tc get k > file` stores exactly what was SET.
+fn write_value(out: &mut impl Write, value: &[u8], terminal: bool) -> io::Result<()> {
+    out.write_all(value)?;
+    if terminal && !value.ends_with(b"\n") {
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Writes what `get` was asked to show, one `name: value` line each:
+/// a hit's tags and CAS value, and the fence of a hit or a miss.
+fn write_shown(out: &mut impl Write, lookup: &Lookup, shown: Shown) -> io::Result<()> {
+    if let Some(item) = lookup.item() {
+        if shown.tags {
+            let tags: Vec<_> = item
+                .tags
+                .iter()
+                .map(|tag| String::from_utf8_lossy(tag))
+                .collect();
+            writeln!(out, "tags: {}", tags.join(" "))?;
+        }
+        if shown.cas {
+            writeln!(out, "cas: {}", item.cas)?;
+        }
+    }
+    if shown.fence {
+        writeln!(out, "fence: {}", lookup.fence())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -434,7 +506,21 @@ mod tests {
             parse(&["get", "k", "--show-tags"]).action,
             Action::Get {
                 key: b"k".to_vec(),
-                show_tags: true
+                shown: Shown {
+                    tags: true,
+                    ..Shown::default()
+                }
+            }
+        );
+        assert_eq!(
+            parse(&["get", "k", "--show-cas", "--show-fence"]).action,
+            Action::Get {
+                key: b"k".to_vec(),
+                shown: Shown {
+                    tags: false,
+                    cas: true,
+                    fence: true
+                }
             }
         );
         assert_eq!(
@@ -442,7 +528,7 @@ mod tests {
             Action::Delete { key: b"k".to_vec() }
         );
         assert_eq!(
-            parse(&["touch", "k", "30"]).action,
+            parse(&["touch", "k", "--ttl", "30"]).action,
             Action::Touch {
                 key: b"k".to_vec(),
                 ttl: Duration::from_secs(30)
@@ -457,6 +543,76 @@ mod tests {
         assert_eq!(parse(&["flush"]).action, Action::Flush);
         assert_eq!(parse(&["stats"]).action, Action::Stats);
         assert_eq!(parse(&["ping"]).action, Action::Ping);
+    }
+
+    #[test]
+    fn touch_takes_its_ttl_as_set_does_or_as_the_older_second_argument() {
+        let touch = |args: &[&str]| match parse(args).action {
+            Action::Touch { key, ttl } => (key, ttl),
+            other => panic!("not a touch: {other:?}"),
+        };
+        let expected = (b"k".to_vec(), Duration::from_secs(30));
+        assert_eq!(touch(&["touch", "k", "--ttl", "30"]), expected);
+        assert_eq!(touch(&["touch", "--ttl", "30", "k"]), expected);
+        assert_eq!(touch(&["touch", "k", "30"]), expected);
+        assert_eq!(touch(&["touch", "k", "--ttl", "0"]).1, Duration::ZERO);
+
+        let neither = parse_error(&["touch", "k"]);
+        assert_eq!(neither.kind(), ErrorKind::MissingRequiredArgument);
+        let both = parse_error(&["touch", "k", "30", "--ttl", "30"]);
+        assert_eq!(both.kind(), ErrorKind::ArgumentConflict);
+        assert_eq!((neither.exit_code(), both.exit_code()), (2, 2));
+    }
+
+    #[test]
+    fn a_value_is_written_raw_and_ends_with_a_newline_only_on_a_terminal() {
+        let written = |value: &[u8], terminal: bool| {
+            let mut out = Vec::new();
+            write_value(&mut out, value, terminal).expect("write to a Vec");
+            out
+        };
+        assert_eq!(written(b"<h1>Ada</h1>", false), b"<h1>Ada</h1>");
+        assert_eq!(written(b"<h1>Ada</h1>", true), b"<h1>Ada</h1>\n");
+        // A value that already ends a line is not given a blank one.
+        assert_eq!(written(b"line\n", true), b"line\n");
+        assert_eq!(written(b"line\n", false), b"line\n");
+        assert_eq!(written(b"", false), b"");
+        assert_eq!(written(b"", true), b"\n");
+    }
+
+    #[test]
+    fn shown_lines_are_tags_cas_and_fence_and_a_miss_shows_its_fence() {
+        let shown = |lookup: &Lookup, shown: Shown| {
+            let mut out = Vec::new();
+            write_shown(&mut out, lookup, shown).expect("write to a Vec");
+            String::from_utf8(out).expect("UTF-8")
+        };
+        let hit = Lookup::Hit(tagcached_client::Item {
+            value: Bytes::from_static(b"v"),
+            cas: 7,
+            client_flags: 0,
+            fence: 99,
+            tags: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+        });
+        let all = Shown {
+            tags: true,
+            cas: true,
+            fence: true,
+        };
+        assert_eq!(shown(&hit, all), "tags: a b\ncas: 7\nfence: 99\n");
+        assert_eq!(shown(&hit, Shown::default()), "");
+        let miss = Lookup::Miss { fence: 100 };
+        assert_eq!(shown(&miss, all), "fence: 100\n");
+        assert_eq!(
+            shown(
+                &miss,
+                Shown {
+                    fence: false,
+                    ..all
+                }
+            ),
+            ""
+        );
     }
 
     #[test]
@@ -475,6 +631,7 @@ mod tests {
         for args in [
             &["invalidate"][..],
             &["touch", "k", "soon"],
+            &["touch", "k", "--ttl", "soon"],
             &["set", "k"],
             &["set", "k", "v", "--mode", "sometimes"],
             &["frobnicate"],

@@ -1,10 +1,11 @@
 //! Shared by the client's end-to-end tests: in-process servers on
-//! 127.0.0.1:0, a proxy that can cut a server off without stopping it, and
-//! a bound on every test, since the failures these tests guard against are
-//! hangs.
+//! 127.0.0.1:0, a proxy that can cut a server off without stopping it, a
+//! bound on every test, since the failures these tests guard against are
+//! hangs, and `tagcached-cli` run as a child process ([`cli`]).
 
 #![allow(dead_code)] // Each test binary uses its own part of this.
 
+pub mod cli;
 pub mod fake_peer;
 
 use std::future::Future;
