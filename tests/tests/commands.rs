@@ -402,7 +402,7 @@ async fn flush_all_empties_every_shard() {
 }
 
 /// The names protocol.md §6.10 promises.
-const DOCUMENTED_STATS: [&str; 17] = [
+const DOCUMENTED_STATS: [&str; 19] = [
     "uptime",
     "version",
     "curr_items",
@@ -412,6 +412,8 @@ const DOCUMENTED_STATS: [&str; 17] = [
     "get_misses",
     "get_invalidated",
     "get_expired",
+    "invalidated_reclaimed",
+    "expired_reclaimed",
     "evictions",
     "cmd_set",
     "invalidations",

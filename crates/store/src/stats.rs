@@ -23,9 +23,13 @@ pub struct ShardStats {
     pub get_hits: u64,
     /// GETs that returned nothing, for any reason (includes the two below).
     pub get_misses: u64,
-    /// GETs that found the key but its entry had been invalidated by a tag.
+    /// GETs that found the key's entry invalidated by a tag, and removed
+    /// it. An invalidated entry that the sweep or another command removed
+    /// first is not found: a GET of its key then counts in `get_misses`
+    /// only (protocol.md §6.10).
     pub get_misses_invalidated: u64,
-    /// GETs that found the key but its entry had expired.
+    /// GETs that found the key's entry expired, and removed it; as
+    /// `get_misses_invalidated`, an entry removed first is not counted.
     pub get_misses_expired: u64,
     /// SETs (of any mode) that stored a value.
     pub sets: u64,

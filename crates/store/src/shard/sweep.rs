@@ -106,6 +106,47 @@ mod tests {
         shard.assert_invariants();
     }
 
+    /// What protocol.md §6.10 says `get_invalidated` counts (issue 8: the
+    /// README's session showed 1 for a read made after the sweep had
+    /// removed the invalidated entry): such a read finds no entry, a plain
+    /// miss, and only the reclamation counts the invalidation.
+    #[test]
+    fn a_read_after_the_sweep_reclaimed_an_invalidated_entry_is_a_plain_miss() {
+        let mut shard = shard();
+        put(&mut shard, b"swept", b"v", &["t"], 1);
+        put(&mut shard, b"read", b"v", &["t"], 1);
+        let args = SetArgs::new(b"expired", Bytes::from_static(b"v")).ttl_secs(1);
+        assert!(matches!(
+            shard.set(args, seq(1), 0),
+            SetOutcome::Stored { .. }
+        ));
+        shard.invalidate(&["t"], seq(2));
+        assert_eq!(
+            shard.get(b"read", NOW, false),
+            crate::Lookup::Miss(crate::MissReason::Invalidated)
+        );
+        let report = shard.sweep(NOW, 100);
+        assert_eq!(
+            (report.invalidated_reclaimed, report.expired_reclaimed),
+            (1, 1)
+        );
+        for key in [&b"swept"[..], b"expired"] {
+            assert_eq!(
+                shard.get(key, NOW, false),
+                crate::Lookup::Miss(crate::MissReason::Absent)
+            );
+        }
+        let stats = shard.stats();
+        assert_eq!(stats.get_misses, 3);
+        assert_eq!(
+            stats.get_misses_invalidated, 1,
+            "only the read that met one"
+        );
+        assert_eq!(stats.get_misses_expired, 0);
+        assert_eq!(stats.invalidated_reclaimed, 2, "whoever found them");
+        assert_eq!(stats.expired_reclaimed, 1);
+    }
+
     #[test]
     fn sweep_of_empty_shard_does_nothing() {
         let mut shard = shard();

@@ -1,0 +1,142 @@
+//! The README's examples, run as written, so that they cannot drift from
+//! what the code does: the shell session of "A session from the shell",
+//! line by line against a real server.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::cli::{cli, run, Output, CLI};
+use support::start_server;
+
+const README: &str = include_str!("../../README.md");
+
+/// The body of the first code block tagged `info` after `heading`.
+fn readme_block(heading: &str, info: &str) -> Vec<&'static str> {
+    let section = README
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README has no `{heading}`"))
+        .1;
+    let fence = format!("```{info}\n");
+    let block = section
+        .split_once(&fence)
+        .unwrap_or_else(|| panic!("no {fence:?} block after `{heading}`"))
+        .1;
+    let block = block.split_once("```\n").expect("the block ends").0;
+    block.lines().collect()
+}
+
+/// One command of the session and what the README says it prints.
+#[derive(Debug, Default)]
+struct Step {
+    command: String,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+/// `line` without a trailing `  # comment`, and whether the comment says
+/// the line is printed on stderr.
+fn without_comment(line: &str) -> (&str, bool) {
+    match line.split_once("  #") {
+        Some((text, comment)) => (text.trim_end(), comment.trim() == "on stderr"),
+        None => (line, false),
+    }
+}
+
+/// The session as steps: a `$ ` line is a command, the lines up to the
+/// next one what it prints.
+fn session() -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    for line in readme_block("## A session from the shell", "sh") {
+        let (text, on_stderr) = without_comment(line);
+        if let Some(command) = text.strip_prefix("$ ") {
+            steps.push(Step {
+                command: command.to_owned(),
+                ..Step::default()
+            });
+            continue;
+        }
+        let step = steps.last_mut().expect("the session starts with a command");
+        if on_stderr {
+            step.stderr.push(text.to_owned());
+        } else {
+            step.stdout.push(text.to_owned());
+        }
+    }
+    steps
+}
+
+/// The server's counter `name`, read with the CLI.
+fn stat(server: &str, name: &str) -> u64 {
+    let stats = cli(server, &["stats"]);
+    assert_eq!(stats.code, Some(0), "{stats:?}");
+    stats
+        .stdout_text()
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+/// Whether printed lines match the README's. The one number the session
+/// cannot fix, the invalidation's sequence (it starts at the server's boot
+/// time), is matched by any number.
+fn lines_match(printed: &[&str], readme: &[String]) -> bool {
+    printed.len() == readme.len()
+        && printed.iter().zip(readme).all(|(printed, readme)| {
+            let number = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+            printed == readme || (number(readme) && number(printed))
+        })
+}
+
+fn printed_lines(bytes: &[u8]) -> Vec<&str> {
+    let text = std::str::from_utf8(bytes).expect("UTF-8");
+    text.lines().collect()
+}
+
+/// Issue 8: the session showed `get_invalidated 1`, which a session at a
+/// person's pace never prints: the sweep removes the invalidated entry
+/// before the read. Now the README's figures are what this produces.
+#[test]
+fn the_readme_shell_session_prints_what_the_readme_shows() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let steps = session();
+    assert!(steps.len() >= 8, "the session was found: {steps:?}");
+    for step in steps {
+        if let Some(alias) = step.command.strip_prefix("alias tc=") {
+            // Stands for the binary under test, as `tc` below.
+            assert!(alias.contains("--bin tagcached-cli"), "{alias}");
+            continue;
+        }
+        let invalidates = step.command.starts_with("tc invalidate ");
+        let reclaimed = stat(&addr, "invalidated_reclaimed");
+
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("tc() {{ \"$TC\" \"$@\"; }}\n{}", step.command))
+            .env("TC", CLI)
+            .env("TAGCACHED_SERVER", &addr);
+        let output: Output = run(shell, b"");
+        let stdout = printed_lines(&output.stdout);
+        let stderr: Vec<&str> = output.stderr.lines().collect();
+        assert!(
+            lines_match(&stdout, &step.stdout) && lines_match(&stderr, &step.stderr),
+            "`$ {}` printed\n{stdout:?} on stdout and\n{stderr:?} on stderr; the README shows\n{:?} and\n{:?}",
+            step.command,
+            step.stdout,
+            step.stderr,
+        );
+
+        if invalidates {
+            // A person types the next command seconds later; the sweep,
+            // every 10 ms, has long removed the entry by then.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while stat(&addr, "invalidated_reclaimed") == reclaimed {
+                assert!(Instant::now() < deadline, "the sweep removed nothing");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
