@@ -9,27 +9,32 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tagcached_client::{Client, SetOptions};
-//!
-//! # async fn load_profile(id: u64) -> String { String::new() }
+//! use tagcached_client::Client;
+//! # async fn render_user_page(id: u64) -> String {
+//! #     format!("<h1>user {id}</h1>")
+//! # }
 //! # async fn example() -> tagcached_client::Result<()> {
+//!
 //! let cache = Client::builder()
 //!     .servers(["10.0.0.1:11311", "10.0.0.2:11311"])
 //!     .request_timeout(Duration::from_millis(100))
 //!     .build()?;
 //!
-//! // Read, or compute and store; the miss's fence keeps a value computed
+//! // Read, or compute and store (`render_user_page` is an `async fn`: the
+//! // closure returns a future). The miss's fence keeps a value computed
 //! // before an invalidation from being stored after it.
-//! let profile = cache
-//!     .get_or_set_with("user:42:profile", ["user:42"], Duration::from_secs(3600), || {
-//!         load_profile(42)
+//! let page = cache
+//!     .get_or_set_with("page:/users/42", ["user:42"], Duration::from_secs(3600), || {
+//!         render_user_page(42)
 //!     })
 //!     .await?;
 //!
-//! // The user changed: every entry tagged user:42, on every server, is a
-//! // miss from now on.
+//! // User 42 changed: every entry tagged user:42, on every server, is a miss
+//! // from now on.
 //! cache.invalidate_tags(["user:42"]).await?;
-//! # Ok(()) }
+//! # drop(page);
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! [`Connection`] is the layer beneath: one TCP connection to one server,

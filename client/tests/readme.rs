@@ -1,6 +1,7 @@
 //! The README's examples, run as written, so that they cannot drift from
 //! what the code does: the shell session of "A session from the shell",
-//! line by line against a real server.
+//! line by line against a real server, and the Rust snippet of "From Rust",
+//! which must be the crate's doctest (compiled by `cargo test`).
 
 mod support;
 
@@ -11,6 +12,7 @@ use support::cli::{cli, run, Output, CLI};
 use support::start_server;
 
 const README: &str = include_str!("../../README.md");
+const LIB_RS: &str = include_str!("../src/lib.rs");
 
 /// The body of the first code block tagged `info` after `heading`.
 fn readme_block(heading: &str, info: &str) -> Vec<&'static str> {
@@ -139,4 +141,32 @@ fn the_readme_shell_session_prints_what_the_readme_shows() {
             }
         }
     }
+}
+
+/// The visible lines of the first `no_run` example in the crate's docs.
+fn crate_doctest() -> Vec<&'static str> {
+    let docs = LIB_RS
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
+        .map(|line| line.strip_prefix(' ').unwrap_or(line));
+    docs.skip_while(|line| *line != "```no_run")
+        .skip(1)
+        .take_while(|line| *line != "```")
+        // rustdoc's hidden lines: compiled, not shown.
+        .filter(|line| *line != "#" && !line.starts_with("# "))
+        .collect()
+}
+
+/// Issue 8: the README's snippet passed `|| render(42)` where a closure
+/// returning a future is needed, and nothing compiled it. It is now the
+/// crate's doctest, which `cargo test` compiles.
+#[test]
+fn the_readme_rust_snippet_is_the_crate_doctest() {
+    let readme = readme_block("## From Rust", "rust");
+    let doctest = crate_doctest();
+    assert!(doctest.len() > 5, "the doctest was found: {doctest:?}");
+    assert_eq!(
+        readme, doctest,
+        "README's snippet must be the visible lines of the example in client/src/lib.rs"
+    );
 }
