@@ -2,7 +2,9 @@
 //! invalidation fanned out to both, and what happens when one goes away.
 //!
 //! `cargo run -p tagcached-client --example cluster` starts two servers;
-//! set `TAGCACHED_SERVER=host1:port,host2:port` to use running ones.
+//! set `TAGCACHED_SERVER=host1:port,host2:port` to use running ones (its
+//! keys and tags then carry a prefix unique to the run, and no server is
+//! stopped).
 
 mod common;
 
@@ -12,7 +14,8 @@ use tagcached_client::{Client, SetOptions};
 
 #[tokio::main]
 async fn main() -> tagcached_client::Result<()> {
-    let (addrs, mut servers) = common::servers(2);
+    let mut servers = common::servers(2);
+    let addrs = servers.addrs.clone();
     let cache = Client::builder()
         .servers(addrs.clone())
         .request_timeout(Duration::from_millis(200))
@@ -20,8 +23,11 @@ async fn main() -> tagcached_client::Result<()> {
         .failure_threshold(2)
         .build()?;
 
-    let options = SetOptions::new().tag("catalog");
-    let keys: Vec<String> = (0..1000).map(|n| format!("product:{n}")).collect();
+    let catalog = servers.name("catalog");
+    let options = SetOptions::new().tag(&catalog);
+    let keys: Vec<String> = (0..1000)
+        .map(|n| servers.name(format_args!("product:{n}")))
+        .collect();
     let stored = cache
         .set_many(keys.iter().map(|key| (key, "{...}", &options)))
         .await;
@@ -34,19 +40,19 @@ async fn main() -> tagcached_client::Result<()> {
         println!("{addr} holds {here} of {} keys", keys.len());
     }
 
-    let sequences = cache.invalidate_tags(["catalog"]).await?;
+    let sequences = cache.invalidate_tags([&catalog]).await?;
     println!("invalidated on both servers: sequences {sequences:?}");
 
-    if servers.len() == 2 {
+    if servers.started_here() {
         // Stop the second in-process server: its keys miss and its writes
         // fail, the first server's keys are unaffected.
-        let stopped = servers.pop().expect("two servers");
+        let stopped = servers.started.pop().expect("two servers");
         stopped.shutdown();
         tokio::task::spawn_blocking(move || drop(stopped))
             .await
             .expect("stopped");
         let error = cache
-            .invalidate_tags(["catalog"])
+            .invalidate_tags([&catalog])
             .await
             .expect_err("one is gone");
         println!("with one server gone: {error}");

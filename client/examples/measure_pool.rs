@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Strategies, each against the same server (in-process with 2 threads,
-//! unless `TAGCACHED_SERVER` names one):
+//! unless `TAGCACHED_SERVER` names one; the keys there carry a prefix unique
+//! to the run, and are invalidated at the end):
 //! - *multiplexed*: a [`Client`] with a pool of N connections per lane
 //!   (N = 1, 2, 4), every task's requests pipelined on them, with and
 //!   without shard-aware lanes;
@@ -50,9 +51,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (addrs, _server) = common::servers(1);
-    let addr = addrs[0].clone();
-    runtime.block_on(measure(addr, tasks, per_task, runs));
+    let servers = common::servers(1);
+    runtime.block_on(measure(&servers, tasks, per_task, runs));
 }
 
 /// A way of sending GETs.
@@ -77,12 +77,17 @@ struct Sample {
     p99: Duration,
 }
 
-async fn measure(addr: String, tasks: usize, per_task: usize, runs: usize) {
-    let keys: Arc<Vec<Bytes>> =
-        Arc::new((0..KEYS).map(|n| Bytes::from(format!("key:{n}"))).collect());
+async fn measure(servers: &common::Servers, tasks: usize, per_task: usize, runs: usize) {
+    let addr = servers.addrs[0].clone();
+    let keys: Arc<Vec<Bytes>> = Arc::new(
+        (0..KEYS)
+            .map(|n| Bytes::from(servers.name(format_args!("key:{n}"))))
+            .collect(),
+    );
     let loader = Client::new(addr.clone());
     let value = Bytes::from(vec![b'x'; VALUE_LEN]);
-    let options = SetOptions::new().tag("measure");
+    let tag = servers.name("measure");
+    let options = SetOptions::new().tag(&tag);
     for outcome in loader
         .set_many(keys.iter().map(|key| (key, value.clone(), &options)))
         .await
@@ -176,6 +181,11 @@ async fn measure(addr: String, tasks: usize, per_task: usize, runs: usize) {
         throughput("multiplexed, 2 conn per shard") / throughput("multiplexed, 2 conn per server"),
         throughput("multiplexed, 4 conn per shard") / throughput("multiplexed, 4 conn per server"),
     );
+    // Leave nothing live behind on a server this run may share.
+    loader
+        .invalidate_tags([&tag])
+        .await
+        .expect("invalidate the preloaded keys");
 }
 
 /// `tasks` tasks, each sending `per_task` GETs one after another.

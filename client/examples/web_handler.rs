@@ -8,7 +8,9 @@
 //! invalidation, whatever the timing.
 //!
 //! `cargo run -p tagcached-client --example web_handler`; set
-//! `TAGCACHED_SERVER=host:port` to use a running server.
+//! `TAGCACHED_SERVER=host:port` to use a running server (its keys and tags
+//! then carry a prefix unique to the run, so the first wave misses there
+//! too, without flushing anyone's entries).
 
 mod common;
 
@@ -66,13 +68,15 @@ impl From<tagcached_client::Error> for AppError {
 struct App {
     cache: Client,
     database: Database,
+    /// Where the cache is, and the names this run uses on it.
+    servers: common::Servers,
 }
 
 impl App {
     /// `GET /users/{id}`: the rendered profile, from the cache when it can.
     async fn show_user(&self, id: u64) -> Result<Bytes, AppError> {
-        let key = format!("v1:user:{id}:profile");
-        let tag = format!("user:{id}");
+        let key = self.servers.name(format_args!("v1:user:{id}:profile"));
+        let tag = self.servers.name(format_args!("user:{id}"));
         self.cache
             .try_get_or_set_with(&key, [&tag], Duration::from_secs(600), || async {
                 let name = self
@@ -88,22 +92,23 @@ impl App {
     /// `PUT /users/{id}`: write the source of truth, then invalidate.
     async fn rename_user(&self, id: u64, name: &str) -> Result<(), AppError> {
         self.database.rename(id, name);
-        self.cache.invalidate_tags([format!("user:{id}")]).await?;
+        let tag = self.servers.name(format_args!("user:{id}"));
+        self.cache.invalidate_tags([tag]).await?;
         Ok(())
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (addrs, _servers) = common::servers(1);
+    let servers = common::servers(1);
     let app = Arc::new(App {
-        cache: Client::builder().servers(addrs).build()?,
+        cache: Client::builder().servers(servers.addrs.clone()).build()?,
         database: Database::default(),
+        servers,
     });
     for id in 0..10 {
         app.database.rename(id, &format!("user-{id}"));
     }
-    app.cache.flush_all().await?;
 
     // Ten waves of fifty concurrent requests. The first wave's misses each
     // query the database (cache-aside does not coalesce concurrent misses);
