@@ -17,15 +17,13 @@
 //! the library.
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
-
 use tagcached_client::{ConnectOptions, Connection, Lookup, SetMode, SetOptions, SetOutcome};
 
 /// Talk to a tagcached server.
@@ -250,10 +248,13 @@ impl Args {
             CommandArgs::Del { key } => Action::Delete {
                 key: key.into_encoded_bytes(),
             },
-            CommandArgs::Touch { key, ttl, secs } => Action::Touch {
-                key: key.into_encoded_bytes(),
-                ttl: Duration::from_secs(ttl.or(secs).expect("clap requires --ttl or SECS").into()),
-            },
+            CommandArgs::Touch { key, ttl, secs } => {
+                let ttl = ttl.or(secs).expect("clap requires --ttl or SECS");
+                Action::Touch {
+                    key: key.into_encoded_bytes(),
+                    ttl: Duration::from_secs(ttl.into()),
+                }
+            }
             CommandArgs::Invalidate { tags } => Action::Invalidate { tags },
             CommandArgs::Flush => Action::Flush,
             CommandArgs::Stats => Action::Stats,
