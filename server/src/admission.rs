@@ -63,8 +63,14 @@ impl PartialFrameShare {
     /// received). Returns false, keeping the share as it was, if that would
     /// take the total past the limit.
     pub fn hold(&mut self, bytes: usize) -> bool {
+        // Nearly every read leaves no large frame behind: touch the
+        // server-wide counter, a cache line every worker writes, only when
+        // the share changes.
+        if bytes == self.held {
+            return true;
+        }
         let total = &self.shared.counters.partial_frame_bytes;
-        if bytes <= self.held {
+        if bytes < self.held {
             total.fetch_sub(self.held - bytes, Ordering::AcqRel);
             self.held = bytes;
             return true;

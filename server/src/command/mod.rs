@@ -101,7 +101,7 @@ pub struct Op {
 }
 
 /// An op's size bounds what a connection's planned ops hold: at most
-/// `MAX_ROUND_OPS` (1024) of them, 144 KiB.
+/// `MAX_ROUND_OPS` (1024) of them plus one GETM's keys, 288 KiB.
 const _: () = assert!(std::mem::size_of::<Op>() <= 144);
 
 #[derive(Debug)]

@@ -46,37 +46,42 @@ fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
     line("uptime", &shared.started.elapsed().as_secs());
     line("version", &env!("CARGO_PKG_VERSION"));
     line("threads", &shared.config.threads);
-    line(
-        "curr_connections",
-        &counters.curr_connections.load(Ordering::Relaxed),
-    );
-    line(
-        "total_connections",
-        &counters.total_connections.load(Ordering::Relaxed),
-    );
-    line(
-        "rejected_connections",
-        &counters.rejected_connections.load(Ordering::Relaxed),
-    );
-    line("invalidation_seq", &shared.sequence.current());
-    line(
-        "invalidations",
-        &counters.invalidations.load(Ordering::Relaxed),
-    );
-    line("cmd_flush", &counters.flushes.load(Ordering::Relaxed));
-    line("idle_kicks", &counters.idle_kicks.load(Ordering::Relaxed));
-    line(
-        "partial_frame_bytes",
-        &counters.partial_frame_bytes.load(Ordering::Relaxed),
-    );
-    line(
-        "partial_frame_refusals",
-        &counters.partial_frame_refusals.load(Ordering::Relaxed),
-    );
-    line(
-        "frame_timeouts",
-        &counters.frame_timeouts.load(Ordering::Relaxed),
-    );
+    let server: [(&str, u64); 10] = [
+        (
+            "curr_connections",
+            counters.curr_connections.load(Ordering::Relaxed) as u64,
+        ),
+        (
+            "total_connections",
+            counters.total_connections.load(Ordering::Relaxed),
+        ),
+        (
+            "rejected_connections",
+            counters.rejected_connections.load(Ordering::Relaxed),
+        ),
+        ("invalidation_seq", shared.sequence.current()),
+        (
+            "invalidations",
+            counters.invalidations.load(Ordering::Relaxed),
+        ),
+        ("cmd_flush", counters.flushes.load(Ordering::Relaxed)),
+        ("idle_kicks", counters.idle_kicks.load(Ordering::Relaxed)),
+        (
+            "partial_frame_bytes",
+            counters.partial_frame_bytes.load(Ordering::Relaxed) as u64,
+        ),
+        (
+            "partial_frame_refusals",
+            counters.partial_frame_refusals.load(Ordering::Relaxed),
+        ),
+        (
+            "frame_timeouts",
+            counters.frame_timeouts.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, value) in server {
+        line(name, &value);
+    }
     write_shard(&mut line, "", &total);
     for (shard, stats) in per_shard {
         write_shard(&mut line, &format!("shard.{shard}."), stats);

@@ -9,8 +9,9 @@
 //! it holds is taken from another connection:
 //! - the read buffer: what one read brings ([`READ_CHUNK`]), or one frame
 //!   of at most `max_frame` while it arrives;
-//! - planned ops: at most [`MAX_ROUND_OPS`] per round (a GETM's keys count
-//!   one each) of at most 144 bytes, holding slices of the read buffer, not
+//! - planned ops: [`MAX_ROUND_OPS`] per round (a GETM's keys count one
+//!   each), plus the keys of the GETM that starts below it, so at most 2047
+//!   of at most 144 bytes (288 KiB), holding slices of the read buffer, not
 //!   copies;
 //! - answers: the connection's budget (`--connection-memory`). A round's
 //!   shards may add only what the budget leaves; a read whose answer does
@@ -57,8 +58,9 @@ use crate::router::Handoff;
 
 /// Read this much at a time (more when a frame is larger).
 pub const READ_CHUNK: usize = 16 * 1024;
-/// Ops planned per round at most, so a long pipeline is served in rounds
-/// that let the worker's other connections in between.
+/// Ops planned per round before planning stops (a GETM that starts below it
+/// is planned whole), so a long pipeline is served in rounds that let the
+/// worker's other connections in between.
 pub const MAX_ROUND_OPS: usize = 1024;
 /// A read buffer that grew past this for one large frame is not kept.
 const BUFFER_KEEP: usize = 64 * 1024;
