@@ -108,7 +108,7 @@ fn get_and_set(c: &mut Criterion) {
     let mut tagged = filled(ShardConfig::default(), &tags, TAGS_PER_ENTRY, key);
     // A tag no entry carries, invalidated after every store: each read must
     // now check its entry's tags rather than take the nothing-newer path.
-    tagged.invalidate(&["unrelated"], InvalidationSeq::new(2));
+    tagged.invalidate(&["unrelated"], InvalidationSeq::new(2), 0);
     c.bench_function("get_hit_3_tags", |b| {
         b.iter(|| {
             i = (i + 7919) % keys.len();
@@ -133,6 +133,7 @@ fn get_and_set(c: &mut Criterion) {
             tagged.invalidate(
                 black_box(&tags[start..start + 10]),
                 InvalidationSeq::new(seq),
+                0,
             );
         })
     });
@@ -227,13 +228,13 @@ fn invalidate_by_tag_population(c: &mut Criterion) {
     c.bench_function("invalidate_tag_on_1_entry", |b| {
         b.iter(|| {
             seq += 1;
-            shard.invalidate(black_box(&["small"]), InvalidationSeq::new(seq));
+            shard.invalidate(black_box(&["small"]), InvalidationSeq::new(seq), 0);
         })
     });
     c.bench_function("invalidate_tag_on_1m_entries", |b| {
         b.iter(|| {
             seq += 1;
-            shard.invalidate(black_box(&["big"]), InvalidationSeq::new(seq));
+            shard.invalidate(black_box(&["big"]), InvalidationSeq::new(seq), 0);
         })
     });
     assert_eq!(shard.len() as u64, BIG_TAG_ENTRIES + 1, "nothing walked");

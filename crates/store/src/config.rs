@@ -14,6 +14,14 @@ pub const DEFAULT_TAG_RETENTION: usize = 65_536;
 /// [`ShardConfig::uncarried_tag_limit`].
 pub const UNCARRIED_TAG_MEMORY_DIVISOR: usize = 16;
 
+/// Default [`ShardConfig::lease_ms`]: how long a refresh lease is held
+/// (protocol.md §8.4), as memcached's and Facebook's leases.
+pub const DEFAULT_LEASE_MS: u64 = 10_000;
+
+/// Lease records may hold at most `1 / LEASE_MEMORY_DIVISOR` of a shard's
+/// [`memory_limit`](ShardConfig::memory_limit); past it the oldest go.
+pub const LEASE_MEMORY_DIVISOR: usize = 16;
+
 /// The limits one [`Shard`](crate::Shard) runs under.
 ///
 /// Built from [`Default`] and the `with_*` methods; the server derives one per
@@ -35,6 +43,10 @@ pub struct ShardConfig {
     /// less likely to be refused spuriously after reclamation; a smaller one
     /// bounds memory spent on tags of data this shard does not hold.
     pub tag_retention: usize,
+    /// How long a refresh lease is held, in milliseconds: meanwhile no other
+    /// reader is granted one. Its record, and so its token, lives twice as
+    /// long.
+    pub lease_ms: u64,
 }
 
 impl Default for ShardConfig {
@@ -42,6 +54,7 @@ impl Default for ShardConfig {
         ShardConfig {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             tag_retention: DEFAULT_TAG_RETENTION,
+            lease_ms: DEFAULT_LEASE_MS,
         }
     }
 }
@@ -59,6 +72,23 @@ impl ShardConfig {
     pub fn with_tag_retention(mut self, tags: usize) -> Self {
         self.tag_retention = tags;
         self
+    }
+
+    /// Sets [`ShardConfig::lease_ms`].
+    #[must_use]
+    pub fn with_lease_ms(mut self, lease_ms: u64) -> Self {
+        self.lease_ms = lease_ms;
+        self
+    }
+
+    /// The bytes lease records may hold: a sixteenth of
+    /// [`memory_limit`](ShardConfig::memory_limit). A lease is granted per
+    /// key read, so without a cap a client reading many missing keys with
+    /// leases could crowd out entries; with it, the oldest leases go first,
+    /// and their holders' SETs are refused (LEASE_LOST) rather than data
+    /// being evicted.
+    pub fn lease_limit(&self) -> usize {
+        self.memory_limit / LEASE_MEMORY_DIVISOR
     }
 
     /// The bytes that invalidated tags no entry carries may hold: a

@@ -18,26 +18,32 @@
 //! - [`Shard::get`] → [`Lookup`]: a [`Hit`] (value copied) or a
 //!   [`MissReason`]. Dead entries found are removed on the spot.
 //!   [`Shard::get_borrowed`] lends the value ([`HitRef`]) instead.
+//! - [`Shard::read`] with [`ReadOptions`] → [`Read`]: the full read of
+//!   protocol.md §6.3, with stale entries, refresh leases and request-scoped
+//!   tags.
 //! - [`Shard::set`] with [`SetArgs`] ([`SetMode`]: set, add, replace, cas;
-//!   optional fence) → [`SetOutcome`].
-//! - [`Shard::delete`], [`Shard::touch`], [`Shard::invalidate`],
-//!   [`Shard::flush_all`].
+//!   optional fence, lease token and stale window) → [`SetOutcome`].
+//! - [`Shard::delete`], [`Shard::touch`], [`Shard::invalidate`] and
+//!   [`Shard::invalidate_soft`], [`Shard::flush_all`] and
+//!   [`Shard::flush_all_soft`], [`Shard::tag_status`].
 //! - [`Shard::sweep`] → [`SweepReport`]: bounded background reclamation.
 //! - [`Shard::stats`] → [`ShardStats`], summable across shards.
 //!
 //! Memory: [`Shard::bytes_used`] charges keys, values, 4 bytes per tag id and
-//! [`ENTRY_OVERHEAD`] per entry, plus interned tag names and [`TAG_OVERHEAD`]
-//! per tag, and never exceeds [`ShardConfig::memory_limit`] after an
+//! [`ENTRY_OVERHEAD`] per entry (8 more for a stale window), plus interned
+//! tag names and [`TAG_OVERHEAD`] per tag, plus leased keys and
+//! [`LEASE_OVERHEAD`] per lease, and never exceeds [`ShardConfig::memory_limit`] after an
 //! operation returns.
 //!
 //! Files: `table.rs` (key index and entry slab), `entry.rs`, `key.rs`, `tags.rs`,
-//! `eviction.rs` (SIEVE), `shard.rs` with `shard/{get,set,sweep}.rs`,
-//! `stats.rs`, `config.rs`, `seq.rs`.
+//! `leases.rs`, `eviction.rs` (SIEVE), `shard.rs` with
+//! `shard/{get,set,sweep}.rs`, `stats.rs`, `config.rs`, `seq.rs`.
 
 mod config;
 mod entry;
 mod eviction;
 mod key;
+mod leases;
 mod seq;
 mod shard;
 mod stats;
@@ -45,12 +51,15 @@ mod table;
 pub mod tags;
 
 pub use config::{
-    ShardConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_TAG_RETENTION, UNCARRIED_TAG_MEMORY_DIVISOR,
+    ShardConfig, DEFAULT_LEASE_MS, DEFAULT_MEMORY_LIMIT, DEFAULT_TAG_RETENTION,
+    LEASE_MEMORY_DIVISOR, UNCARRIED_TAG_MEMORY_DIVISOR,
 };
 pub use entry::ENTRY_OVERHEAD;
+pub use leases::LEASE_OVERHEAD;
 pub use seq::InvalidationSeq;
 pub use shard::{
-    Hit, HitRef, Lookup, MissReason, SetArgs, SetMode, SetOutcome, Shard, SweepReport,
+    Hit, HitRef, Lookup, MissReason, Read, ReadOptions, SetArgs, SetMode, SetOutcome, Shard,
+    SweepReport,
 };
 pub use stats::ShardStats;
-pub use tags::TAG_OVERHEAD;
+pub use tags::{SoftWindow, TagStatus, TAG_OVERHEAD};

@@ -10,7 +10,7 @@ mod get;
 mod set;
 mod sweep;
 
-pub use get::{Hit, HitRef, Lookup, MissReason};
+pub use get::{Hit, HitRef, Lookup, MissReason, Read, ReadOptions};
 pub use set::{SetArgs, SetMode, SetOutcome};
 pub use sweep::SweepReport;
 
@@ -18,16 +18,20 @@ use crate::config::ShardConfig;
 use crate::entry::{self, Entry};
 use crate::eviction::{EvictionPolicy, Sieve};
 use crate::key::INLINE;
+use crate::leases::LeaseTable;
 use crate::seq::InvalidationSeq;
 use crate::stats::ShardStats;
 use crate::table::{EntryTable, SlotId};
-use crate::tags::{TagId, TagTable};
+use crate::tags::{SoftWindow, TagId, TagStatus, TagTable, Verdict};
 
 /// One shard of the cache. See the crate documentation for the contract.
 pub struct Shard {
     config: ShardConfig,
     table: EntryTable,
     tags: TagTable,
+    leases: LeaseTable,
+    /// What FLUSH_ALL makes of entries it did not remove: see [`Flushes`].
+    flushes: Flushes,
     eviction: Sieve,
     /// Bytes charged for entries; tag bytes are kept by `tags`.
     entry_bytes: usize,
@@ -61,18 +65,65 @@ impl std::fmt::Debug for Shard {
 /// Whether an entry may be served, and if not, why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Liveness {
-    Live,
+    /// Live and fresh.
+    Fresh,
+    /// Live, but stale (protocol.md §8.3): served only to reads that allow
+    /// it, and kept for them.
+    Stale,
     Expired,
     Invalidated,
 }
 
-fn liveness(entry: &Entry, tags: &TagTable, now_ms: u64) -> Liveness {
+impl Liveness {
+    fn is_live(self) -> bool {
+        matches!(self, Liveness::Fresh | Liveness::Stale)
+    }
+}
+
+/// Soft FLUSH_ALLs: one open window, like a tag's (see "Soft invalidation"
+/// in the [`tags`](crate::tags) module), and the sequence of ended ones
+/// folded in. A hard flush removes entries instead.
+#[derive(Clone, Copy, Debug)]
+struct Flushes {
+    soft: SoftWindow,
+    /// Entries stamped before it are dead: the latest soft flush whose
+    /// window ended before another began.
+    dead_before: u64,
+}
+
+impl Flushes {
+    const NONE: Flushes = Flushes {
+        soft: SoftWindow {
+            seq: 0,
+            at_ms: 0,
+            until_ms: 0,
+        },
+        dead_before: 0,
+    };
+
+    fn verdict(&self, stored_seq: u64, now_ms: u64) -> Verdict {
+        Verdict::of(
+            self.dead_before,
+            self.soft.seq,
+            self.soft.until_ms,
+            stored_seq,
+            now_ms,
+        )
+    }
+}
+
+fn liveness(entry: &Entry, tags: &TagTable, flushes: &Flushes, now_ms: u64) -> Liveness {
     if entry.is_expired(now_ms) {
-        Liveness::Expired
-    } else if tags.invalidates_entry(entry.tag_ids(), entry.stored_seq) {
-        Liveness::Invalidated
-    } else {
-        Liveness::Live
+        return Liveness::Expired;
+    }
+    let verdict = tags
+        .entry_verdict(entry.tag_ids(), entry.stored_seq, now_ms)
+        .max(flushes.verdict(entry.stored_seq, now_ms));
+    match verdict {
+        Verdict::Dead => Liveness::Invalidated,
+        Verdict::Stale => Liveness::Stale,
+        Verdict::Fresh if entry.stale_at_ms().is_some_and(|at| now_ms >= at) => Liveness::Stale,
+        Verdict::Fresh => Liveness::Fresh,
     }
 }
 
@@ -85,6 +136,8 @@ impl Shard {
             config,
             table: EntryTable::new(),
             tags: TagTable::new(floor.get()),
+            leases: LeaseTable::new(),
+            flushes: Flushes::NONE,
             eviction: Sieve::new(),
             entry_bytes: 0,
             last_cas: 0,
@@ -111,11 +164,13 @@ impl Shard {
     }
 
     /// Bytes charged against [`ShardConfig::memory_limit`]: for each entry,
-    /// key + value + 4 per tag + [`ENTRY_OVERHEAD`](crate::ENTRY_OVERHEAD);
-    /// for each interned tag, its name + [`TAG_OVERHEAD`](crate::TAG_OVERHEAD).
-    /// Never above the limit once an operation returns.
+    /// key + value + 4 per tag + [`ENTRY_OVERHEAD`](crate::ENTRY_OVERHEAD)
+    /// (+ 8 with a stale window); for each interned tag, its name +
+    /// [`TAG_OVERHEAD`](crate::TAG_OVERHEAD); for each lease record, its
+    /// key and [`LEASE_OVERHEAD`](crate::LEASE_OVERHEAD). Never above the
+    /// limit once an operation returns.
     pub fn bytes_used(&self) -> usize {
-        self.entry_bytes + self.tags.bytes()
+        self.entry_bytes + self.tags.bytes() + self.leases.bytes()
     }
 
     /// What a tag absent from this shard reads as: no unknown tag was
@@ -139,6 +194,19 @@ impl Shard {
         self.tags.contains(tag)
     }
 
+    /// When this shard's floor was raised to what it is, monotonic ms: the
+    /// time its newest forgotten invalidation (or latest flush) was
+    /// numbered; 0 for the boot floor.
+    pub fn floor_at_ms(&self) -> u64 {
+        self.tags.floor_at_ms()
+    }
+
+    /// What this shard knows of `tag` (protocol.md §6.11): all zeros if it
+    /// does not hold it (never invalidated here, or forgotten).
+    pub fn tag_status(&self, tag: &[u8]) -> TagStatus {
+        self.tags.status(tag).unwrap_or_default()
+    }
+
     /// A snapshot of counters and gauges.
     pub fn stats(&self) -> ShardStats {
         ShardStats {
@@ -146,19 +214,22 @@ impl Shard {
             bytes: self.bytes_used() as u64,
             limit_bytes: self.config.memory_limit as u64,
             tags_tracked: self.tags.len() as u64,
+            leases_held: self.leases.len() as u64,
             ..self.counters
         }
     }
 
-    /// Removes `key`. Returns whether a live entry was removed; an expired or
-    /// invalidated one is reclaimed too, but reported as absent.
+    /// Removes `key`, and ends its lease if any. Returns whether a live
+    /// entry (fresh or stale) was removed; an expired or invalidated one is
+    /// reclaimed too, but reported as absent.
     pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.leases.end(key);
         let hash = self.table.hash_key(key);
         let Some(slot) = self.table.find(hash, key) else {
             return false;
         };
         match self.liveness(slot, now_ms) {
-            Liveness::Live => {
+            Liveness::Fresh | Liveness::Stale => {
                 self.remove(slot);
                 self.counters.deletes += 1;
                 true
@@ -179,7 +250,7 @@ impl Shard {
             return false;
         };
         match self.liveness(slot, now_ms) {
-            Liveness::Live => {
+            Liveness::Fresh | Liveness::Stale => {
                 self.table.get_mut(slot).expire_at_ms = entry::expire_at(now_ms, ttl_secs);
                 self.eviction.on_access(slot);
                 self.counters.touches += 1;
@@ -192,18 +263,34 @@ impl Shard {
         }
     }
 
-    /// Applies an invalidation of `tags` at `seq`: every entry carrying one
-    /// of them and stored before `seq` reads as invalid from now on. O(number
-    /// of tags); no entry is touched (the sweep reclaims their memory). A tag
-    /// unknown here is remembered so a later fenced SET sees it; if that
-    /// takes the tags no entry carries past
-    /// [`ShardConfig::uncarried_tag_limit`], or the shard over its budget,
-    /// the oldest of them are folded into the floor until it fits.
-    pub fn invalidate<T: AsRef<[u8]>>(&mut self, tags: &[T], seq: InvalidationSeq) {
+    /// Applies a hard invalidation of `tags` at `seq`, numbered at `at_ms`
+    /// (monotonic): every entry carrying one of them and stored before `seq`
+    /// reads as invalid from now on. O(number of tags); no entry is touched
+    /// (the sweep reclaims their memory). A tag unknown here is remembered
+    /// so a later fenced SET sees it; if that takes the tags no entry
+    /// carries past [`ShardConfig::uncarried_tag_limit`], or the shard over
+    /// its budget, the oldest of them are folded into the floor until it
+    /// fits.
+    pub fn invalidate<T: AsRef<[u8]>>(&mut self, tags: &[T], seq: InvalidationSeq, at_ms: u64) {
         for tag in tags {
-            self.tags.invalidate(tag.as_ref(), seq.get());
+            self.tags.invalidate(tag.as_ref(), seq.get(), at_ms);
         }
-        self.counters.tag_invalidations += tags.len() as u64;
+        self.after_invalidation(tags.len());
+    }
+
+    /// Applies a soft invalidation of `tags` (protocol.md §8.3): every entry
+    /// carrying one of them and stored before `window.seq` is stale until
+    /// `window.until_ms`, and invalid from then on. Costs and memory as
+    /// [`Shard::invalidate`].
+    pub fn invalidate_soft<T: AsRef<[u8]>>(&mut self, tags: &[T], window: SoftWindow) {
+        for tag in tags {
+            self.tags.invalidate_soft(tag.as_ref(), window);
+        }
+        self.after_invalidation(tags.len());
+    }
+
+    fn after_invalidation(&mut self, tags: usize) {
+        self.counters.tag_invalidations += tags as u64;
         self.forget_uncarried_tags_over_limit();
         // Only unreferenced tags were added, and all of them are reclaimable,
         // so this always gets back under the limit.
@@ -219,20 +306,44 @@ impl Shard {
         while self.tags.unreferenced_bytes() > limit && self.tags.reclaim_oldest() {}
     }
 
-    /// Drops every entry and every tag, and raises the floor to at least
-    /// `seq` (and to every tag's last invalidation), so a fence taken before
-    /// the flush is refused after it. O(entries): values are freed now.
-    pub fn flush_all(&mut self, seq: InvalidationSeq) {
+    /// Drops every entry, every tag and every lease, and raises the floor to
+    /// at least `seq` (and to every tag's last invalidation), so a fence
+    /// taken before the flush is refused after it. `at_ms` is when the
+    /// flush was numbered (monotonic). O(entries): values are freed now.
+    pub fn flush_all(&mut self, seq: InvalidationSeq, at_ms: u64) {
         self.table.clear();
         self.eviction.clear();
-        self.tags.flush(seq.get());
+        self.tags.flush(seq.get(), at_ms);
+        self.leases.clear();
         self.flushed_at = self.flushed_at.max(seq.get());
         self.entry_bytes = 0;
         self.sweep_cursor = 0;
     }
 
+    /// A soft flush (protocol.md §6.9): every entry stored before
+    /// `window.seq` is stale until `window.until_ms`, and invalid from then
+    /// on; a fence taken before it is refused. O(1): nothing is removed
+    /// now, and leases are kept.
+    pub fn flush_all_soft(&mut self, window: SoftWindow) {
+        let flushes = &mut self.flushes;
+        if flushes.soft.seq != 0 && flushes.soft.until_ms <= window.at_ms {
+            flushes.dead_before = flushes.dead_before.max(flushes.soft.seq);
+            flushes.soft = window;
+        } else if flushes.soft.seq == 0 {
+            flushes.soft = window;
+        } else {
+            flushes.soft.until_ms = flushes.soft.until_ms.min(window.until_ms);
+            if window.seq > flushes.soft.seq {
+                flushes.soft.seq = window.seq;
+                flushes.soft.at_ms = window.at_ms;
+            }
+        }
+        self.tags.note_applied(window.seq);
+        self.flushed_at = self.flushed_at.max(window.seq);
+    }
+
     fn liveness(&self, slot: SlotId, now_ms: u64) -> Liveness {
-        liveness(self.table.get(slot), &self.tags, now_ms)
+        liveness(self.table.get(slot), &self.tags, &self.flushes, now_ms)
     }
 
     /// Removes the entry in `slot`, returning its memory and tag references.
@@ -253,7 +364,7 @@ impl Shard {
         match why {
             Liveness::Expired => self.counters.expired_reclaimed += 1,
             Liveness::Invalidated => self.counters.invalidated_reclaimed += 1,
-            Liveness::Live => debug_assert!(false, "reclaiming a live entry"),
+            Liveness::Fresh | Liveness::Stale => debug_assert!(false, "reclaiming a live entry"),
         }
     }
 
@@ -271,18 +382,23 @@ impl Shard {
     /// a fenced SET whose tags are forgotten is refused if its fence is
     /// older than the latest invalidation forgotten (never wrongly
     /// accepted), and the client reads again and retries.
+    ///
+    /// Lease records go last: they are small and short-lived, and a shard
+    /// full of entries (its usual state) must not drop the lease it has
+    /// just granted to make room for it. Their own cap
+    /// ([`ShardConfig::lease_limit`]) keeps them from crowding entries out.
     fn make_room(&mut self, need: usize, now_ms: u64) -> bool {
         while self.bytes_used() + need > self.config.memory_limit {
             if self.tags.reclaim_oldest() {
                 continue;
             }
-            let (table, tags) = (&self.table, &self.tags);
+            let (table, tags, flushes) = (&self.table, &self.tags, &self.flushes);
             let victim = self
                 .eviction
-                .choose_victim(|slot| liveness(table.get(slot), tags, now_ms) != Liveness::Live);
+                .choose_victim(|slot| !liveness(table.get(slot), tags, flushes, now_ms).is_live());
             if let Some(slot) = victim {
                 match self.liveness(slot, now_ms) {
-                    Liveness::Live => {
+                    Liveness::Fresh | Liveness::Stale => {
                         self.remove(slot);
                         self.counters.evictions += 1;
                     }
@@ -290,9 +406,31 @@ impl Shard {
                 }
                 continue;
             }
+            if self.leases.drop_oldest() {
+                continue;
+            }
             return false;
         }
         true
+    }
+
+    /// Brings the shard back within its lease cap and its budget after a
+    /// lease was granted, sparing the entry in `keep` (the one the read is
+    /// about to return) from eviction.
+    fn fit_leases(&mut self, keep: Option<SlotId>, now_ms: u64) {
+        while self.leases.bytes() > self.config.lease_limit() && self.leases.drop_oldest() {}
+        if self.bytes_used() <= self.config.memory_limit {
+            return;
+        }
+        if let Some(slot) = keep {
+            self.eviction.on_remove(slot);
+        }
+        let made_room = self.make_room(0, now_ms);
+        if let Some(slot) = keep {
+            self.eviction.on_insert(slot);
+            self.eviction.on_access(slot);
+        }
+        debug_assert!(made_room, "leases can always be dropped");
     }
 
     /// Panics if an internal invariant is broken: byte accounting, tag
@@ -329,6 +467,11 @@ impl Shard {
         assert_eq!(listed, occupied, "eviction list tracks exactly the entries");
         self.tags
             .assert_invariants(&|tag| refs.get(tag as usize).copied().unwrap_or(0));
+        self.leases.assert_invariants();
+        assert!(
+            self.leases.bytes() <= self.config.lease_limit(),
+            "leases over their share"
+        );
         assert!(
             self.tags.unreferenced_bytes() <= self.config.uncarried_tag_limit(),
             "uncarried tags over their share: {} > {}",
@@ -398,7 +541,7 @@ pub(crate) mod tests {
     fn delete_of_invalidated_entry_reports_absent() {
         let mut shard = shard();
         put(&mut shard, b"k", b"v", &["t"], 1);
-        shard.invalidate(&["t"], seq(2));
+        shard.invalidate(&["t"], seq(2), 0);
         assert!(!shard.delete(b"k", NOW));
         assert_eq!(shard.stats().invalidated_reclaimed, 1);
         assert_eq!(shard.len(), 0);
@@ -451,8 +594,8 @@ pub(crate) mod tests {
         let mut shard = shard();
         put(&mut shard, b"a", b"1", &["t"], 1);
         put(&mut shard, b"b", b"2", &[], 1);
-        shard.invalidate(&["other"], seq(3));
-        shard.flush_all(seq(10));
+        shard.invalidate(&["other"], seq(3), 0);
+        shard.flush_all(seq(10), 0);
         assert_eq!(shard.len(), 0);
         assert_eq!(shard.bytes_used(), 0);
         assert_eq!(shard.stats().tags_tracked, 0);
@@ -485,7 +628,7 @@ pub(crate) mod tests {
             shard.set(untagged(5), seq(5), NOW),
             SetOutcome::Stored { .. }
         ));
-        shard.flush_all(seq(10));
+        shard.flush_all(seq(10), 0);
         assert_eq!(shard.set(untagged(9), seq(10), NOW), SetOutcome::Fenced);
         assert!(matches!(
             shard.set(untagged(10), seq(10), NOW),
@@ -502,8 +645,8 @@ pub(crate) mod tests {
     #[test]
     fn flush_all_floor_covers_newer_invalidations() {
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(20));
-        shard.flush_all(seq(10));
+        shard.invalidate(&["t"], seq(20), 0);
+        shard.flush_all(seq(10), 0);
         assert_eq!(shard.floor(), seq(20));
         let fenced = SetArgs::new(b"k", Bytes::from_static(b"x"))
             .with_tags(&["t"])
@@ -546,7 +689,7 @@ pub(crate) mod tests {
         let mut last = 0;
         fn invalidate_new_tag(shard: &mut Shard, last: &mut u64) {
             *last += 1;
-            shard.invalidate(&[long_tag(*last)], seq(*last));
+            shard.invalidate(&[long_tag(*last)], seq(*last), 0);
         }
         for _ in 0..invalidations_first {
             invalidate_new_tag(&mut shard, &mut last);
@@ -583,7 +726,7 @@ pub(crate) mod tests {
             InvalidationSeq::ZERO,
         );
         for n in 1..=3 {
-            shard.invalidate(&[long_tag(n)], seq(n));
+            shard.invalidate(&[long_tag(n)], seq(n), 0);
         }
         assert_eq!(shard.stats().tags_tracked, 3, "within their share");
         let mut key = 0u32;
@@ -611,7 +754,7 @@ pub(crate) mod tests {
         );
         assert_eq!(shard.config().uncarried_tag_limit(), share);
         for n in 1..=100 {
-            shard.invalidate(&[long_tag(n)], seq(n));
+            shard.invalidate(&[long_tag(n)], seq(n), 0);
             assert!(shard.bytes_used() <= share);
         }
         assert_eq!(shard.stats().tags_tracked, 3);
@@ -623,7 +766,7 @@ pub(crate) mod tests {
         let carried: Vec<String> = (1_000..1_010).map(long_tag).collect();
         for (i, tag) in carried.iter().enumerate() {
             set_value(&mut shard, &[i as u8], 10, &[tag.as_str()], 100);
-            shard.invalidate(&[tag.as_str()], seq(101 + i as u64));
+            shard.invalidate(&[tag.as_str()], seq(101 + i as u64), 0);
         }
         assert!(shard.stats().tags_tracked >= 10);
         assert_eq!(shard.sweep(NOW, 100).invalidated_reclaimed, 10);
@@ -640,7 +783,7 @@ pub(crate) mod tests {
             InvalidationSeq::ZERO,
         );
         let names: Vec<String> = (0..100).map(|i| format!("tag-{i}")).collect();
-        shard.invalidate(&names, seq(5));
+        shard.invalidate(&names, seq(5), 0);
         assert_eq!(shard.stats().tag_invalidations, 100);
         assert!(shard.bytes_used() <= limit);
         assert_eq!(shard.floor(), seq(5), "forgotten tags folded into floor");

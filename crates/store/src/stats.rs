@@ -53,6 +53,17 @@ pub struct ShardStats {
     pub tags_tracked: u64,
     /// CAS SETs refused because the entry's CAS value differed.
     pub cas_mismatches: u64,
+    /// Reads answered with a stale entry (they count in `get_hits` too).
+    pub get_stale: u64,
+    /// Reads with a lease request that found no fresh entry while another
+    /// reader held the lease (they count in `get_misses` too).
+    pub get_hot_misses: u64,
+    /// Refresh leases granted.
+    pub leases_granted: u64,
+    /// SETs refused because their lease token was not the key's lease.
+    pub set_lease_lost: u64,
+    /// Gauge: lease records held.
+    pub leases_held: u64,
 }
 
 impl ShardStats {
@@ -75,6 +86,11 @@ impl ShardStats {
         self.tag_invalidations += other.tag_invalidations;
         self.tags_tracked += other.tags_tracked;
         self.cas_mismatches += other.cas_mismatches;
+        self.get_stale += other.get_stale;
+        self.get_hot_misses += other.get_hot_misses;
+        self.leases_granted += other.leases_granted;
+        self.set_lease_lost += other.set_lease_lost;
+        self.leases_held += other.leases_held;
     }
 }
 
@@ -123,6 +139,11 @@ mod tests {
             tag_invalidations: 15,
             tags_tracked: 16,
             cas_mismatches: 17,
+            get_stale: 18,
+            get_hot_misses: 19,
+            leases_granted: 20,
+            set_lease_lost: 21,
+            leases_held: 22,
         };
         let total: ShardStats = [one, one].into_iter().sum();
         assert_eq!(
@@ -145,6 +166,11 @@ mod tests {
                 tag_invalidations: 30,
                 tags_tracked: 32,
                 cas_mismatches: 34,
+                get_stale: 36,
+                get_hot_misses: 38,
+                leases_granted: 40,
+                set_lease_lost: 42,
+                leases_held: 44,
             }
         );
     }

@@ -147,7 +147,7 @@ mod tests {
     use super::*;
 
     fn insert(table: &mut EntryTable, key: &[u8]) -> SlotId {
-        table.insert(table.hash_key(key), Entry::new(key, b"v", &[]))
+        table.insert(table.hash_key(key), Entry::new(key, b"v", &[], None))
     }
 
     #[test]

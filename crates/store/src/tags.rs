@@ -124,9 +124,27 @@
 //! only against what the shard forgot before the SET, never against what it
 //! applies after. It costs a second sequence per tag.
 //!
-//! Room left for later: soft invalidation (serve stale while revalidating)
-//! would compare against a further per-tag sequence here, and lease tokens
-//! would ride on the same `last_invalidated` check; neither is built.
+//! **Soft invalidation.** A soft invalidation of a tag at `s` with a window
+//! ending at `until` (monotonic ms) makes entries carrying it and stamped
+//! before `s` *stale* until `until` and dead from then on; a hard one makes
+//! them dead at once. Each tag keeps its latest hard sequence and one soft
+//! window (`soft_seq`, `soft_until`), so invalidating stays O(tags named)
+//! and reading an entry stays one comparison per tag. Two windows of one
+//! tag are merged into one: the later sequence with the earlier end. That
+//! is exact for entries stamped before both (the first window to end kills
+//! them) and ends the window early, never late, for entries stamped between
+//! the two, so no entry is ever served stale past a window it fell under.
+//! A window that has ended is folded into the hard sequence before a new
+//! one replaces it, so nothing it killed comes back. To fences a soft
+//! invalidation counts like a hard one: a value computed before the data
+//! changed must not be stored after it.
+//!
+//! **Request-scoped tags.** A read may name tags the entry does not carry
+//! (Next.js's implicit path tags). They are read as a fence reads a tag:
+//! one the shard does not hold reads as hard-invalidated at the floor, and
+//! one it holds counts everything it knows, floor at interning included. So
+//! forgetting a tag can only make such a read miss, never serve what an
+//! invalidation meant to kill.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -150,19 +168,142 @@ struct Tag {
     /// Owns exactly its bytes, so handing it to a reader is a refcount bump.
     name: Bytes,
     hash: u64,
-    /// What the tag reads as to a fence: its latest invalidation applied
-    /// here, or the floor when it was interned if that is higher (it may
-    /// have had a forgotten one up to there).
-    last_invalidated: u64,
-    /// Its latest invalidation applied here since it was interned, or 0:
-    /// what an entry carrying it is compared against ("Stale stamps").
-    /// Never above `last_invalidated`.
-    invalidated_since_interned: u64,
+    /// The floor when the tag was interned: it may have had a forgotten
+    /// invalidation up to there. Counted by fences and request-scoped
+    /// reads, not by entries carrying it ("Stale stamps").
+    interned_floor: u64,
+    /// Its latest hard invalidation applied here since it was interned (or
+    /// a soft one folded in once its window ended), or 0: what an entry
+    /// carrying it is compared against.
+    hard_seq: u64,
+    /// When `hard_seq` was numbered (or the folded window ended), monotonic
+    /// ms; 0 if none.
+    hard_at_ms: u64,
+    /// Its latest soft invalidation applied here since it was interned, or
+    /// 0; entries stamped before it are stale until `soft_until_ms`.
+    soft_seq: u64,
+    /// When `soft_seq` was numbered, monotonic ms; 0 if none.
+    soft_at_ms: u64,
+    /// When the window of `soft_seq` ends (see "Soft invalidation").
+    soft_until_ms: u64,
     /// Entries carrying this tag.
     refs: u32,
     /// Whether the queue holds an item for this tag at its current
-    /// `last_invalidated`.
+    /// [`Tag::last_invalidated`].
     queued: bool,
+}
+
+impl Tag {
+    /// What the tag reads as to a fence: everything it knows, soft
+    /// invalidations and the floor at interning included.
+    fn last_invalidated(&self) -> u64 {
+        self.interned_floor.max(self.hard_seq).max(self.soft_seq)
+    }
+
+    /// What the tag makes of an entry stamped `stored_seq`, counting only
+    /// invalidations applied since it was interned (an entry carrying it).
+    fn verdict(&self, stored_seq: u64, now_ms: u64) -> Verdict {
+        Verdict::of(
+            self.hard_seq,
+            self.soft_seq,
+            self.soft_until_ms,
+            stored_seq,
+            now_ms,
+        )
+    }
+
+    /// As [`Tag::verdict`], for a read that names the tag without the
+    /// entry carrying it: the floor at interning counts as hard.
+    fn request_verdict(&self, stored_seq: u64, now_ms: u64) -> Verdict {
+        let hard = self.hard_seq.max(self.interned_floor);
+        Verdict::of(hard, self.soft_seq, self.soft_until_ms, stored_seq, now_ms)
+    }
+}
+
+/// What invalidations make of an entry. Ordered by severity, so the
+/// verdict of several tags is the maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Verdict {
+    /// No invalidation after the entry's stamp.
+    Fresh,
+    /// A soft invalidation after its stamp, whose window is open.
+    Stale,
+    /// A hard invalidation after its stamp, or a soft one whose window has
+    /// ended.
+    Dead,
+}
+
+impl Verdict {
+    /// The verdict of a hard sequence and a soft window on an entry stamped
+    /// `stored_seq`, at `now_ms`.
+    pub(crate) fn of(
+        hard_seq: u64,
+        soft_seq: u64,
+        soft_until_ms: u64,
+        stored_seq: u64,
+        now_ms: u64,
+    ) -> Verdict {
+        if hard_seq > stored_seq {
+            Verdict::Dead
+        } else if soft_seq > stored_seq {
+            if now_ms >= soft_until_ms {
+                Verdict::Dead
+            } else {
+                Verdict::Stale
+            }
+        } else {
+            Verdict::Fresh
+        }
+    }
+}
+
+/// A soft invalidation: its sequence, when it was numbered and when its
+/// window ends (monotonic ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftWindow {
+    /// The invalidation's sequence.
+    pub seq: u64,
+    /// When it was numbered.
+    pub at_ms: u64,
+    /// When entries stamped before `seq` stop being stale and are dead.
+    pub until_ms: u64,
+}
+
+impl SoftWindow {
+    /// `self` and a later-applied window `next` as one (see "Soft
+    /// invalidation"): if `self` has ended by the time `next` was numbered,
+    /// `next` alone and `self.seq` to be folded into the hard sequence;
+    /// else the higher sequence with the earlier end.
+    fn merge(self, next: SoftWindow) -> (SoftWindow, Option<SoftWindow>) {
+        if self.seq == 0 {
+            (next, None)
+        } else if self.until_ms <= next.at_ms {
+            (next, Some(self))
+        } else {
+            let newest = if next.seq >= self.seq { next } else { self };
+            let merged = SoftWindow {
+                until_ms: self.until_ms.min(next.until_ms),
+                ..newest
+            };
+            (merged, None)
+        }
+    }
+}
+
+/// What one shard knows of a tag, for TAG_STATUS (protocol.md §6.11).
+/// Times are monotonic ms; sequences 0 and times 0 mean none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TagStatus {
+    /// Entries held that carry the tag, dead ones not yet reclaimed
+    /// included.
+    pub entries: u64,
+    /// Its latest hard invalidation remembered (a soft one whose window
+    /// ended may have been folded in, at the window's end).
+    pub hard_seq: u64,
+    /// When `hard_seq` was numbered.
+    pub hard_at_ms: u64,
+    /// Its latest soft invalidation remembered, with its window.
+    pub soft: Option<SoftWindow>,
 }
 
 struct TagSlot {
@@ -195,6 +336,8 @@ pub(crate) struct TagTable {
     /// Unreferenced tags (and stale items) by ascending `last_invalidated`.
     queue: BinaryHeap<Reverse<QueueItem>>,
     floor: u64,
+    /// See [`TagTable::floor_at_ms`].
+    floor_at_ms: u64,
     max_applied: u64,
     unreferenced: usize,
     bytes: usize,
@@ -211,6 +354,7 @@ impl TagTable {
             hasher: RandomState::new(),
             queue: BinaryHeap::new(),
             floor,
+            floor_at_ms: 0,
             max_applied: floor,
             unreferenced: 0,
             bytes: 0,
@@ -277,25 +421,94 @@ impl TagTable {
             .copied()
     }
 
-    /// Whether an entry stamped `stored_seq` that carries `ids` is invalid:
-    /// one of them was invalidated after `stored_seq` since it was interned.
-    /// O(1) when nothing newer than `stored_seq` was ever applied.
+    /// What the tags `ids` an entry stamped `stored_seq` carries make of it
+    /// at `now_ms`: dead if one was hard-invalidated after the stamp since
+    /// it was interned (or soft with its window ended), else stale if one
+    /// was soft-invalidated after it, else fresh. O(1) when nothing newer
+    /// than `stored_seq` was ever applied.
     #[inline]
-    pub(crate) fn invalidates_entry(
+    pub(crate) fn entry_verdict(
         &self,
         ids: impl IntoIterator<Item = TagId>,
         stored_seq: u64,
-    ) -> bool {
+        now_ms: u64,
+    ) -> Verdict {
         if stored_seq >= self.max_applied {
-            return false;
+            return Verdict::Fresh;
         }
-        ids.into_iter().any(|id| {
+        let mut verdict = Verdict::Fresh;
+        for id in ids {
             // Tags an entry carries are never missing; if one were, the floor
             // is the answer that cannot revive anything.
-            self.tag(id)
-                .map_or(self.floor, |tag| tag.invalidated_since_interned)
-                > stored_seq
+            let of_tag = match self.tag(id) {
+                Some(tag) => tag.verdict(stored_seq, now_ms),
+                None if self.floor > stored_seq => Verdict::Dead,
+                None => Verdict::Fresh,
+            };
+            verdict = verdict.max(of_tag);
+            if verdict == Verdict::Dead {
+                break;
+            }
+        }
+        verdict
+    }
+
+    /// What the tags `names`, named by a read but not carried by the entry,
+    /// make of an entry stamped `stored_seq` at `now_ms` ("Request-scoped
+    /// tags"): a name not held here reads as hard-invalidated at the floor.
+    pub(crate) fn request_verdict<T: AsRef<[u8]>>(
+        &self,
+        names: &[T],
+        stored_seq: u64,
+        now_ms: u64,
+    ) -> Verdict {
+        if stored_seq >= self.max_applied {
+            return Verdict::Fresh;
+        }
+        let mut verdict = Verdict::Fresh;
+        for name in names {
+            let name = name.as_ref();
+            let of_tag = match self.find(self.hasher.hash_one(name), name) {
+                Some(id) => self
+                    .tag(id)
+                    .map_or(Verdict::Dead, |tag| tag.request_verdict(stored_seq, now_ms)),
+                None if self.floor > stored_seq => Verdict::Dead,
+                None => Verdict::Fresh,
+            };
+            verdict = verdict.max(of_tag);
+            if verdict == Verdict::Dead {
+                break;
+            }
+        }
+        verdict
+    }
+
+    /// What this shard knows of `name`, if it holds it.
+    pub(crate) fn status(&self, name: &[u8]) -> Option<TagStatus> {
+        let id = self.find(self.hasher.hash_one(name), name)?;
+        let tag = self.tag(id)?;
+        Some(TagStatus {
+            entries: u64::from(tag.refs),
+            hard_seq: tag.hard_seq,
+            hard_at_ms: tag.hard_at_ms,
+            soft: (tag.soft_seq != 0).then_some(SoftWindow {
+                seq: tag.soft_seq,
+                at_ms: tag.soft_at_ms,
+                until_ms: tag.soft_until_ms,
+            }),
         })
+    }
+
+    /// When the invalidation the floor stands for was numbered (or the
+    /// latest flush ran), monotonic ms; 0 for the boot floor.
+    pub(crate) fn floor_at_ms(&self) -> u64 {
+        self.floor_at_ms
+    }
+
+    /// Records that an invalidation at `seq` was applied, raising the
+    /// fast path's bar; for invalidations that name no tag (a soft flush).
+    pub(crate) fn note_applied(&mut self, seq: u64) {
+        self.max_applied = self.max_applied.max(seq);
     }
 
     /// Whether a SET fenced at `fence` that carries `ids` must be refused:
@@ -308,7 +521,7 @@ impl TagTable {
             return false;
         }
         ids.into_iter()
-            .any(|id| self.tag(id).map_or(self.floor, |tag| tag.last_invalidated) > fence)
+            .any(|id| self.tag(id).map_or(self.floor, Tag::last_invalidated) > fence)
     }
 
     /// Names of `ids`, sorted.
@@ -331,22 +544,21 @@ impl TagTable {
         let hash = self.hasher.hash_one(name);
         match self.find(hash, name) {
             Some(id) => id,
-            None => self.insert(hash, name, self.floor, 0),
+            None => self.insert(hash, name),
         }
     }
 
-    fn insert(
-        &mut self,
-        hash: u64,
-        name: &[u8],
-        last_invalidated: u64,
-        invalidated_since_interned: u64,
-    ) -> TagId {
+    /// Interns `name`, never invalidated since, at the current floor.
+    fn insert(&mut self, hash: u64, name: &[u8]) -> TagId {
         let tag = Tag {
             name: Bytes::copy_from_slice(name),
             hash,
-            last_invalidated,
-            invalidated_since_interned,
+            interned_floor: self.floor,
+            hard_seq: 0,
+            hard_at_ms: 0,
+            soft_seq: 0,
+            soft_at_ms: 0,
+            soft_until_ms: 0,
             refs: 0,
             queued: false,
         };
@@ -396,7 +608,7 @@ impl TagTable {
         if tag.refs > 0 {
             return;
         }
-        let seq = tag.last_invalidated;
+        let seq = tag.last_invalidated();
         let enqueue = seq > floor && !tag.queued;
         tag.queued |= enqueue;
         let bytes = TAG_OVERHEAD + tag.name.len();
@@ -409,33 +621,65 @@ impl TagTable {
         }
     }
 
-    /// Records that `name` was invalidated at `seq`.
-    pub(crate) fn invalidate(&mut self, name: &[u8], seq: u64) {
+    /// Records that `name` was invalidated hard at `seq`, numbered at
+    /// `at_ms` (monotonic).
+    pub(crate) fn invalidate(&mut self, name: &[u8], seq: u64, at_ms: u64) {
+        self.apply(name, seq, |tag| {
+            if seq > tag.hard_seq {
+                tag.hard_seq = seq;
+                tag.hard_at_ms = at_ms;
+            }
+        });
+    }
+
+    /// Records that `name` was invalidated softly: `window` (see "Soft
+    /// invalidation").
+    pub(crate) fn invalidate_soft(&mut self, name: &[u8], window: SoftWindow) {
+        self.apply(name, window.seq, |tag| {
+            let current = SoftWindow {
+                seq: tag.soft_seq,
+                at_ms: tag.soft_at_ms,
+                until_ms: tag.soft_until_ms,
+            };
+            let (merged, ended) = current.merge(window);
+            if let Some(ended) = ended {
+                if ended.seq > tag.hard_seq {
+                    tag.hard_seq = ended.seq;
+                    tag.hard_at_ms = ended.until_ms;
+                }
+            }
+            tag.soft_seq = merged.seq;
+            tag.soft_at_ms = merged.at_ms;
+            tag.soft_until_ms = merged.until_ms;
+        });
+    }
+
+    /// Applies an invalidation at `seq` of `name` through `update`,
+    /// interning the tag if it is new here and requeueing it if what it
+    /// reads as to a fence went up.
+    fn apply(&mut self, name: &[u8], seq: u64, update: impl FnOnce(&mut Tag)) {
         self.max_applied = self.max_applied.max(seq);
         let hash = self.hasher.hash_one(name);
-        match self.find(hash, name) {
-            Some(id) => {
-                let tag = self.tag_mut(id);
-                // Even below what a fence reads, this may be news to the
-                // entries: it may be numbered after a stale stamp.
-                tag.invalidated_since_interned = tag.invalidated_since_interned.max(seq);
-                if seq <= tag.last_invalidated {
-                    return;
-                }
-                tag.last_invalidated = seq;
-                // Any queue item for the old sequence is stale now.
-                tag.queued = tag.refs == 0;
-                if tag.queued {
-                    self.enqueue(id, seq);
-                }
-            }
-            // Missing already reads as the floor, which is at least `seq`.
-            None if seq <= self.floor => {}
-            None => {
-                let id = self.insert(hash, name, seq, seq);
-                self.tag_mut(id).queued = true;
-                self.enqueue(id, seq);
-            }
+        let id = match self.find(hash, name) {
+            Some(id) => id,
+            // Missing already reads as the floor, which is at least `seq`:
+            // nothing a fence, an entry or a request could learn from it.
+            None if seq <= self.floor => return,
+            None => self.insert(hash, name),
+        };
+        let tag = self.tag_mut(id);
+        let before = tag.last_invalidated();
+        // Even below what a fence reads, this may be news to the entries:
+        // it may be numbered after a stale stamp.
+        update(tag);
+        let after = tag.last_invalidated();
+        if after == before && tag.queued {
+            return;
+        }
+        // Any queue item for the old sequence is stale now.
+        tag.queued = tag.refs == 0;
+        if tag.queued {
+            self.enqueue(id, after);
         }
     }
 
@@ -471,7 +715,10 @@ impl TagTable {
         self.bytes -= TAG_OVERHEAD + tag.name.len();
         self.unreferenced_bytes -= TAG_OVERHEAD + tag.name.len();
         // The floor rule: forgetting a tag must never lower its reading.
-        self.floor = self.floor.max(tag.last_invalidated);
+        if tag.last_invalidated() > self.floor {
+            self.floor = tag.last_invalidated();
+            self.floor_at_ms = self.floor_at_ms.max(tag.hard_at_ms).max(tag.soft_at_ms);
+        }
     }
 
     /// Takes the oldest queue item; drops its tag if unreferenced. Returns
@@ -522,16 +769,17 @@ impl TagTable {
     }
 
     /// Forgets every tag; afterwards every tag reads as at least `seq` and at
-    /// least what it read before.
-    pub(crate) fn flush(&mut self, seq: u64) {
+    /// least what it read before. `at_ms` is when the flush was numbered.
+    pub(crate) fn flush(&mut self, seq: u64, at_ms: u64) {
         let newest = self
             .slots
             .iter()
             .filter_map(|slot| slot.tag.as_ref())
-            .map(|tag| tag.last_invalidated)
+            .map(Tag::last_invalidated)
             .max()
             .unwrap_or(0);
         self.floor = self.floor.max(seq).max(newest);
+        self.floor_at_ms = self.floor_at_ms.max(at_ms);
         self.max_applied = self.max_applied.max(self.floor);
         self.index.clear();
         self.slots.clear();
@@ -555,8 +803,8 @@ impl TagTable {
             let id = id as TagId;
             live += 1;
             bytes += TAG_OVERHEAD + tag.name.len();
-            assert!(tag.last_invalidated <= self.max_applied);
-            assert!(tag.invalidated_since_interned <= tag.last_invalidated);
+            assert!(tag.last_invalidated() <= self.max_applied);
+            assert!(tag.interned_floor <= self.floor, "interned above the floor");
             assert_eq!(tag.refs, refs_expected(id), "refcount of tag {id}");
             assert_eq!(self.find(tag.hash, &tag.name), Some(id), "index");
             if tag.refs == 0 {
@@ -566,7 +814,7 @@ impl TagTable {
             }
             if tag.queued {
                 let item = QueueItem {
-                    seq: tag.last_invalidated,
+                    seq: tag.last_invalidated(),
                     id,
                     generation: slot.generation,
                 };
@@ -590,19 +838,29 @@ impl TagTable {
 fn is_current(slots: &[TagSlot], item: &QueueItem) -> Option<u32> {
     let slot = &slots[item.id as usize];
     let tag = slot.tag.as_ref()?;
-    (slot.generation == item.generation && tag.last_invalidated == item.seq).then_some(tag.refs)
+    (slot.generation == item.generation && tag.last_invalidated() == item.seq).then_some(tag.refs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    impl TagTable {
+        fn invalidate_hard_now(&mut self, name: &[u8], seq: u64) {
+            self.invalidate(name, seq, 0);
+        }
+
+        fn invalidates_entry_now(&self, ids: impl IntoIterator<Item = TagId>, stored: u64) -> bool {
+            self.entry_verdict(ids, stored, 0) == Verdict::Dead
+        }
+    }
+
     fn reading(table: &TagTable, name: &[u8]) -> u64 {
         let hash = table.hasher.hash_one(name);
         table
             .find(hash, name)
             .and_then(|id| table.tag(id))
-            .map_or(table.floor, |tag| tag.last_invalidated)
+            .map_or(table.floor, Tag::last_invalidated)
     }
 
     #[test]
@@ -610,21 +868,21 @@ mod tests {
         let mut table = TagTable::new(0);
         let id = table.intern(b"t");
         table.acquire(id);
-        table.invalidate(b"t", 5);
-        assert!(table.invalidates_entry([id], 4));
-        assert!(!table.invalidates_entry([id], 5));
+        table.invalidate_hard_now(b"t", 5);
+        assert!(table.invalidates_entry_now([id], 4));
+        assert!(!table.invalidates_entry_now([id], 5));
         assert!(table.breaks_fence([id], 4));
         assert!(!table.breaks_fence([id], 5));
         // An id the table never issued would read as the floor if examined;
         // the fast path answers without looking.
-        assert!(!table.invalidates_entry([999], 5));
+        assert!(!table.invalidates_entry_now([999], 5));
         assert!(!table.breaks_fence([999], 5));
     }
 
     #[test]
     fn unknown_tag_invalidation_is_remembered() {
         let mut table = TagTable::new(0);
-        table.invalidate(b"ghost", 7);
+        table.invalidate_hard_now(b"ghost", 7);
         assert_eq!(table.len(), 1);
         assert_eq!(reading(&table, b"ghost"), 7);
         table.assert_invariants(&|_| 0);
@@ -633,15 +891,15 @@ mod tests {
     #[test]
     fn invalidation_keeps_the_maximum() {
         let mut table = TagTable::new(0);
-        table.invalidate(b"t", 9);
-        table.invalidate(b"t", 4);
+        table.invalidate_hard_now(b"t", 9);
+        table.invalidate_hard_now(b"t", 4);
         assert_eq!(reading(&table, b"t"), 9);
     }
 
     #[test]
     fn invalidation_at_or_below_floor_of_unknown_tag_is_not_stored() {
         let mut table = TagTable::new(10);
-        table.invalidate(b"t", 10);
+        table.invalidate_hard_now(b"t", 10);
         assert_eq!(table.len(), 0);
         assert_eq!(reading(&table, b"t"), 10);
     }
@@ -658,17 +916,17 @@ mod tests {
     #[test]
     fn a_tag_a_set_interns_reads_the_floor_to_fences_and_nothing_to_entries() {
         let mut table = TagTable::new(0);
-        table.invalidate(b"junk", 10);
+        table.invalidate_hard_now(b"junk", 10);
         assert!(table.reclaim_oldest());
         let id = table.intern(b"new");
         table.acquire(id);
         assert!(table.breaks_fence([id], 9));
         assert!(!table.breaks_fence([id], 10));
-        assert!(!table.invalidates_entry([id], 5));
+        assert!(!table.invalidates_entry_now([id], 5));
         // Below what a fence reads, but after an entry's stamp: news to it.
-        table.invalidate(b"new", 7);
-        assert!(table.invalidates_entry([id], 5));
-        assert!(!table.invalidates_entry([id], 7));
+        table.invalidate_hard_now(b"new", 7);
+        assert!(table.invalidates_entry_now([id], 5));
+        assert!(!table.invalidates_entry_now([id], 7));
         assert_eq!(reading(&table, b"new"), 10);
         table.assert_invariants(&|tag| u32::from(tag == id));
     }
@@ -688,8 +946,8 @@ mod tests {
     #[test]
     fn reclaiming_raises_floor_and_never_lowers_a_reading() {
         let mut table = TagTable::new(0);
-        table.invalidate(b"a", 5);
-        table.invalidate(b"b", 8);
+        table.invalidate_hard_now(b"a", 5);
+        table.invalidate_hard_now(b"b", 8);
         assert!(table.reclaim_oldest());
         assert_eq!(table.floor(), 5);
         assert_eq!(reading(&table, b"a"), 5);
@@ -705,8 +963,8 @@ mod tests {
         let mut table = TagTable::new(0);
         let id = table.intern(b"held");
         table.acquire(id);
-        table.invalidate(b"held", 9);
-        table.invalidate(b"free", 3);
+        table.invalidate_hard_now(b"held", 9);
+        table.invalidate_hard_now(b"free", 3);
         assert!(table.reclaim_oldest());
         assert!(!table.reclaim_oldest());
         assert_eq!(table.sweep(0, 100), 0);
@@ -718,7 +976,7 @@ mod tests {
     fn sweep_keeps_retention_and_drops_oldest_first() {
         let mut table = TagTable::new(0);
         for seq in 1..=10u64 {
-            table.invalidate(format!("t{seq}").as_bytes(), seq);
+            table.invalidate_hard_now(format!("t{seq}").as_bytes(), seq);
         }
         assert_eq!(table.sweep(4, 100), 6);
         assert_eq!(table.len(), 4);
@@ -732,7 +990,7 @@ mod tests {
     fn sweep_respects_max_steps() {
         let mut table = TagTable::new(0);
         for seq in 1..=10u64 {
-            table.invalidate(format!("t{seq}").as_bytes(), seq);
+            table.invalidate_hard_now(format!("t{seq}").as_bytes(), seq);
         }
         assert_eq!(table.sweep(0, 3), 3);
         assert_eq!(table.len(), 7);
@@ -743,11 +1001,11 @@ mod tests {
         let mut table = TagTable::new(0);
         let id = table.intern(b"t");
         table.acquire(id);
-        table.invalidate(b"t", 4);
+        table.invalidate_hard_now(b"t", 4);
         table.release(id);
-        table.invalidate(b"u", 9);
+        table.invalidate_hard_now(b"u", 9);
         assert!(table.reclaim_oldest(), "drops t, floor 4");
-        table.invalidate(b"v", 2);
+        table.invalidate_hard_now(b"v", 2);
         // retention is huge, but nothing newer than the floor is dropped.
         assert_eq!(table.sweep(usize::MAX, 100), 0);
         assert_eq!(table.len(), 1);
@@ -757,7 +1015,7 @@ mod tests {
     fn requeued_tags_keep_the_queue_bounded() {
         let mut table = TagTable::new(0);
         for seq in 1..10_000u64 {
-            table.invalidate(b"hot", seq);
+            table.invalidate_hard_now(b"hot", seq);
         }
         assert!(table.queue.len() <= 2 * table.len() + 65);
         table.assert_invariants(&|_| 0);
@@ -766,12 +1024,12 @@ mod tests {
     #[test]
     fn flush_raises_floor_over_everything() {
         let mut table = TagTable::new(1);
-        table.invalidate(b"a", 50);
-        table.flush(20);
+        table.invalidate_hard_now(b"a", 50);
+        table.flush(20, 0);
         assert_eq!(table.floor(), 50);
         assert_eq!(table.len(), 0);
         assert_eq!(reading(&table, b"a"), 50);
-        table.flush(60);
+        table.flush(60, 0);
         assert_eq!(table.floor(), 60);
         assert!(table.max_applied() >= 60);
     }
@@ -779,8 +1037,8 @@ mod tests {
     #[test]
     fn reused_slot_ignores_stale_queue_items() {
         let mut table = TagTable::new(0);
-        table.invalidate(b"a", 5);
-        table.invalidate(b"a", 6);
+        table.invalidate_hard_now(b"a", 5);
+        table.invalidate_hard_now(b"a", 6);
         assert!(table.reclaim_oldest());
         let id = table.intern(b"b");
         table.acquire(id);

@@ -16,8 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use proptest::prelude::*;
 use tagcached_store::{
-    InvalidationSeq, Lookup, MissReason, SetArgs, SetMode, SetOutcome, Shard, ShardConfig,
-    ENTRY_OVERHEAD, TAG_OVERHEAD,
+    InvalidationSeq, Lookup, MissReason, Read, ReadOptions, SetArgs, SetMode, SetOutcome, Shard,
+    ShardConfig, SoftWindow, ENTRY_OVERHEAD, TAG_OVERHEAD,
 };
 
 const KEYS: u8 = 6;
@@ -56,6 +56,7 @@ enum Op {
     Get {
         key: u8,
         with_tags: bool,
+        allow_stale: bool,
     },
     Delete {
         key: u8,
@@ -64,10 +65,14 @@ enum Op {
         key: u8,
         ttl_secs: u32,
     },
-    /// Number an invalidation now; apply it now or leave it in flight.
+    /// Number an invalidation now; apply it now or leave it in flight. A
+    /// soft one's window outlasts any run (`Advance` adds at most 300 s),
+    /// so the model need not merge windows: unit tests in `stale.rs` cover
+    /// windows that end.
     Invalidate {
         tags: Vec<u8>,
         in_flight: bool,
+        soft: bool,
     },
     /// Apply an in-flight invalidation (index modulo the number pending).
     Deliver {
@@ -139,11 +144,13 @@ fn op() -> impl Strategy<Value = Op> {
                     fence_lag,
                 }
             ),
-        6 => (key.clone(), any::<bool>()).prop_map(|(key, with_tags)| Op::Get { key, with_tags }),
+        6 => (key.clone(), any::<bool>(), any::<bool>()).prop_map(|(key, with_tags, allow_stale)| {
+            Op::Get { key, with_tags, allow_stale }
+        }),
         1 => key.clone().prop_map(|key| Op::Delete { key }),
         1 => (key, 0..4u32).prop_map(|(key, ttl_secs)| Op::Touch { key, ttl_secs }),
-        3 => (proptest::collection::vec(0..TAGS, 1..3), any::<bool>())
-            .prop_map(|(tags, in_flight)| Op::Invalidate { tags, in_flight }),
+        3 => (proptest::collection::vec(0..TAGS, 1..3), any::<bool>(), any::<bool>())
+            .prop_map(|(tags, in_flight, soft)| Op::Invalidate { tags, in_flight, soft }),
         2 => any::<usize>().prop_map(|index| Op::Deliver { index }),
         2 => (0..2_500u64).prop_map(|ms| Op::Advance { ms }),
         2 => (0..8usize).prop_map(|steps| Op::Sweep { steps }),
@@ -180,11 +187,15 @@ struct Model {
     /// remember the tag: what an entry is checked against. Cleared for a
     /// tag the shard has forgotten when a SET brings it back.
     tag_since_remembered: HashMap<u8, u64>,
+    /// The same, for soft invalidations only: an entry stamped before is
+    /// stale.
+    soft_since_remembered: HashMap<u8, u64>,
     /// Highest flush (or boot) sequence applied.
     flush_floor: u64,
     /// The server's global counter: the last sequence numbered.
     counter: u64,
-    pending: Vec<(Vec<u8>, u64)>,
+    /// Numbered invalidations not yet applied: tags, sequence, soft.
+    pending: Vec<(Vec<u8>, u64, bool)>,
     now_ms: u64,
     last_cas: u64,
 }
@@ -198,25 +209,29 @@ impl Model {
             .max(self.flush_floor)
     }
 
-    fn liveness(&self, key: u8) -> Option<Result<(), MissReason>> {
+    /// `Ok(stale)` for a live entry.
+    fn liveness(&self, key: u8) -> Option<Result<bool, MissReason>> {
         let entry = self.entries.get(&key)?;
+        let after = |readings: &HashMap<u8, u64>| {
+            entry
+                .tags
+                .iter()
+                .any(|tag| readings.get(tag).copied().unwrap_or(0) > entry.stored_seq)
+        };
         Some(if self.now_ms >= entry.expire_at_ms {
             Err(MissReason::Expired)
-        } else if entry
-            .tags
-            .iter()
-            .any(|tag| self.tag_since_remembered.get(tag).copied().unwrap_or(0) > entry.stored_seq)
-        {
+        } else if after(&self.tag_since_remembered) {
             Err(MissReason::Invalidated)
         } else {
-            Ok(())
+            Ok(after(&self.soft_since_remembered))
         })
     }
 
-    /// Like a shard read: drops a dead entry, returns whether one is live.
+    /// Like a shard read: drops a dead entry, returns whether one is live
+    /// (fresh or stale).
     fn live(&mut self, key: u8) -> bool {
         match self.liveness(key) {
-            Some(Ok(())) => true,
+            Some(Ok(_)) => true,
             Some(Err(_)) => {
                 self.entries.remove(&key);
                 false
@@ -249,6 +264,7 @@ fn run_model(
         entries: HashMap::new(),
         tag_last: HashMap::new(),
         tag_since_remembered: HashMap::new(),
+        soft_since_remembered: HashMap::new(),
         flush_floor: boot,
         counter: boot,
         pending: Vec::new(),
@@ -344,10 +360,65 @@ fn run_model(
                     other => prop_assert!(false, "unexpected {:?}", other),
                 }
             }
-            Op::Get { key, with_tags } => {
+            Op::Get {
+                key,
+                with_tags,
+                allow_stale: true,
+            } => {
+                let options = ReadOptions {
+                    allow_stale: true,
+                    ..ReadOptions::PLAIN
+                };
+                let got = shard.read(&keys[usize::from(key)], model.now_ms, &options, |_| true);
+                match (model.liveness(key), got) {
+                    (
+                        Some(Ok(expect_stale)),
+                        Read::Hit {
+                            entry: hit,
+                            stale,
+                            lease,
+                        },
+                    ) => {
+                        let entry = &model.entries[&key];
+                        prop_assert_eq!(hit.value, &entry.value[..]);
+                        prop_assert_eq!((hit.client_flags, hit.cas), (entry.flags, entry.cas));
+                        prop_assert_eq!(stale, expect_stale);
+                        prop_assert_eq!(lease, None);
+                        let _ = with_tags;
+                    }
+                    (
+                        None,
+                        Read::Miss {
+                            reason,
+                            lease: None,
+                        },
+                    ) => {
+                        prop_assert_eq!(reason, MissReason::Absent)
+                    }
+                    (
+                        Some(Err(why)),
+                        Read::Miss {
+                            reason,
+                            lease: None,
+                        },
+                    ) => {
+                        // The sweep may have got there first.
+                        prop_assert!(reason == why || reason == MissReason::Absent);
+                        model.entries.remove(&key);
+                    }
+                    (expected, got) => {
+                        prop_assert!(false, "model {:?}, shard {:?}", expected, got)
+                    }
+                }
+            }
+            Op::Get {
+                key,
+                with_tags,
+                allow_stale: false,
+            } => {
                 let got = shard.get(&keys[usize::from(key)], model.now_ms, with_tags);
                 match (model.liveness(key), got) {
-                    (Some(Ok(())), Lookup::Hit(hit)) => {
+                    (Some(Ok(false)), Lookup::Hit(hit)) => {
                         let entry = &model.entries[&key];
                         prop_assert_eq!(&hit.value[..], &entry.value[..]);
                         prop_assert_eq!(hit.client_flags, entry.flags);
@@ -359,6 +430,11 @@ fn run_model(
                             names.into_iter().map(Bytes::from).collect::<Vec<_>>()
                         });
                         prop_assert_eq!(hit.tags, expected_tags);
+                    }
+                    // A stale entry is a miss to a read that does not allow
+                    // it, and stays for reads that do.
+                    (Some(Ok(true)), Lookup::Miss(reason)) => {
+                        prop_assert_eq!(reason, MissReason::Stale)
                     }
                     (None, Lookup::Miss(reason)) => prop_assert_eq!(reason, MissReason::Absent),
                     (Some(Err(why)), Lookup::Miss(reason)) => {
@@ -387,18 +463,22 @@ fn run_model(
                         expire_at(model.now_ms, ttl_secs);
                 }
             }
-            Op::Invalidate { tags, in_flight } => {
+            Op::Invalidate {
+                tags,
+                in_flight,
+                soft,
+            } => {
                 model.counter += 1;
-                model.pending.push((tags, model.counter));
+                model.pending.push((tags, model.counter, soft));
                 if !in_flight {
                     let last = model.pending.len() - 1;
-                    deliver(&mut shard, &mut model, last);
+                    deliver(&mut shard, &mut model, last)?;
                 }
             }
             Op::Deliver { index } => {
                 if !model.pending.is_empty() {
                     let index = index % model.pending.len();
-                    deliver(&mut shard, &mut model, index);
+                    deliver(&mut shard, &mut model, index)?;
                 }
             }
             Op::Advance { ms } => model.now_ms += ms,
@@ -407,9 +487,10 @@ fn run_model(
             }
             Op::Flush => {
                 model.counter += 1;
-                shard.flush_all(InvalidationSeq::new(model.counter));
+                shard.flush_all(InvalidationSeq::new(model.counter), 0);
                 model.entries.clear();
                 model.tag_since_remembered.clear();
+                model.soft_since_remembered.clear();
                 model.flush_floor = model.counter;
             }
         }
@@ -417,7 +498,7 @@ fn run_model(
         let live = model
             .entries
             .keys()
-            .filter(|&&key| model.liveness(key) == Some(Ok(())))
+            .filter(|&&key| matches!(model.liveness(key), Some(Ok(_))))
             .count();
         prop_assert!(shard.len() >= live, "nothing is evicted under this limit");
     }
@@ -436,25 +517,48 @@ fn forget_tag(model: &mut Model, tag: u8) -> Result<(), TestCaseError> {
         .collect();
     for key in carriers {
         prop_assert!(
-            model.liveness(key) != Some(Ok(())),
+            !matches!(model.liveness(key), Some(Ok(_))),
             "the shard forgot a tag a live entry carries"
         );
         model.entries.remove(&key);
     }
     model.tag_since_remembered.remove(&tag);
+    model.soft_since_remembered.remove(&tag);
     Ok(())
 }
 
-fn deliver(shard: &mut Shard, model: &mut Model, index: usize) {
-    let (tags, seq) = model.pending.swap_remove(index);
+fn deliver(shard: &mut Shard, model: &mut Model, index: usize) -> Result<(), TestCaseError> {
+    let (tags, seq, soft) = model.pending.swap_remove(index);
     let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
-    shard.invalidate(&names, InvalidationSeq::new(seq));
+    // A tag the shard forgot starts afresh, as when a SET brings it back.
+    for (&tag, name) in tags.iter().zip(&names) {
+        if !shard.remembers_tag(name.as_bytes()) {
+            forget_tag(model, tag)?;
+        }
+    }
+    if soft {
+        let window = SoftWindow {
+            seq,
+            at_ms: model.now_ms,
+            until_ms: u64::MAX,
+        };
+        shard.invalidate_soft(&names, window);
+    } else {
+        shard.invalidate(&names, InvalidationSeq::new(seq), model.now_ms);
+    }
+    // Fences count soft invalidations like hard ones.
+    let since = if soft {
+        &mut model.soft_since_remembered
+    } else {
+        &mut model.tag_since_remembered
+    };
     for tag in tags {
-        for readings in [&mut model.tag_last, &mut model.tag_since_remembered] {
+        for readings in [&mut model.tag_last, &mut *since] {
             let last = readings.entry(tag).or_insert(0);
             *last = (*last).max(seq);
         }
     }
+    Ok(())
 }
 
 proptest! {
@@ -569,7 +673,7 @@ proptest! {
                 SmallOp::Invalidate { tags } => {
                     counter += 1;
                     let names: Vec<String> = tags.iter().copied().map(tag_name).collect();
-                    shard.invalidate(&names, InvalidationSeq::new(counter));
+                    shard.invalidate(&names, InvalidationSeq::new(counter), 0);
                     for tag in tags {
                         tag_last.insert(tag, counter);
                     }
@@ -577,7 +681,7 @@ proptest! {
                 SmallOp::InvalidateUnused { len } => {
                     counter += 1;
                     let name = format!("unused-{step}-{}", "x".repeat(len));
-                    shard.invalidate(&[name], InvalidationSeq::new(counter));
+                    shard.invalidate(&[name], InvalidationSeq::new(counter), 0);
                 }
                 SmallOp::Sweep => {
                     let _ = shard.sweep(0, 16);

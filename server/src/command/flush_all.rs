@@ -25,7 +25,7 @@ pub(super) fn plan(opaque: u32, flags: Flags, shared: &Shared, planner: &mut imp
     planner.queue(planner.home(), answer);
 }
 
-pub(super) fn run(shard: &mut Shard, op: &Op) -> Ran {
-    shard.flush_all(InvalidationSeq::new(op.seq));
+pub(super) fn run(shard: &mut Shard, op: &Op, now_ms: u64) -> Ran {
+    shard.flush_all(InvalidationSeq::new(op.seq), now_ms);
     Ran::Done
 }

@@ -47,7 +47,7 @@ pub(super) fn plan(
     planner.queue(planner.home(), answer);
 }
 
-pub(super) fn run(shard: &mut Shard, op: &Op, tags: &[Bytes]) -> Ran {
-    shard.invalidate(tags, InvalidationSeq::new(op.seq));
+pub(super) fn run(shard: &mut Shard, op: &Op, tags: &[Bytes], now_ms: u64) -> Ran {
+    shard.invalidate(tags, InvalidationSeq::new(op.seq), now_ms);
     Ran::Done
 }

@@ -240,8 +240,8 @@ fn run(
         OpKind::Set(set) => set::run(shard, op, set, now_ms, out),
         OpKind::Delete(delete) => delete::run(shard, op, delete, now_ms, out),
         OpKind::Touch(touch) => touch::run(shard, op, touch, now_ms, out),
-        OpKind::InvalidateTags(tags) => invalidate_tags::run(shard, op, tags),
-        OpKind::FlushAll => flush_all::run(shard, op),
+        OpKind::InvalidateTags(tags) => invalidate_tags::run(shard, op, tags, now_ms),
+        OpKind::FlushAll => flush_all::run(shard, op, now_ms),
         OpKind::Stats => {
             stats.push_back(shard.stats());
             Ran::Done

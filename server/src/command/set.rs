@@ -52,6 +52,8 @@ pub(super) fn run(shard: &mut Shard, op: &Op, set: &Set, now_ms: u64, out: &mut 
         tags: &set.tags,
         mode,
         fence: set.fence.map(InvalidationSeq::new),
+        lease: None,
+        stale_after_secs: 0,
     };
     let outcome = match shard.set(args, InvalidationSeq::new(op.seq), now_ms) {
         store::SetOutcome::Stored { cas } => Outcome::Stored { cas },
@@ -59,6 +61,8 @@ pub(super) fn run(shard: &mut Shard, op: &Op, set: &Set, now_ms: u64, out: &mut 
         store::SetOutcome::Exists => Outcome::Exists,
         store::SetOutcome::NotFound => Outcome::NotFound,
         store::SetOutcome::Fenced => Outcome::Fenced,
+        // Not sent yet: this SET carried no lease.
+        store::SetOutcome::LeaseLost => Outcome::Fenced,
         store::SetOutcome::TooLarge => error(
             ErrorCode::ValueTooLarge,
             format!(

@@ -4,7 +4,10 @@ use bytes::Bytes;
 
 use super::{Liveness, Shard};
 use crate::eviction::EvictionPolicy;
+use crate::leases::LeaseState;
+use crate::seq::InvalidationSeq;
 use crate::table::SlotId;
+use crate::tags::Verdict;
 
 /// The answer to [`Shard::get`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,14 +56,20 @@ pub enum MissReason {
     Absent,
     /// The entry's TTL had passed; it has now been removed.
     Expired,
-    /// One of the entry's tags was invalidated after it was stored; it has
-    /// now been removed.
+    /// One of the entry's tags was invalidated after it was stored (hard,
+    /// or soft with its window ended); it has now been removed.
     Invalidated,
+    /// The entry is stale and the read did not allow stale data; it is
+    /// kept for reads that do.
+    Stale,
+    /// One of the read's request-scoped tags was invalidated after the entry
+    /// was stored; the entry is kept for other reads.
+    RequestTags,
 }
 
 /// A live entry borrowed from the shard, as returned by
-/// [`Shard::get_borrowed`]: the server encodes it straight into a response
-/// without copying the value first.
+/// [`Shard::get_borrowed`] and [`Shard::read`]: the server encodes it
+/// straight into a response without copying the value first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HitRef<'a> {
     /// The stored value.
@@ -71,15 +80,84 @@ pub struct HitRef<'a> {
     pub cas: u64,
 }
 
+/// How a [`Shard::read`] treats stale entries, leases and request-scoped
+/// tags (protocol.md §6.3, §8.3 to §8.5).
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOptions<'a, T> {
+    /// Answer a stale entry with its value ([`Read::Hit`] with `stale`)
+    /// rather than as a miss.
+    pub allow_stale: bool,
+    /// Ask for the key's refresh lease, recording this fence (the one the
+    /// response carries) as the lease's: its SET is fenced there.
+    pub lease: Option<InvalidationSeq>,
+    /// Tags checked against the entry as if it carried them, for this read
+    /// only. The caller has validated them.
+    pub request_tags: &'a [T],
+}
+
+impl ReadOptions<'static, &'static [u8]> {
+    /// A v1 read: stale entries are misses, no lease, no request tags.
+    pub const PLAIN: ReadOptions<'static, &'static [u8]> = ReadOptions {
+        allow_stale: false,
+        lease: None,
+        request_tags: &[],
+    };
+}
+
+/// The answer to [`Shard::read`]: protocol.md §6.3's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read<'a> {
+    /// A fresh entry, or a stale one the read allowed; with the lease token
+    /// granted to this reader, if any.
+    Hit {
+        /// The entry.
+        entry: HitRef<'a>,
+        /// Whether it is stale.
+        stale: bool,
+        /// The lease granted to this reader.
+        lease: Option<u64>,
+    },
+    /// No entry this read may have, and why; with the lease token granted
+    /// to this reader, if any.
+    Miss {
+        /// Why.
+        reason: MissReason,
+        /// The lease granted to this reader.
+        lease: Option<u64>,
+    },
+    /// The read asked for a lease, found no fresh entry (nor a stale one it
+    /// allowed), and another reader holds the lease.
+    HotMiss,
+    /// `accept` declined the entry; the shard is as if the read had not
+    /// happened.
+    Declined,
+}
+
+/// [`Read`] before the entry is borrowed.
+enum SlotRead {
+    Hit {
+        slot: SlotId,
+        stale: bool,
+        lease: Option<u64>,
+    },
+    Miss {
+        reason: MissReason,
+        lease: Option<u64>,
+    },
+    HotMiss,
+    Declined,
+}
+
 impl Shard {
     /// Looks `key` up at time `now_ms`, returning tag names too when
     /// `with_tags`. The value is copied out; [`Shard::get_borrowed`] avoids
     /// the copy when the caller can use the bytes in place. A hit marks the
     /// entry accessed for eviction. An expired or invalidated entry is
-    /// removed here rather than left for the sweep.
+    /// removed here rather than left for the sweep; a stale one is a miss,
+    /// and kept for reads that allow it.
     pub fn get(&mut self, key: &[u8], now_ms: u64, with_tags: bool) -> Lookup {
-        match self.find_live(key, now_ms) {
-            Ok(slot) => {
+        match self.read_slot(key, now_ms, &ReadOptions::PLAIN, |_| true) {
+            SlotRead::Hit { slot, .. } => {
                 let entry = self.table.get(slot);
                 Lookup::Hit(Hit {
                     value: Bytes::copy_from_slice(entry.value()),
@@ -88,15 +166,21 @@ impl Shard {
                     tags: with_tags.then(|| self.tags.sorted_names(entry.tag_ids())),
                 })
             }
-            Err(reason) => Lookup::Miss(reason),
+            SlotRead::Miss { reason, .. } => Lookup::Miss(reason),
+            SlotRead::HotMiss | SlotRead::Declined => {
+                unreachable!("a plain read that accepts every hit")
+            }
         }
     }
 
     /// [`Shard::get`] without tag names, lending the value instead of
     /// copying it. Counts, marks and reclaims exactly as `get` does.
     pub fn get_borrowed(&mut self, key: &[u8], now_ms: u64) -> Result<HitRef<'_>, MissReason> {
-        let slot = self.find_live(key, now_ms)?;
-        Ok(self.borrow_hit(slot))
+        match self.get_borrowed_if(key, now_ms, |_| true) {
+            Ok(Some(hit)) => Ok(hit),
+            Ok(None) => unreachable!("every hit accepted"),
+            Err(reason) => Err(reason),
+        }
     }
 
     /// [`Shard::get_borrowed`] for a caller with limited room: a live entry
@@ -112,12 +196,140 @@ impl Shard {
         now_ms: u64,
         accept: impl FnOnce(&HitRef<'_>) -> bool,
     ) -> Result<Option<HitRef<'_>>, MissReason> {
-        let slot = self.find_live_unread(key, now_ms)?;
-        if !accept(&self.borrow_hit(slot)) {
-            return Ok(None);
+        match self.read(key, now_ms, &ReadOptions::PLAIN, accept) {
+            Read::Hit { entry, .. } => Ok(Some(entry)),
+            Read::Miss { reason, .. } => Err(reason),
+            Read::Declined => Ok(None),
+            Read::HotMiss => unreachable!("a plain read asks for no lease"),
         }
-        self.count_read(slot);
-        Ok(Some(self.borrow_hit(slot)))
+    }
+
+    /// The full read of protocol.md §6.3 at `now_ms`: a fresh entry is a
+    /// hit; a stale one a hit if `options.allow_stale`, else a miss; with
+    /// `options.lease`, the first reader that finds no fresh entry while
+    /// the key's lease is free is granted it, and later ones, while it is
+    /// held, get [`Read::HotMiss`] (or the stale entry, without a lease, if
+    /// they allow it). An entry about to be returned is first shown to
+    /// `accept`; declining leaves the shard exactly as if the read had not
+    /// happened ([`Read::Declined`]), lease included. Dead entries found are
+    /// removed, as by [`Shard::get`]; one dead or stale only to
+    /// `options.request_tags` is left as it is.
+    pub fn read<T: AsRef<[u8]>>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        options: &ReadOptions<'_, T>,
+        accept: impl FnOnce(&HitRef<'_>) -> bool,
+    ) -> Read<'_> {
+        match self.read_slot(key, now_ms, options, accept) {
+            SlotRead::Hit { slot, stale, lease } => Read::Hit {
+                entry: self.borrow_hit(slot),
+                stale,
+                lease,
+            },
+            SlotRead::Miss { reason, lease } => Read::Miss { reason, lease },
+            SlotRead::HotMiss => Read::HotMiss,
+            SlotRead::Declined => Read::Declined,
+        }
+    }
+
+    fn read_slot<T: AsRef<[u8]>>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        options: &ReadOptions<'_, T>,
+        accept: impl FnOnce(&HitRef<'_>) -> bool,
+    ) -> SlotRead {
+        let reason = match self.locate(key, now_ms, options.request_tags) {
+            Ok((slot, stale)) if !stale || options.allow_stale => {
+                if !accept(&self.borrow_hit(slot)) {
+                    return SlotRead::Declined;
+                }
+                let lease = match options.lease {
+                    Some(fence) if stale => self.try_grant(key, fence, Some(slot), now_ms),
+                    _ => None,
+                };
+                self.eviction.on_access(slot);
+                self.counters.get_hits += 1;
+                self.counters.get_stale += u64::from(stale);
+                return SlotRead::Hit { slot, stale, lease };
+            }
+            Ok(_) => MissReason::Stale,
+            Err(reason) => reason,
+        };
+        self.counters.get_misses += 1;
+        let Some(fence) = options.lease else {
+            return SlotRead::Miss {
+                reason,
+                lease: None,
+            };
+        };
+        match self.try_grant(key, fence, None, now_ms) {
+            Some(token) => SlotRead::Miss {
+                reason,
+                lease: Some(token),
+            },
+            None => {
+                self.counters.get_hot_misses += 1;
+                SlotRead::HotMiss
+            }
+        }
+    }
+
+    /// The slot of the live entry under `key` and whether it is stale
+    /// (counting `request_tags`), without counting or marking a read; else
+    /// why there is none, with a dead entry reclaimed and counted.
+    fn locate<T: AsRef<[u8]>>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        request_tags: &[T],
+    ) -> Result<(SlotId, bool), MissReason> {
+        let hash = self.table.hash_key(key);
+        let slot = self.table.find(hash, key).ok_or(MissReason::Absent)?;
+        let stale = match self.liveness(slot, now_ms) {
+            Liveness::Fresh => false,
+            Liveness::Stale => true,
+            Liveness::Expired => {
+                self.counters.get_misses_expired += 1;
+                self.reclaim(slot, Liveness::Expired);
+                return Err(MissReason::Expired);
+            }
+            Liveness::Invalidated => {
+                self.counters.get_misses_invalidated += 1;
+                self.reclaim(slot, Liveness::Invalidated);
+                return Err(MissReason::Invalidated);
+            }
+        };
+        if request_tags.is_empty() {
+            return Ok((slot, stale));
+        }
+        let stored_seq = self.table.get(slot).stored_seq;
+        match self.tags.request_verdict(request_tags, stored_seq, now_ms) {
+            Verdict::Dead => Err(MissReason::RequestTags),
+            Verdict::Stale => Ok((slot, true)),
+            Verdict::Fresh => Ok((slot, stale)),
+        }
+    }
+
+    /// Grants the lease on `key` if nobody holds it, sparing `keep` from
+    /// the eviction that may make room for it.
+    fn try_grant(
+        &mut self,
+        key: &[u8],
+        fence: InvalidationSeq,
+        keep: Option<SlotId>,
+        now_ms: u64,
+    ) -> Option<u64> {
+        if self.leases.state(key, now_ms) == LeaseState::Held {
+            return None;
+        }
+        let token = self
+            .leases
+            .grant(key, fence.get(), now_ms, self.config.lease_ms);
+        self.counters.leases_granted += 1;
+        self.fit_leases(keep, now_ms);
+        Some(token)
     }
 
     /// The tag names of the entry under `key`, sorted and unique, without
@@ -127,44 +339,6 @@ impl Shard {
     pub fn tag_names(&self, key: &[u8]) -> Option<Vec<Bytes>> {
         let slot = self.table.find(self.table.hash_key(key), key)?;
         Some(self.tags.sorted_names(self.table.get(slot).tag_ids()))
-    }
-
-    /// The slot of the live entry under `key`, counted as a hit and marked
-    /// accessed; else the miss, counted, with any dead entry reclaimed.
-    fn find_live(&mut self, key: &[u8], now_ms: u64) -> Result<SlotId, MissReason> {
-        let slot = self.find_live_unread(key, now_ms)?;
-        self.count_read(slot);
-        Ok(slot)
-    }
-
-    /// [`Shard::find_live`] without counting or marking a hit.
-    fn find_live_unread(&mut self, key: &[u8], now_ms: u64) -> Result<SlotId, MissReason> {
-        let hash = self.table.hash_key(key);
-        let Some(slot) = self.table.find(hash, key) else {
-            self.counters.get_misses += 1;
-            return Err(MissReason::Absent);
-        };
-        let reason = match self.liveness(slot, now_ms) {
-            Liveness::Live => return Ok(slot),
-            Liveness::Expired => {
-                self.counters.get_misses_expired += 1;
-                self.reclaim(slot, Liveness::Expired);
-                MissReason::Expired
-            }
-            Liveness::Invalidated => {
-                self.counters.get_misses_invalidated += 1;
-                self.reclaim(slot, Liveness::Invalidated);
-                MissReason::Invalidated
-            }
-        };
-        self.counters.get_misses += 1;
-        Err(reason)
-    }
-
-    /// Counts a hit on the live entry in `slot` and marks it accessed.
-    fn count_read(&mut self, slot: SlotId) {
-        self.eviction.on_access(slot);
-        self.counters.get_hits += 1;
     }
 
     fn borrow_hit(&self, slot: SlotId) -> HitRef<'_> {
@@ -300,7 +474,7 @@ mod tests {
     fn invalidation_after_store_misses_and_reclaims() {
         let mut shard = shard();
         put(&mut shard, b"k", b"v", &["t", "u"], 5);
-        shard.invalidate(&["u"], seq(6));
+        shard.invalidate(&["u"], seq(6), 0);
         assert_eq!(
             shard.get(b"k", NOW, false),
             Lookup::Miss(MissReason::Invalidated)
@@ -316,22 +490,22 @@ mod tests {
     fn invalidation_not_after_store_keeps_entry() {
         let mut shard = shard();
         put(&mut shard, b"k", b"v", &["t"], 5);
-        shard.invalidate(&["t"], seq(5));
-        shard.invalidate(&["t"], seq(3));
-        shard.invalidate(&["unrelated"], seq(9));
+        shard.invalidate(&["t"], seq(5), 0);
+        shard.invalidate(&["t"], seq(3), 0);
+        shard.invalidate(&["unrelated"], seq(9), 0);
         assert!(value(&mut shard, b"k").is_some());
     }
 
     #[test]
     fn fast_path_holds_when_nothing_newer_applied() {
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(4));
+        shard.invalidate(&["t"], seq(4), 0);
         put(&mut shard, b"k", b"v", &["t"], 7);
         assert!(shard.table.get(0).stored_seq >= shard.tags.max_applied());
         assert!(value(&mut shard, b"k").is_some());
         // An entry stored before the newest invalidation takes the per-tag
         // path, and is still live because its own tags are older.
-        shard.invalidate(&["other"], seq(8));
+        shard.invalidate(&["other"], seq(8), 0);
         assert!(shard.table.get(0).stored_seq < shard.tags.max_applied());
         assert!(value(&mut shard, b"k").is_some());
     }
@@ -342,7 +516,7 @@ mod tests {
         // reached the shard first. The entry is ordered before 6, so 6
         // applies to it.
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(6));
+        shard.invalidate(&["t"], seq(6), 0);
         put(&mut shard, b"k", b"v", &["t"], 5);
         assert_eq!(
             shard.get(b"k", NOW, false),

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{Liveness, Shard};
+use super::Shard;
 use crate::entry::{self, Entry};
 use crate::eviction::EvictionPolicy;
 use crate::seq::InvalidationSeq;
@@ -42,6 +42,14 @@ pub struct SetArgs<'a, T> {
     /// If set, refuse to store when any tag was invalidated after this
     /// sequence (see the `tags` module comment).
     pub fence: Option<InvalidationSeq>,
+    /// If set, this SET is the refresh of the lease with this token
+    /// (protocol.md §8.4): refused unless it is the key's current lease,
+    /// fenced at the lease's grant, and it ends the lease whatever its
+    /// outcome.
+    pub lease: Option<u64>,
+    /// Seconds after which the entry turns stale (protocol.md §6.5); `0` =
+    /// never.
+    pub stale_after_secs: u32,
 }
 
 impl<'a> SetArgs<'a, &'a [u8]> {
@@ -55,6 +63,8 @@ impl<'a> SetArgs<'a, &'a [u8]> {
             tags: &[],
             mode: SetMode::Set,
             fence: None,
+            lease: None,
+            stale_after_secs: 0,
         }
     }
 }
@@ -71,6 +81,8 @@ impl<'a, T: AsRef<[u8]>> SetArgs<'a, T> {
             tags,
             mode: self.mode,
             fence: self.fence,
+            lease: self.lease,
+            stale_after_secs: self.stale_after_secs,
         }
     }
 
@@ -101,6 +113,20 @@ impl<'a, T: AsRef<[u8]>> SetArgs<'a, T> {
         self.fence = Some(fence);
         self
     }
+
+    /// Sets [`SetArgs::lease`].
+    #[must_use]
+    pub fn lease(mut self, token: u64) -> Self {
+        self.lease = Some(token);
+        self
+    }
+
+    /// Sets [`SetArgs::stale_after_secs`].
+    #[must_use]
+    pub fn stale_after_secs(mut self, secs: u32) -> Self {
+        self.stale_after_secs = secs;
+        self
+    }
 }
 
 /// The answer to [`Shard::set`]. Only `Stored` changed anything.
@@ -125,6 +151,9 @@ pub enum SetOutcome {
     /// The entry (with its tags) exceeds the shard's whole memory limit.
     /// Nothing was evicted; an existing entry under the key is untouched.
     TooLarge,
+    /// The SET carried a lease token that is not the key's current lease;
+    /// nothing else was checked or changed.
+    LeaseLost,
 }
 
 impl Shard {
@@ -143,12 +172,25 @@ impl Shard {
     /// the server could not have issued it. `now_ms` is the monotonic time
     /// the TTL counts from. An expired or invalidated entry under the key
     /// counts as absent (and is reclaimed).
+    ///
+    /// A SET with a lease is checked against the key's lease first
+    /// ([`SetOutcome::LeaseLost`]), then fenced at the lease's grant (or at
+    /// its own fence, if lower); it ends the lease whatever its outcome. Any
+    /// SET that stores ends the key's lease.
     pub fn set<T: AsRef<[u8]>>(
         &mut self,
-        args: SetArgs<'_, T>,
+        mut args: SetArgs<'_, T>,
         current_seq: InvalidationSeq,
         now_ms: u64,
     ) -> SetOutcome {
+        if let Some(token) = args.lease {
+            let Some(granted) = self.leases.take(args.key, token) else {
+                self.counters.set_lease_lost += 1;
+                return SetOutcome::LeaseLost;
+            };
+            let granted = InvalidationSeq::new(granted);
+            args.fence = Some(args.fence.map_or(granted, |fence| fence.min(granted)));
+        }
         let hash = self.table.hash_key(args.key);
         // A dead entry under the key counts as absent, and goes, but only
         // once this SET holds its own tags: reclaiming it must not make the
@@ -159,7 +201,7 @@ impl Shard {
         let mut dead = None;
         if let Some(slot) = existing {
             let why = self.liveness(slot, now_ms);
-            if why != Liveness::Live {
+            if !why.is_live() {
                 dead = Some((slot, why));
                 existing = None;
             }
@@ -177,7 +219,7 @@ impl Shard {
         let limit = self.config.memory_limit;
         // Cheap refusal before interning anything.
         let refusal = refusal.or_else(|| {
-            (entry::footprint(args.key.len(), args.value.len(), 0) > limit)
+            (entry::footprint(args.key.len(), args.value.len(), 0, false) > limit)
                 .then_some(SetOutcome::TooLarge)
         });
         if let Some(outcome) = refusal {
@@ -212,7 +254,13 @@ impl Shard {
         } else {
             false
         };
-        let need = entry::footprint(args.key.len(), args.value.len(), ids.len());
+        let stale_at_ms = entry::stale_at(now_ms, args.stale_after_secs);
+        let need = entry::footprint(
+            args.key.len(),
+            args.value.len(),
+            ids.len(),
+            stale_at_ms.is_some(),
+        );
         let tag_bytes: usize = ids.iter().map(|&id| self.tags.bytes_of(id)).sum();
         // With every other entry evicted and every unreferenced tag
         // reclaimed, only this entry and its tags remain: if that fits, the
@@ -248,7 +296,7 @@ impl Shard {
                 return SetOutcome::TooLarge;
             }
             let cas = self.next_cas();
-            let mut entry = Entry::new(args.key, &args.value, &ids);
+            let mut entry = Entry::new(args.key, &args.value, &ids, stale_at_ms);
             self.scratch_tags = ids;
             entry.cas = cas;
             entry.stored_seq = stored_seq;
@@ -258,6 +306,7 @@ impl Shard {
             self.eviction.on_insert(slot);
             self.entry_bytes += need;
             self.counters.sets += 1;
+            self.leases.end(args.key);
             return SetOutcome::Stored { cas };
         };
 
@@ -267,7 +316,7 @@ impl Shard {
         let cas = self.next_cas();
         let entry = self.table.get_mut(slot);
         let old_bytes = entry.footprint();
-        let (old_data, old_tag_count) = entry.replace(&args.value, &ids);
+        let old_data = entry.replace(&args.value, &ids, stale_at_ms);
         self.scratch_tags = ids;
         entry.cas = cas;
         entry.stored_seq = stored_seq;
@@ -276,7 +325,7 @@ impl Shard {
         self.entry_bytes = self.entry_bytes - old_bytes + need;
         // The new entry holds its own references (acquired above), so tags
         // shared with the old value stay put.
-        for id in Entry::ids_of(&old_data, old_tag_count) {
+        for id in Entry::ids_of(&old_data) {
             self.tags.release(id);
         }
         drop(old_data);
@@ -291,6 +340,7 @@ impl Shard {
             debug_assert!(made_room, "make_room ran dry despite the size check");
         }
         self.counters.sets += 1;
+        self.leases.end(args.key);
         SetOutcome::Stored { cas }
     }
 
@@ -362,7 +412,7 @@ mod tests {
         assert_eq!(value(&mut shard, b"k").as_deref(), Some(&b"1"[..]));
 
         put(&mut shard, b"t", b"1", &["tag"], 1);
-        shard.invalidate(&["tag"], seq(2));
+        shard.invalidate(&["tag"], seq(2), 0);
         assert!(matches!(
             set(&mut shard, b"t", b"2", SetMode::Add),
             SetOutcome::Stored { .. }
@@ -432,7 +482,7 @@ mod tests {
         let mut shard = shard();
         put(&mut shard, b"k", b"1", &["t"], 1);
         let cas = shard.get(b"k", NOW, false).into_hit().expect("hit").cas;
-        shard.invalidate(&["t"], seq(2));
+        shard.invalidate(&["t"], seq(2), 0);
         let args = SetArgs::new(b"k", Bytes::from_static(b"2")).mode(SetMode::Cas(cas));
         assert_eq!(shard.set(args, seq(3), NOW), SetOutcome::NotFound);
     }
@@ -440,7 +490,7 @@ mod tests {
     #[test]
     fn fenced_set_is_refused_after_a_newer_invalidation() {
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(10));
+        shard.invalidate(&["t"], seq(10), 0);
         let args = SetArgs::new(b"k", Bytes::from_static(b"v"))
             .with_tags(&["a", "t"])
             .fence(seq(9));
@@ -454,7 +504,7 @@ mod tests {
     #[test]
     fn fenced_set_is_accepted_when_tags_are_older() {
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(10));
+        shard.invalidate(&["t"], seq(10), 0);
         let args = SetArgs::new(b"k", Bytes::from_static(b"v"))
             .with_tags(&["t"])
             .fence(seq(10));
@@ -478,7 +528,7 @@ mod tests {
             SetOutcome::Stored { .. }
         ));
         assert!(value(&mut shard, b"k").is_some());
-        shard.invalidate(&["t"], seq(11));
+        shard.invalidate(&["t"], seq(11), 0);
         assert_eq!(
             shard.get(b"k", NOW, false),
             Lookup::Miss(MissReason::Invalidated)
@@ -489,7 +539,7 @@ mod tests {
     fn unfenced_set_after_invalidation_was_numbered_survives_it() {
         let mut shard = shard();
         put(&mut shard, b"k", b"fresh", &["t"], 11);
-        shard.invalidate(&["t"], seq(11));
+        shard.invalidate(&["t"], seq(11), 0);
         assert!(value(&mut shard, b"k").is_some());
     }
 
@@ -500,7 +550,7 @@ mod tests {
             ShardConfig::default().with_tag_retention(0),
             InvalidationSeq::ZERO,
         );
-        shard.invalidate(&["junk"], seq(10));
+        shard.invalidate(&["junk"], seq(10), 0);
         assert_eq!(shard.sweep(NOW, 10).tags_reclaimed, 1);
         assert_eq!(shard.floor(), seq(10));
         shard
@@ -538,14 +588,14 @@ mod tests {
     fn invalidation_numbered_after_a_stale_stamp_arriving_after_the_set_covers_it() {
         let mut shard = shard_with_floor_raised_to_10();
         put(&mut shard, b"k", b"v", &["page"], 5);
-        shard.invalidate(&["page"], seq(7));
+        shard.invalidate(&["page"], seq(7), 0);
         assert_eq!(
             shard.get(b"k", NOW, false),
             Lookup::Miss(MissReason::Invalidated)
         );
         // One numbered before the stamp does not.
         put(&mut shard, b"k", b"v", &["page"], 5);
-        shard.invalidate(&["page"], seq(4));
+        shard.invalidate(&["page"], seq(4), 0);
         assert!(value(&mut shard, b"k").is_some());
         shard.assert_invariants();
     }
@@ -556,7 +606,7 @@ mod tests {
     #[test]
     fn stale_stamped_set_is_covered_by_a_remembered_invalidation_of_its_tag() {
         let mut shard = shard();
-        shard.invalidate(&["page"], seq(10));
+        shard.invalidate(&["page"], seq(10), 0);
         put(&mut shard, b"k", b"v", &["page"], 5);
         assert_eq!(
             shard.get(b"k", NOW, false),
@@ -577,8 +627,8 @@ mod tests {
         put(&mut shard, b"k", b"old", &["page", "user"], 10);
         // Late, below what a fence reads (10), after what the next SET is
         // stamped with (5).
-        shard.invalidate(&["page"], seq(7));
-        shard.invalidate(&["user"], seq(11));
+        shard.invalidate(&["page"], seq(7), 0);
+        shard.invalidate(&["user"], seq(11), 0);
         put(&mut shard, b"k", b"new", &["page"], 5);
         assert_eq!(
             shard.get(b"k", NOW, false),
@@ -590,13 +640,13 @@ mod tests {
     #[test]
     fn fence_sees_a_missing_tag_as_the_floor() {
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(8));
+        shard.invalidate(&["t"], seq(8), 0);
         assert_eq!(shard.sweep(NOW, 10).tags_reclaimed, 0, "within retention");
         let mut shard = Shard::new(
             ShardConfig::default().with_tag_retention(0),
             InvalidationSeq::ZERO,
         );
-        shard.invalidate(&["t"], seq(8));
+        shard.invalidate(&["t"], seq(8), 0);
         assert_eq!(shard.sweep(NOW, 10).tags_reclaimed, 1);
         assert_eq!(shard.floor(), seq(8));
         assert_eq!(shard.stats().tags_tracked, 0);
@@ -624,7 +674,7 @@ mod tests {
     #[test]
     fn a_fence_above_current_seq_is_refused_whatever_the_tags() {
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(20));
+        shard.invalidate(&["t"], seq(20), 0);
         for tags in [&["t"][..], &["never-invalidated"], &[]] {
             let args = SetArgs::new(b"k", Bytes::from_static(b"v"))
                 .with_tags(tags)
@@ -766,7 +816,7 @@ mod tests {
             let _ = shard.get(&key, NOW, false);
             i += 1;
         }
-        shard.invalidate(&["doomed"], seq(2));
+        shard.invalidate(&["doomed"], seq(2), 0);
         let args = SetArgs::new(b"new", Bytes::from(vec![0u8; 100]));
         assert!(matches!(
             shard.set(args, seq(3), NOW),
@@ -782,7 +832,7 @@ mod tests {
         let mut shard = shard();
         put(&mut shard, b"k", b"v", &["t", "t", "t"], 1);
         assert_eq!(shard.stats().tags_tracked, 1);
-        let one = crate::entry::footprint(1, 1, 1) + TAG_OVERHEAD + 1;
+        let one = crate::entry::footprint(1, 1, 1, false) + TAG_OVERHEAD + 1;
         assert_eq!(shard.bytes_used(), one);
         assert!(shard.delete(b"k", NOW));
         assert_eq!(shard.stats().tags_tracked, 0);
@@ -796,14 +846,14 @@ mod tests {
             let key = vec![b'k'; len];
             let mut shard = shard();
             put(&mut shard, &key, b"v1", &["a"], 1);
-            assert_eq!(shard.bytes_used(), footprint(len, 2, 1) + tag("a"));
+            assert_eq!(shard.bytes_used(), footprint(len, 2, 1, false) + tag("a"));
 
             // The overwrite repacks the data block: more tags ahead of a long
             // key, and a longer value after it.
             put(&mut shard, &key, b"value-2", &["b", "a"], 2);
             assert_eq!(
                 shard.bytes_used(),
-                footprint(len, 7, 2) + tag("a") + tag("b"),
+                footprint(len, 7, 2, false) + tag("a") + tag("b"),
                 "len {len}"
             );
             let names = Some(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
@@ -813,13 +863,13 @@ mod tests {
             shard.assert_invariants();
 
             put(&mut shard, &key, b"", &[], 3);
-            assert_eq!(shard.bytes_used(), footprint(len, 0, 0), "len {len}");
+            assert_eq!(shard.bytes_used(), footprint(len, 0, 0, false), "len {len}");
             assert_eq!(value(&mut shard, &key).as_deref(), Some(&b""[..]));
             assert!(shard.delete(&key, NOW));
             assert_eq!(shard.bytes_used(), 0);
 
             put(&mut shard, &key, b"doomed", &["t"], 4);
-            shard.invalidate(&["t"], seq(5));
+            shard.invalidate(&["t"], seq(5), 0);
             assert_eq!(shard.sweep(NOW, 10).invalidated_reclaimed, 1);
             assert_eq!(shard.bytes_used(), tag("t"), "only the invalidated tag");
             shard.assert_invariants();
@@ -829,7 +879,7 @@ mod tests {
     #[test]
     fn overwrite_keeps_shared_tags() {
         let mut shard = shard();
-        shard.invalidate(&["t"], seq(3));
+        shard.invalidate(&["t"], seq(3), 0);
         put(&mut shard, b"k", b"1", &["t"], 4);
         put(&mut shard, b"k", b"2", &["t"], 5);
         shard.assert_invariants();

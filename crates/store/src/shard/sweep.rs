@@ -39,7 +39,7 @@ impl Shard {
                 continue;
             }
             match self.liveness(slot, now_ms) {
-                Liveness::Live => {}
+                Liveness::Fresh | Liveness::Stale => {}
                 Liveness::Expired => {
                     self.reclaim(slot, Liveness::Expired);
                     report.expired_reclaimed += 1;
@@ -51,6 +51,7 @@ impl Shard {
             }
         }
         report.tags_reclaimed = self.tags.sweep(self.config.tag_retention, max_steps);
+        self.leases.expire(now_ms);
         report
     }
 }
@@ -78,8 +79,8 @@ mod tests {
             put(&mut shard, &[b'i', i], b"v", &["doomed"], 1);
         }
         put(&mut shard, b"keep", b"v", &["kept"], 1);
-        let keep_bytes = crate::entry::footprint(4, 1, 1) + crate::TAG_OVERHEAD + 4;
-        shard.invalidate(&["doomed"], seq(2));
+        let keep_bytes = crate::entry::footprint(4, 1, 1, false) + crate::TAG_OVERHEAD + 4;
+        shard.invalidate(&["doomed"], seq(2), 0);
 
         let first = shard.sweep(NOW, 7);
         assert_eq!(first.slots_scanned, 7);
@@ -120,7 +121,7 @@ mod tests {
             shard.set(args, seq(1), 0),
             SetOutcome::Stored { .. }
         ));
-        shard.invalidate(&["t"], seq(2));
+        shard.invalidate(&["t"], seq(2), 0);
         assert_eq!(
             shard.get(b"read", NOW, false),
             crate::Lookup::Miss(crate::MissReason::Invalidated)
@@ -159,9 +160,9 @@ mod tests {
             ShardConfig::default().with_tag_retention(2),
             InvalidationSeq::ZERO,
         );
-        shard.invalidate(&["a"], seq(1));
-        shard.invalidate(&["b"], seq(2));
-        shard.invalidate(&["c"], seq(3));
+        shard.invalidate(&["a"], seq(1), 0);
+        shard.invalidate(&["b"], seq(2), 0);
+        shard.invalidate(&["c"], seq(3), 0);
         assert_eq!(shard.sweep(NOW, 100).tags_reclaimed, 1);
         assert_eq!(shard.floor(), seq(1));
         assert_eq!(shard.stats().tags_tracked, 2);
@@ -174,9 +175,9 @@ mod tests {
             InvalidationSeq::ZERO,
         );
         put(&mut shard, b"k", b"v", &["t", "u"], 1);
-        shard.invalidate(&["t"], seq(5));
+        shard.invalidate(&["t"], seq(5), 0);
         for i in 0..100u64 {
-            shard.invalidate(&[format!("noise{i}")], seq(6 + i));
+            shard.invalidate(&[format!("noise{i}")], seq(6 + i), 0);
         }
         // Reclaim tags only, leaving the entry for a reader to judge.
         assert_eq!(shard.tags.sweep(0, 1_000), 100);
