@@ -9,10 +9,11 @@ use bytes::Bytes;
 use futures_util::future::join_all;
 
 use crate::client::{run_on_lane, Client};
-use crate::connection::{bytes, Connection};
+use crate::command::{bytes, Delete, Set};
+use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::lookup::Lookup;
-use crate::pipeline::Reply;
+use crate::pipeline::execute;
 use crate::placement::key_hash;
 use crate::pool::Node;
 use crate::set::{SetOptions, SetOutcome};
@@ -115,21 +116,17 @@ impl Client {
         let keys: Vec<Bytes> = items.iter().map(|(key, _, _)| key.clone()).collect();
         let answers = self
             .by_lane(&keys, |connection, positions| {
-                let items = &items;
-                async move {
-                    let mut pipeline = connection.pipeline();
-                    for &at in &positions {
+                let calls = positions
+                    .iter()
+                    .map(|&at| {
                         let (key, value, options) = &items[at];
-                        pipeline.set(key, value.clone(), options.borrow());
-                    }
-                    pipeline.execute().await
-                }
+                        Set::call(key.clone(), value.clone(), options.borrow())
+                    })
+                    .collect();
+                async move { execute(&connection, calls).await }
             })
             .await;
-        spread(keys.len(), answers, |reply| match reply {
-            Reply::Set(outcome) => Ok(outcome),
-            other => Err(Error::protocol(format!("SET answered with {other:?}"))),
-        })
+        spread(keys.len(), answers)
     }
 
     /// Removes each key, pipelined like [`set_many`](Client::set_many);
@@ -141,20 +138,14 @@ impl Client {
         let keys: Vec<Bytes> = keys.into_iter().map(bytes).collect();
         let answers = self
             .by_lane(&keys, |connection, positions| {
-                let keys = &keys;
-                async move {
-                    let mut pipeline = connection.pipeline();
-                    for &at in &positions {
-                        pipeline.delete(&keys[at]);
-                    }
-                    pipeline.execute().await
-                }
+                let calls = positions
+                    .iter()
+                    .map(|&at| Ok(Delete::call(keys[at].clone())))
+                    .collect();
+                async move { execute(&connection, calls).await }
             })
             .await;
-        spread(keys.len(), answers, |reply| match reply {
-            Reply::Deleted(found) => Ok(found),
-            other => Err(Error::protocol(format!("DELETE answered with {other:?}"))),
-        })
+        spread(keys.len(), answers)
     }
 
     /// Groups `keys` by server and lane and runs `operation` once per
@@ -222,19 +213,15 @@ where
     .await
 }
 
-/// Spreads pipeline answers back to one result per item, in the caller's
+/// Spreads pipelined answers back to one result per item, in the caller's
 /// order: a failed group's error goes to each of its items.
-fn spread<T>(
-    count: usize,
-    answers: Vec<GroupAnswer<Vec<Result<Reply>>>>,
-    reply: impl Fn(Reply) -> Result<T>,
-) -> Vec<Result<T>> {
+fn spread<T>(count: usize, answers: Vec<GroupAnswer<Vec<Result<T>>>>) -> Vec<Result<T>> {
     let mut results: Vec<Option<Result<T>>> = (0..count).map(|_| None).collect();
     for (positions, answer) in answers {
         match answer {
             Ok(replies) => {
                 for (at, answer) in positions.into_iter().zip(replies) {
-                    results[at] = Some(answer.and_then(&reply));
+                    results[at] = Some(answer);
                 }
             }
             Err(error) => {

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures_util::future::join_all;
 
 use crate::builder::ClientBuilder;
-use crate::connection::{bytes, Connection};
+use crate::command::tag_list;
+use crate::connection::Connection;
 use crate::error::{Error, Result, ServerFailure};
 use crate::health::HealthPolicy;
 use crate::lookup::{Item, Lookup};
@@ -483,20 +484,6 @@ fn miss_if_down(lookup: Result<Lookup>) -> Result<Lookup> {
         Err(Error::ServerDown { .. }) => Ok(Lookup::unavailable()),
         other => other,
     }
-}
-
-/// The tags of an invalidation, refused before any server sees them if
-/// there are none or more than the wire can count.
-fn tag_list<T: AsRef<[u8]>>(tags: impl IntoIterator<Item = T>) -> Result<Vec<Bytes>> {
-    let tags: Vec<Bytes> = tags.into_iter().map(bytes).collect();
-    if tags.is_empty() || tags.len() > usize::from(u16::MAX) {
-        return Err(Error::InvalidArgument(format!(
-            "{} tags; INVALIDATE_TAGS takes 1..={}",
-            tags.len(),
-            u16::MAX
-        )));
-    }
-    Ok(tags)
 }
 
 /// INVALIDATE_TAGS of `tags`, or FLUSH_ALL if `tags` is empty, on one

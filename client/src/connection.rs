@@ -4,18 +4,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tagcached_protocol::request::{Delete, Get, GetMany, InvalidateTags, Touch};
 use tagcached_protocol::response::HelloInfo;
-use tagcached_protocol::{Command, Flags, Request, Response, HEADER_LEN};
+use tagcached_protocol::{Request, HEADER_LEN};
 use tokio::net::ToSocketAddrs;
 
+use crate::command::{
+    bytes, Call, Command, Delete, FlushAll, Get, GetMany, InvalidateTags, Ping, Set, Stats, Touch,
+};
 use crate::driver::{Link, Outgoing, Submission};
 use crate::error::{Error, Result};
 use crate::lookup::{Item, Lookup};
 use crate::options::{within, ConnectOptions};
 use crate::pipeline::Pipeline;
-use crate::reply;
-use crate::set::{ttl_seconds, SetOptions, SetOutcome};
+use crate::set::{SetOptions, SetOutcome};
 
 /// An async client over one TCP connection to a tagcached server.
 ///
@@ -85,7 +86,7 @@ impl Connection {
 
     /// Checks the server is alive.
     pub async fn ping(&self) -> Result<()> {
-        reply::ok(self.call(Flags::NONE, Command::Ping).await?)
+        self.run(Ping::call()).await
     }
 
     /// The item under `key`, or `None`.
@@ -96,18 +97,13 @@ impl Connection {
     /// The lookup of `key`, whose miss carries the fence for a later fenced
     /// SET of a recomputed value.
     pub async fn get_with_fence(&self, key: impl AsRef<[u8]>) -> Result<Lookup> {
-        self.lookup(key, Flags::NONE).await
+        self.run(Get::call(bytes(key), false)).await
     }
 
     /// As [`get_with_fence`](Connection::get_with_fence), and a hit's
     /// [`Item::tags`] are filled in.
     pub async fn get_with_tags(&self, key: impl AsRef<[u8]>) -> Result<Lookup> {
-        self.lookup(key, Flags::WITH_TAGS).await
-    }
-
-    async fn lookup(&self, key: impl AsRef<[u8]>, flags: Flags) -> Result<Lookup> {
-        let command = Command::Get(Get { key: bytes(key) });
-        reply::lookup(self.call(flags, command).await?)
+        self.run(Get::call(bytes(key), true)).await
     }
 
     /// One lookup per key, in the order given. Keys beyond the server's
@@ -116,7 +112,7 @@ impl Connection {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Lookup>> {
-        self.lookup_many(keys, Flags::NONE).await
+        self.lookup_many(keys, false).await
     }
 
     /// As [`get_many`](Connection::get_many), with each hit's tags.
@@ -124,13 +120,13 @@ impl Connection {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Lookup>> {
-        self.lookup_many(keys, Flags::WITH_TAGS).await
+        self.lookup_many(keys, true).await
     }
 
     async fn lookup_many<K: AsRef<[u8]>>(
         &self,
         keys: impl IntoIterator<Item = K>,
-        flags: Flags,
+        with_tags: bool,
     ) -> Result<Vec<Lookup>> {
         let keys: Vec<Bytes> = keys.into_iter().map(bytes).collect();
         if keys.is_empty() {
@@ -142,24 +138,18 @@ impl Connection {
         let mut batch = Vec::new();
         let mut pending = Vec::new();
         for chunk in keys.chunks(per_request) {
-            let request = Request {
-                opaque: 0,
-                flags,
-                command: Command::GetMany(GetMany {
-                    keys: chunk.to_vec(),
-                }),
-            };
+            let Call { request, command } = GetMany::call(chunk.to_vec(), with_tags)?;
             self.check_frame(&request)?;
             let (outgoing, frames) = Outgoing::new(request);
             batch.push(outgoing);
-            pending.push((frames, chunk.len()));
+            pending.push((frames, command));
         }
         let link = &self.inner.link;
         within(self.request_timeout, async {
             link.submit(Submission::Batch(batch)).await?;
             let mut lookups = Vec::with_capacity(keys.len());
-            for (frames, key_count) in pending {
-                lookups.extend(reply::lookups(link.frames(frames).await?, key_count)?);
+            for (frames, command) in pending {
+                lookups.extend(command.answer(link.frames(frames).await?)?);
             }
             Ok(lookups)
         })
@@ -184,24 +174,19 @@ impl Connection {
         value: impl Into<Bytes>,
         options: &SetOptions,
     ) -> Result<SetOutcome> {
-        let command = Command::Set(options.to_command(bytes(key), value.into())?);
-        reply::set_outcome(self.call(Flags::NONE, command).await?)
+        self.run(Set::call(bytes(key), value.into(), options)?)
+            .await
     }
 
     /// Removes `key`; whether a live entry was there.
     pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        let command = Command::Delete(Delete { key: bytes(key) });
-        reply::found(self.call(Flags::NONE, command).await?)
+        self.run(Delete::call(bytes(key))).await
     }
 
     /// Resets the TTL of `key` (rounded up to whole seconds; zero: never
     /// expire); whether a live entry was there.
     pub async fn touch(&self, key: impl AsRef<[u8]>, ttl: Duration) -> Result<bool> {
-        let command = Command::Touch(Touch {
-            ttl: ttl_seconds(ttl),
-            key: bytes(key),
-        });
-        reply::found(self.call(Flags::NONE, command).await?)
+        self.run(Touch::call(bytes(key), ttl)).await
     }
 
     /// Invalidates every entry carrying any of `tags`, on every shard;
@@ -211,19 +196,18 @@ impl Connection {
         &self,
         tags: impl IntoIterator<Item = T>,
     ) -> Result<u64> {
-        let command = invalidate_command(tags)?;
-        reply::sequence(self.call(Flags::NONE, command).await?)
+        self.run(InvalidateTags::call(tags)?).await
     }
 
     /// Removes every entry; returns the invalidation sequence assigned, so
     /// fences taken before it are refused.
     pub async fn flush_all(&self) -> Result<u64> {
-        reply::sequence(self.call(Flags::NONE, Command::FlushAll).await?)
+        self.run(FlushAll::call()).await
     }
 
     /// The server's counters, as `(name, value)` in the server's order.
     pub async fn stats(&self) -> Result<Vec<(String, String)>> {
-        reply::stats(self.call(Flags::NONE, Command::Stats).await?)
+        self.run(Stats::call()).await
     }
 
     /// A batch of commands sent back to back and answered in one round
@@ -232,18 +216,14 @@ impl Connection {
         Pipeline::new(self)
     }
 
-    /// Sends one single-frame request and waits for its frame.
-    async fn call(&self, flags: Flags, command: Command) -> Result<Response> {
-        let request = Request {
-            opaque: 0,
-            flags,
-            command,
-        };
+    /// Sends `call`'s request and reads its answer.
+    async fn run<C: Command>(&self, call: Call<C>) -> Result<C::Answer> {
+        let Call { request, command } = call;
         self.check_frame(&request)?;
         let frames = self
             .within_timeout(self.inner.link.round_trip(request))
             .await?;
-        reply::single(frames)
+        command.answer(frames)
     }
 
     pub(crate) fn link(&self) -> &Link {
@@ -270,71 +250,5 @@ impl Connection {
             )));
         }
         Ok(())
-    }
-}
-
-pub(crate) fn bytes(value: impl AsRef<[u8]>) -> Bytes {
-    Bytes::copy_from_slice(value.as_ref())
-}
-
-/// The INVALIDATE_TAGS body; refuses counts the wire cannot carry.
-pub(crate) fn invalidate_command<T: AsRef<[u8]>>(
-    tags: impl IntoIterator<Item = T>,
-) -> Result<Command> {
-    let tags: Vec<Bytes> = tags.into_iter().map(bytes).collect();
-    if tags.is_empty() || tags.len() > usize::from(u16::MAX) {
-        return Err(Error::InvalidArgument(format!(
-            "{} tags; INVALIDATE_TAGS takes 1..={}",
-            tags.len(),
-            u16::MAX
-        )));
-    }
-    Ok(Command::InvalidateTags(InvalidateTags { tags }))
-}
-
-/// The GETM body; refuses counts the wire cannot carry.
-pub(crate) fn get_many_command<K: AsRef<[u8]>>(
-    keys: impl IntoIterator<Item = K>,
-) -> Result<Command> {
-    let keys: Vec<Bytes> = keys.into_iter().map(bytes).collect();
-    if keys.is_empty() || keys.len() > usize::from(u16::MAX) {
-        return Err(Error::InvalidArgument(format!(
-            "{} keys; one GETM takes 1..={}",
-            keys.len(),
-            u16::MAX
-        )));
-    }
-    Ok(Command::GetMany(GetMany { keys }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn invalidating_no_tags_is_refused_before_sending() {
-        let none: [&str; 0] = [];
-        assert!(matches!(
-            invalidate_command(none),
-            Err(Error::InvalidArgument(_))
-        ));
-        assert!(matches!(
-            invalidate_command(["a", "b"]),
-            Ok(Command::InvalidateTags(InvalidateTags { tags })) if tags.len() == 2
-        ));
-    }
-
-    #[test]
-    fn a_getm_the_wire_cannot_count_is_refused_before_sending() {
-        let none: [&str; 0] = [];
-        assert!(matches!(
-            get_many_command(none),
-            Err(Error::InvalidArgument(_))
-        ));
-        let too_many = (0..=u32::from(u16::MAX)).map(|n| n.to_string());
-        assert!(matches!(
-            get_many_command(too_many),
-            Err(Error::InvalidArgument(_))
-        ));
     }
 }

@@ -40,6 +40,15 @@
 //! [`Connection`] is the layer beneath: one TCP connection to one server,
 //! for tools (`tagcached-cli`) and for explicit [`Pipeline`]s.
 //!
+//! # Where a command is written
+//!
+//! Once, in `command/` (one file per command): the request it sends and
+//! how its response frames become its answer. The surfaces only carry
+//! those calls: a [`Connection`] sends one and waits for its answer, a
+//! [`Pipeline`] queues many behind one NOOP and reports each as a
+//! [`Reply`], and a [`Client`] picks the server and the connection. So a
+//! new command is a file there and a one-line method on each surface.
+//!
 //! # How a connection works
 //!
 //! A [`Connection`] is one TCP connection driven by two tasks (see
@@ -60,20 +69,21 @@
 //! lane of the key's shard; `health.rs` counts failures, marks servers down,
 //! times the retries and keeps the invalidations a server missed until it
 //! is back. `client.rs` (single keys, fan-out), `batch.rs`,
-//! `cache_aside.rs` and `typed.rs` are the commands over them.
+//! `cache_aside.rs` and `typed.rs` are the client's calls over them.
 //!
-//! Layers, each importing only from those before it: `error`, `lookup`, `set`
-//! (the types of answers); `reply` (response frames to those types);
-//! `in_flight` (matching frames to requests); `driver` (the tasks and the
-//! `Link` that reaches them); then the connection API over a `Link`:
-//! `options` (connect and HELLO), `connection`, `pipeline`; then the client:
-//! `placement`, `health`, `pool`, `client`, `builder`, `batch`,
-//! `cache_aside`, `typed`.
+//! Layers, each importing only from those before it: `error`, `lookup`,
+//! `set` (the types of answers); `command` (each command's request, and its
+//! response frames to those types); `in_flight` (matching frames to
+//! requests); `driver` (the tasks and the `Link` that reaches them); then
+//! the connection API over a `Link`: `options` (connect and HELLO),
+//! `connection`, `pipeline`; then the client: `placement`, `health`,
+//! `pool`, `client`, `builder`, `batch`, `cache_aside`, `typed`.
 
 mod batch;
 mod builder;
 mod cache_aside;
 mod client;
+mod command;
 mod connection;
 mod driver;
 mod error;
@@ -84,7 +94,6 @@ mod options;
 mod pipeline;
 mod placement;
 mod pool;
-mod reply;
 mod set;
 #[cfg(feature = "serde")]
 mod typed;

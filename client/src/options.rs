@@ -4,14 +4,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tagcached_protocol::request::Hello;
-use tagcached_protocol::{Command, Request, PROTOCOL_VERSION};
+use tagcached_protocol::PROTOCOL_VERSION;
 use tokio::net::{TcpStream, ToSocketAddrs};
 
+use crate::command::{Call, Command, Hello};
 use crate::connection::Connection;
 use crate::driver::Link;
 use crate::error::{Error, Result};
-use crate::reply;
 
 /// Settings for opening a [`Connection`].
 ///
@@ -112,15 +111,9 @@ impl ConnectOptions {
     }
 
     async fn handshake(&self, link: Link) -> Result<Connection> {
-        let hello = Request::new(
-            0,
-            Command::Hello(Hello {
-                max_version: PROTOCOL_VERSION,
-                want_shard: self.shard,
-                client_name: Bytes::from(self.client_name.clone()),
-            }),
-        );
-        let info = reply::hello(reply::single(link.round_trip(hello).await?)?)?;
+        let Call { request, command } =
+            Hello::call(self.shard, Bytes::from(self.client_name.clone()));
+        let info = command.answer(link.round_trip(request).await?)?;
         if info.version != PROTOCOL_VERSION {
             return Err(Error::protocol(format!(
                 "server chose protocol version {}; this client speaks {PROTOCOL_VERSION}",

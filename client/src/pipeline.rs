@@ -1,19 +1,22 @@
 //! [`Pipeline`]: many commands, one round trip.
 
+use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tagcached_protocol::request::{Delete, Get, Touch};
-use tagcached_protocol::{Command, Flags, Request, Response};
+use tagcached_protocol::Response;
 use tokio::sync::oneshot;
 
-use crate::connection::{bytes, get_many_command, invalidate_command, Connection};
+use crate::command::{
+    bytes, Call, Command, Delete, FlushAll, Get, GetMany, InvalidateTags, Noop, Ping, Set, Stats,
+    Touch,
+};
+use crate::connection::Connection;
 use crate::driver::{Outgoing, Submission};
 use crate::error::{Error, Result};
 use crate::in_flight::Frames;
 use crate::lookup::Lookup;
-use crate::reply;
-use crate::set::{ttl_seconds, SetOptions, SetOutcome};
+use crate::set::{SetOptions, SetOutcome};
 
 /// Commands queued to go out back to back, ended by a NOOP, and answered
 /// in one round trip.
@@ -42,7 +45,8 @@ use crate::set::{ttl_seconds, SetOptions, SetOutcome};
 #[must_use = "a pipeline does nothing until executed"]
 pub struct Pipeline<'c> {
     connection: &'c Connection,
-    queued: Vec<Queued>,
+    /// Each queued call, or why it cannot be sent (reported in its slot).
+    queued: Vec<Result<Call<Queued>>>,
 }
 
 /// One command's answer in a pipeline.
@@ -71,52 +75,30 @@ pub enum Reply {
     Stats(Vec<(String, String)>),
 }
 
-/// What answer a queued command expects.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Ping,
-    Get,
-    GetMany(usize),
-    Set,
-    Delete,
-    Touch,
-    Sequence,
-    Stats,
-}
+/// A queued command of any kind, whose answer becomes a [`Reply`].
+///
+/// Boxed so that one pipeline holds commands of every kind; the box of a
+/// command that keeps nothing for its answer (all but GETM) allocates
+/// nothing.
+struct Queued(Box<dyn FnOnce(Vec<Response>) -> Result<Reply> + Send + Sync>);
 
-impl Kind {
-    fn reply(self, frames: Vec<Response>) -> Result<Reply> {
+impl Command for Queued {
+    type Answer = Reply;
+
+    fn answer(self, frames: Vec<Response>) -> Result<Reply> {
+        // The server answers a quiet command only when it fails, and the
+        // closing NOOP's answer says it ran.
         if frames.is_empty() {
             return Ok(Reply::Silent);
         }
-        if let Kind::GetMany(key_count) = self {
-            return reply::lookups(frames, key_count).map(Reply::Lookups);
-        }
-        let frame = reply::single(frames)?;
-        match self {
-            Kind::Ping => reply::ok(frame).map(|()| Reply::Pong),
-            Kind::Get => reply::lookup(frame).map(Reply::Lookup),
-            Kind::Set => reply::set_outcome(frame).map(Reply::Set),
-            Kind::Delete => reply::found(frame).map(Reply::Deleted),
-            Kind::Touch => reply::found(frame).map(Reply::Touched),
-            Kind::Sequence => reply::sequence(frame).map(Reply::Sequence),
-            Kind::Stats => reply::stats(frame).map(Reply::Stats),
-            Kind::GetMany(_) => unreachable!("handled above"),
-        }
+        (self.0)(frames)
     }
 }
 
-#[derive(Debug)]
-struct Queued {
-    /// The request, or why it cannot be sent (reported in its slot).
-    request: Result<Request>,
-    kind: Kind,
-}
-
-/// A queued command after submission.
-enum Slot {
-    Sent(oneshot::Receiver<Frames>, Kind),
-    Refused(Error),
+impl fmt::Debug for Queued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Queued")
+    }
 }
 
 impl<'c> Pipeline<'c> {
@@ -127,47 +109,44 @@ impl<'c> Pipeline<'c> {
         }
     }
 
-    fn push(&mut self, flags: Flags, command: Result<Command>, kind: Kind) -> &mut Self {
-        let request = command.and_then(|command| {
-            let request = Request {
-                opaque: 0,
-                flags,
-                command,
-            };
-            self.connection.check_frame(&request)?;
-            Ok(request)
+    /// Queues `call`, whose answer `reply` turns into its [`Reply`].
+    fn push<C>(
+        &mut self,
+        call: Result<Call<C>>,
+        reply: impl FnOnce(C::Answer) -> Reply + Send + Sync + 'static,
+    ) -> &mut Self
+    where
+        C: Command + Send + Sync + 'static,
+    {
+        let queued = call.map(|Call { request, command }| Call {
+            request,
+            command: Queued(Box::new(move |frames| command.answer(frames).map(reply))),
         });
-        self.queued.push(Queued { request, kind });
+        self.queued.push(queued);
         self
     }
 
     /// Queue a PING.
     pub fn ping(&mut self) -> &mut Self {
-        self.push(Flags::NONE, Ok(Command::Ping), Kind::Ping)
+        self.push(Ok(Ping::call()), |()| Reply::Pong)
     }
 
     /// Queue a GET; answered with [`Reply::Lookup`].
     pub fn get(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        let command = Command::Get(Get { key: bytes(key) });
-        self.push(Flags::NONE, Ok(command), Kind::Get)
+        self.push(Ok(Get::call(bytes(key), false)), Reply::Lookup)
     }
 
     /// Queue a GET that returns a hit's tags.
     pub fn get_with_tags(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        let command = Command::Get(Get { key: bytes(key) });
-        self.push(Flags::WITH_TAGS, Ok(command), Kind::Get)
+        self.push(Ok(Get::call(bytes(key), true)), Reply::Lookup)
     }
 
     /// Queue a GETM; answered with [`Reply::Lookups`]. Unlike
     /// [`Connection::get_many`], the keys are not split: more than the
     /// server's `max_keys_per_getm` is its `TOO_MANY_KEYS`.
     pub fn get_many<K: AsRef<[u8]>>(&mut self, keys: impl IntoIterator<Item = K>) -> &mut Self {
-        let command = get_many_command(keys);
-        let key_count = match &command {
-            Ok(Command::GetMany(get_many)) => get_many.keys.len(),
-            _ => 0,
-        };
-        self.push(Flags::NONE, command, Kind::GetMany(key_count))
+        let keys = keys.into_iter().map(bytes).collect();
+        self.push(GetMany::call(keys, false), Reply::Lookups)
     }
 
     /// Queue a SET; answered with [`Reply::Set`].
@@ -177,7 +156,7 @@ impl<'c> Pipeline<'c> {
         value: impl Into<Bytes>,
         options: &SetOptions,
     ) -> &mut Self {
-        self.push(Flags::NONE, set_command(key, value, options), Kind::Set)
+        self.push(Set::call(bytes(key), value.into(), options), Reply::Set)
     }
 
     /// Queue a quiet SET: [`Reply::Silent`] when stored, else the outcome
@@ -188,31 +167,30 @@ impl<'c> Pipeline<'c> {
         value: impl Into<Bytes>,
         options: &SetOptions,
     ) -> &mut Self {
-        self.push(Flags::QUIET, set_command(key, value, options), Kind::Set)
+        let call = Set::call(bytes(key), value.into(), options).map(Call::quiet);
+        self.push(call, Reply::Set)
     }
 
     /// Queue a DELETE; answered with [`Reply::Deleted`].
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        let command = Command::Delete(Delete { key: bytes(key) });
-        self.push(Flags::NONE, Ok(command), Kind::Delete)
+        self.push(Ok(Delete::call(bytes(key))), Reply::Deleted)
     }
 
     /// Queue a quiet DELETE: [`Reply::Silent`] whether or not the key was
     /// there; only errors are answered.
     pub fn delete_quiet(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        let command = Command::Delete(Delete { key: bytes(key) });
-        self.push(Flags::QUIET, Ok(command), Kind::Delete)
+        self.push(Ok(Delete::call(bytes(key)).quiet()), Reply::Deleted)
     }
 
     /// Queue a TOUCH; answered with [`Reply::Touched`].
     pub fn touch(&mut self, key: impl AsRef<[u8]>, ttl: Duration) -> &mut Self {
-        self.push(Flags::NONE, Ok(touch_command(key, ttl)), Kind::Touch)
+        self.push(Ok(Touch::call(bytes(key), ttl)), Reply::Touched)
     }
 
     /// Queue a quiet TOUCH: [`Reply::Silent`] when the key was there,
     /// [`Reply::Touched`]`(false)` when not.
     pub fn touch_quiet(&mut self, key: impl AsRef<[u8]>, ttl: Duration) -> &mut Self {
-        self.push(Flags::QUIET, Ok(touch_command(key, ttl)), Kind::Touch)
+        self.push(Ok(Touch::call(bytes(key), ttl).quiet()), Reply::Touched)
     }
 
     /// Queue an INVALIDATE_TAGS; answered with [`Reply::Sequence`].
@@ -220,17 +198,17 @@ impl<'c> Pipeline<'c> {
         &mut self,
         tags: impl IntoIterator<Item = T>,
     ) -> &mut Self {
-        self.push(Flags::NONE, invalidate_command(tags), Kind::Sequence)
+        self.push(InvalidateTags::call(tags), Reply::Sequence)
     }
 
     /// Queue a FLUSH_ALL; answered with [`Reply::Sequence`].
     pub fn flush_all(&mut self) -> &mut Self {
-        self.push(Flags::NONE, Ok(Command::FlushAll), Kind::Sequence)
+        self.push(Ok(FlushAll::call()), Reply::Sequence)
     }
 
     /// Queue a STATS; answered with [`Reply::Stats`].
     pub fn stats(&mut self) -> &mut Self {
-        self.push(Flags::NONE, Ok(Command::Stats), Kind::Stats)
+        self.push(Ok(Stats::call()), Reply::Stats)
     }
 
     /// How many commands are queued.
@@ -252,40 +230,57 @@ impl<'c> Pipeline<'c> {
     /// proceed. The outer error is for the pipeline as a whole: the
     /// connection failed, or the request timeout passed.
     pub async fn execute(self) -> Result<Vec<Result<Reply>>> {
-        let mut batch = Vec::with_capacity(self.queued.len() + 1);
-        let slots: Vec<Slot> = self
-            .queued
-            .into_iter()
-            .map(|queued| match queued.request {
-                Ok(request) => {
-                    let (outgoing, frames) = Outgoing::new(request);
-                    batch.push(outgoing);
-                    Slot::Sent(frames, queued.kind)
-                }
-                Err(error) => Slot::Refused(error),
-            })
-            .collect();
-        if !batch.is_empty() {
-            let (barrier, barrier_frames) = Outgoing::new(Request::new(0, Command::Noop));
-            batch.push(barrier);
-            let link = self.connection.link();
-            self.connection
-                .within_timeout(async {
-                    link.submit(Submission::Batch(batch)).await?;
-                    reply::ok(reply::single(link.frames(barrier_frames).await?)?)
-                })
-                .await?;
-        }
-        Ok(slots.into_iter().map(Slot::into_reply).collect())
+        execute(self.connection, self.queued).await
     }
 }
 
-impl Slot {
+/// [`Pipeline::execute`] for calls of one kind, answered with their own
+/// answers rather than [`Reply`]s.
+pub(crate) async fn execute<C: Command>(
+    connection: &Connection,
+    calls: Vec<Result<Call<C>>>,
+) -> Result<Vec<Result<C::Answer>>> {
+    let mut batch = Vec::with_capacity(calls.len() + 1);
+    let slots: Vec<Slot<C>> = calls
+        .into_iter()
+        .map(|call| {
+            match call.and_then(|call| connection.check_frame(&call.request).map(|()| call)) {
+                Ok(Call { request, command }) => {
+                    let (outgoing, frames) = Outgoing::new(request);
+                    batch.push(outgoing);
+                    Slot::Sent(frames, command)
+                }
+                Err(error) => Slot::Refused(error),
+            }
+        })
+        .collect();
+    if !batch.is_empty() {
+        let Call { request, command } = Noop::call();
+        let (barrier, barrier_frames) = Outgoing::new(request);
+        batch.push(barrier);
+        let link = connection.link();
+        connection
+            .within_timeout(async {
+                link.submit(Submission::Batch(batch)).await?;
+                command.answer(link.frames(barrier_frames).await?)
+            })
+            .await?;
+    }
+    Ok(slots.into_iter().map(Slot::into_answer).collect())
+}
+
+/// A call after submission.
+enum Slot<C> {
+    Sent(oneshot::Receiver<Frames>, C),
+    Refused(Error),
+}
+
+impl<C: Command> Slot<C> {
     /// The answer, which the barrier guarantees has arrived.
-    fn into_reply(self) -> Result<Reply> {
+    fn into_answer(self) -> Result<C::Answer> {
         match self {
-            Slot::Sent(mut frames, kind) => match frames.try_recv() {
-                Ok(frames) => kind.reply(frames?),
+            Slot::Sent(mut frames, command) => match frames.try_recv() {
+                Ok(frames) => command.answer(frames?),
                 Err(_) => Err(Error::protocol(
                     "a pipelined command was not answered before the closing NOOP",
                 )),
@@ -295,101 +290,148 @@ impl Slot {
     }
 }
 
-fn set_command(
-    key: impl AsRef<[u8]>,
-    value: impl Into<Bytes>,
-    options: &SetOptions,
-) -> Result<Command> {
-    options
-        .to_command(bytes(key), value.into())
-        .map(Command::Set)
-}
-
-fn touch_command(key: impl AsRef<[u8]>, ttl: Duration) -> Command {
-    Command::Touch(Touch {
-        ttl: ttl_seconds(ttl),
-        key: bytes(key),
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use tagcached_protocol::response::Miss;
-    use tagcached_protocol::{Opcode, Outcome};
+    use tagcached_protocol::response::{Features, HelloInfo, Miss};
+    use tagcached_protocol::{Limits, Opcode, Outcome, PROTOCOL_VERSION};
 
     use super::*;
+    use crate::driver::Link;
 
-    fn frame(opcode: Opcode, outcome: Outcome) -> Response {
-        Response {
+    /// A connection to nobody: pipelines queue on it, nothing is sent.
+    fn connection() -> Connection {
+        let (client, _server) = tokio::io::duplex(64);
+        let (read, write) = tokio::io::split(client);
+        let hello = HelloInfo {
+            version: PROTOCOL_VERSION,
+            shard_count: 1,
+            shard: 0,
+            hash: HelloInfo::HASH_FNV1A_64,
+            features: Features(0),
+            limits: Limits::default(),
+            server_version: Bytes::new(),
+        };
+        Connection::new(Link::spawn(read, write, 1), hello, None)
+    }
+
+    /// What the pipeline reports when the last command `queue` adds is
+    /// answered with `frames`.
+    fn reply(queue: impl FnOnce(&mut Pipeline<'_>), frames: Vec<Response>) -> Result<Reply> {
+        let connection = connection();
+        let mut pipeline = connection.pipeline();
+        queue(&mut pipeline);
+        let call = pipeline.queued.pop().expect("queued")?;
+        call.command.answer(frames)
+    }
+
+    /// Queues one command on a pipeline.
+    type Queue<'a> = Box<dyn FnOnce(&mut Pipeline<'_>) + 'a>;
+
+    fn frame(opcode: Opcode, outcome: Outcome) -> Vec<Response> {
+        vec![Response {
             opaque: 1,
             opcode,
             outcome,
-        }
+        }]
     }
 
-    #[test]
-    fn a_quiet_command_without_a_response_is_silent_success() {
-        assert_eq!(Kind::Set.reply(Vec::new()).ok(), Some(Reply::Silent));
-        assert_eq!(Kind::Delete.reply(Vec::new()).ok(), Some(Reply::Silent));
+    #[tokio::test]
+    async fn a_quiet_command_without_a_response_is_silent_success() {
+        let options = SetOptions::new();
+        let set = reply(
+            |p| {
+                p.set_quiet("k", "v", &options);
+            },
+            Vec::new(),
+        );
+        assert_eq!(set.ok(), Some(Reply::Silent));
+        let delete = reply(
+            |p| {
+                p.delete_quiet("k");
+            },
+            Vec::new(),
+        );
+        assert_eq!(delete.ok(), Some(Reply::Silent));
     }
 
-    #[test]
-    fn each_kind_maps_its_frame_to_its_reply() {
-        let cases = [
-            (Kind::Ping, frame(Opcode::PING, Outcome::Ok), Reply::Pong),
+    #[tokio::test]
+    async fn each_command_maps_its_frame_to_its_reply() {
+        let options = SetOptions::new();
+        let miss = |key_index| {
+            Outcome::Miss(Miss {
+                key_index,
+                fence: 4,
+            })
+        };
+        let cases: [(Queue<'_>, _, _); 7] = [
             (
-                Kind::Set,
+                Box::new(|p| {
+                    p.ping();
+                }),
+                frame(Opcode::PING, Outcome::Ok),
+                Reply::Pong,
+            ),
+            (
+                Box::new(|p| {
+                    p.set("k", "v", &options);
+                }),
                 frame(Opcode::SET, Outcome::NotStored),
                 Reply::Set(SetOutcome::NotStored),
             ),
             (
-                Kind::Touch,
+                Box::new(|p| {
+                    p.touch("k", Duration::from_secs(1));
+                }),
                 frame(Opcode::TOUCH, Outcome::NotFound),
                 Reply::Touched(false),
             ),
             (
-                Kind::Delete,
+                Box::new(|p| {
+                    p.delete("k");
+                }),
                 frame(Opcode::DELETE, Outcome::Ok),
                 Reply::Deleted(true),
             ),
             (
-                Kind::Sequence,
+                Box::new(|p| {
+                    p.invalidate_tags(["t"]);
+                }),
                 frame(Opcode::INVALIDATE_TAGS, Outcome::Sequence(9)),
                 Reply::Sequence(9),
             ),
             (
-                Kind::Get,
-                frame(
-                    Opcode::GET,
-                    Outcome::Miss(Miss {
-                        key_index: None,
-                        fence: 4,
-                    }),
-                ),
+                Box::new(|p| {
+                    p.get("k");
+                }),
+                frame(Opcode::GET, miss(None)),
                 Reply::Lookup(Lookup::Miss { fence: 4 }),
             ),
+            (
+                Box::new(|p| {
+                    p.get_many(["a", "b"]);
+                }),
+                [
+                    frame(Opcode::GETM, miss(Some(0))),
+                    frame(Opcode::GETM, miss(Some(1))),
+                ]
+                .concat(),
+                Reply::Lookups(vec![Lookup::Miss { fence: 4 }; 2]),
+            ),
         ];
-        for (kind, response, expected) in cases {
-            assert_eq!(kind.reply(vec![response]).ok(), Some(expected));
+        for (queue, frames, expected) in cases {
+            assert_eq!(reply(queue, frames).ok(), Some(expected));
         }
     }
 
-    #[test]
-    fn a_getm_reply_keeps_one_lookup_per_key() {
-        let frames = (0..2)
-            .map(|index| {
-                frame(
-                    Opcode::GETM,
-                    Outcome::Miss(Miss {
-                        key_index: Some(index),
-                        fence: 1,
-                    }),
-                )
-            })
-            .collect();
-        assert_eq!(
-            Kind::GetMany(2).reply(frames).ok(),
-            Some(Reply::Lookups(vec![Lookup::Miss { fence: 1 }; 2]))
+    #[tokio::test]
+    async fn a_command_that_cannot_be_sent_fails_in_its_slot() {
+        let none: [&str; 0] = [];
+        let refused = reply(
+            |p| {
+                p.invalidate_tags(none);
+            },
+            Vec::new(),
         );
+        assert!(matches!(refused, Err(Error::InvalidArgument(_))));
     }
 }

@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tagcached_protocol::request::{Set, SetMode};
-
-use crate::error::{Error, Result};
+use tagcached_protocol::request::SetMode;
 
 /// How to store a value: TTL, tags, client flags, mode and fence.
 ///
@@ -100,26 +98,6 @@ impl SetOptions {
         self.fence = Some(fence);
         self
     }
-
-    /// The SET body for `key` and `value`.
-    pub(crate) fn to_command(&self, key: Bytes, value: Bytes) -> Result<Set> {
-        if self.tags.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidArgument(format!(
-                "{} tags; a SET carries at most {}",
-                self.tags.len(),
-                u16::MAX
-            )));
-        }
-        Ok(Set {
-            mode: self.mode,
-            client_flags: self.client_flags,
-            ttl: ttl_seconds(self.ttl),
-            fence: self.fence,
-            key,
-            tags: self.tags.clone(),
-            value,
-        })
-    }
 }
 
 /// A TTL on the wire: whole seconds, rounded up so that a short but non-zero
@@ -178,49 +156,5 @@ mod tests {
         assert_eq!(ttl_seconds(Duration::from_secs(60)), 60);
         assert_eq!(ttl_seconds(Duration::from_millis(60_001)), 61);
         assert_eq!(ttl_seconds(Duration::from_secs(u64::MAX)), u32::MAX);
-    }
-
-    #[test]
-    fn options_become_the_set_body() {
-        let options = SetOptions::new()
-            .ttl(Duration::from_secs(30))
-            .tags(["a", "b"])
-            .client_flags(7)
-            .mode(SetMode::Cas(99))
-            .fence(1234);
-        let set = options
-            .to_command(Bytes::from_static(b"k"), Bytes::from_static(b"v"))
-            .expect("encodable");
-        assert_eq!(
-            set,
-            Set {
-                mode: SetMode::Cas(99),
-                client_flags: 7,
-                ttl: 30,
-                fence: Some(1234),
-                key: Bytes::from_static(b"k"),
-                tags: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
-                value: Bytes::from_static(b"v"),
-            }
-        );
-    }
-
-    #[test]
-    fn default_options_store_forever_without_fence() {
-        let set = SetOptions::default()
-            .to_command(Bytes::from_static(b"k"), Bytes::new())
-            .expect("encodable");
-        assert_eq!(set.mode, SetMode::Set);
-        assert_eq!((set.ttl, set.fence, set.client_flags), (0, None, 0));
-        assert!(set.tags.is_empty());
-    }
-
-    #[test]
-    fn more_tags_than_the_wire_can_count_are_refused_before_sending() {
-        let options = SetOptions::new().tags((0..=u32::from(u16::MAX)).map(|n| n.to_string()));
-        let error = options
-            .to_command(Bytes::from_static(b"k"), Bytes::new())
-            .expect_err("too many tags");
-        assert!(matches!(error, Error::InvalidArgument(_)), "{error}");
     }
 }
