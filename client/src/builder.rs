@@ -44,6 +44,19 @@ pub struct ClientBuilder {
     failover: bool,
 }
 
+impl Client {
+    /// A builder, for several servers or non-default settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client of one server with default settings. Connects nothing
+    /// until the first request.
+    pub fn new(address: impl Into<String>) -> Client {
+        ClientBuilder::new().server(address).into_client()
+    }
+}
+
 impl Default for ClientBuilder {
     fn default() -> ClientBuilder {
         ClientBuilder {

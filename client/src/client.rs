@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::future::join_all;
 
-use crate::builder::ClientBuilder;
 use crate::command::tag_list;
 use crate::connection::Connection;
 use crate::error::{Error, Result, ServerFailure};
@@ -41,7 +40,7 @@ use crate::set::{SetOptions, SetOutcome};
 ///
 /// Cloning is an `Arc` clone. Each server has a small pool of connections,
 /// opened on first use: with shard-aware routing (the default, where the
-/// server offers it) [`pool_size`](ClientBuilder::pool_size) connections per
+/// server offers it) [`pool_size`](crate::ClientBuilder::pool_size) connections per
 /// server thread, each keyed request going to the connection of the thread
 /// that owns its key; otherwise `pool_size` per server. Every connection is
 /// multiplexed: concurrent requests are pipelined on it and matched to their
@@ -59,12 +58,12 @@ use crate::set::{SetOptions, SetOutcome};
 /// # Failures
 ///
 /// A server is marked down after
-/// [`failure_threshold`](ClientBuilder::failure_threshold) consecutive
+/// [`failure_threshold`](crate::ClientBuilder::failure_threshold) consecutive
 /// failures (connection errors and timeouts; overlapping ones count once)
 /// and probed in the background after a backoff. While it is down its keys
 /// *miss* on reads ([`get`](Client::get) returns `None`) and *fail* on
 /// writes ([`Error::ServerDown`]), without waiting: they do not move to
-/// another server unless [`failover`](ClientBuilder::failover) is on.
+/// another server unless [`failover`](crate::ClientBuilder::failover) is on.
 ///
 /// # Invalidation across servers
 ///
@@ -124,17 +123,6 @@ pub struct ServerStatus {
 }
 
 impl Client {
-    /// A builder, for several servers or non-default settings.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// A client of one server with default settings. Connects nothing
-    /// until the first request.
-    pub fn new(address: impl Into<String>) -> Client {
-        ClientBuilder::new().server(address).into_client()
-    }
-
     pub(crate) fn from_parts(
         servers: Vec<String>,
         settings: Arc<PoolSettings>,
@@ -307,7 +295,7 @@ impl Client {
     ///
     /// The fence is a number of the server that answered, and means
     /// nothing to another (protocol.md §8.2). With
-    /// [`failover`](ClientBuilder::failover) on, a key's server can change
+    /// [`failover`](crate::ClientBuilder::failover) on, a key's server can change
     /// between this read and a [`set`](Client::set) of it; a server refuses
     /// a fence above its own sequence, but may take a foreign fence below
     /// it. So to read, compute and store, use

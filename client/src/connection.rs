@@ -1,12 +1,12 @@
 //! [`Connection`]: every command, over one pipelined TCP connection.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tagcached_protocol::response::HelloInfo;
 use tagcached_protocol::{Request, HEADER_LEN};
-use tokio::net::ToSocketAddrs;
 
 use crate::command::{
     bytes, Call, Command, Delete, FlushAll, Get, GetMany, InvalidateTags, Ping, Set, Stats, Touch,
@@ -14,11 +14,11 @@ use crate::command::{
 use crate::driver::{Link, Outgoing, Submission};
 use crate::error::{Error, Result};
 use crate::lookup::{Item, Lookup};
-use crate::options::{within, ConnectOptions};
-use crate::pipeline::Pipeline;
 use crate::set::{SetOptions, SetOutcome};
 
-/// An async client over one TCP connection to a tagcached server.
+/// An async client over one TCP connection to a tagcached server, opened
+/// with [`Connection::connect`] or, for a shard, a name or timeouts, with
+/// [`ConnectOptions`](crate::ConnectOptions).
 ///
 /// Cheap to clone, and every method takes `&self`: clones and concurrent
 /// callers share the connection, their requests pipelined on it (see the
@@ -45,20 +45,6 @@ impl Connection {
             inner: Arc::new(Inner { link, hello }),
             request_timeout,
         }
-    }
-
-    /// Connects with default [`ConnectOptions`]: any shard, no timeouts.
-    ///
-    /// Must run inside a tokio runtime, on which the connection's reader
-    /// and writer tasks are spawned.
-    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Connection> {
-        ConnectOptions::new().connect(addr).await
-    }
-
-    /// Connects and asks to be served by `shard` (protocol.md §9), so keys
-    /// of that shard need no hop between the server's threads.
-    pub async fn connect_to_shard(addr: impl ToSocketAddrs, shard: u16) -> Result<Connection> {
-        ConnectOptions::new().shard(shard).connect(addr).await
     }
 
     /// What the server said at HELLO: version, shards, features, limits.
@@ -210,12 +196,6 @@ impl Connection {
         self.run(Stats::call()).await
     }
 
-    /// A batch of commands sent back to back and answered in one round
-    /// trip; see [`Pipeline`].
-    pub fn pipeline(&self) -> Pipeline<'_> {
-        Pipeline::new(self)
-    }
-
     /// Sends `call`'s request and reads its answer.
     async fn run<C: Command>(&self, call: Call<C>) -> Result<C::Answer> {
         let Call { request, command } = call;
@@ -232,7 +212,7 @@ impl Connection {
 
     pub(crate) async fn within_timeout<T>(
         &self,
-        future: impl std::future::Future<Output = Result<T>>,
+        future: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         within(self.request_timeout, future).await
     }
@@ -250,5 +230,18 @@ impl Connection {
             )));
         }
         Ok(())
+    }
+}
+
+/// Runs `future`, failing with [`Error::Timeout`] after `limit` if given.
+pub(crate) async fn within<T>(
+    limit: Option<Duration>,
+    future: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, future)
+            .await
+            .unwrap_or(Err(Error::Timeout(limit))),
+        None => future.await,
     }
 }

@@ -75,9 +75,12 @@
 //! `set` (the types of answers); `command` (each command's request, and its
 //! response frames to those types); `in_flight` (matching frames to
 //! requests); `driver` (the tasks and the `Link` that reaches them); then
-//! the connection API over a `Link`: `options` (connect and HELLO),
-//! `connection`, `pipeline`; then the client: `placement`, `health`,
-//! `pool`, `client`, `builder`, `batch`, `cache_aside`, `typed`.
+//! the connection API over a `Link`: `connection`, `options` (connect and
+//! HELLO), `pipeline`; then the client: `placement`, `health`, `pool`,
+//! `client`, `builder`, `batch`, `cache_aside`, `typed`. A module may add
+//! methods to a type beneath it (`options` gives [`Connection`] its
+//! `connect`, `pipeline` its `pipeline`, `builder` gives [`Client`] its
+//! constructors, `batch` its batch calls), never the other way round.
 
 mod batch;
 mod builder;

@@ -1,6 +1,6 @@
-//! How to open a connection: [`ConnectOptions`].
+//! How to open a connection: [`ConnectOptions`], and [`Connection::connect`]
+//! for the defaults.
 
-use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,7 +8,7 @@ use tagcached_protocol::PROTOCOL_VERSION;
 use tokio::net::{TcpStream, ToSocketAddrs};
 
 use crate::command::{Call, Command, Hello};
-use crate::connection::Connection;
+use crate::connection::{within, Connection};
 use crate::driver::Link;
 use crate::error::{Error, Result};
 
@@ -45,6 +45,22 @@ impl Default for ConnectOptions {
             request_timeout: None,
             queue_depth: ConnectOptions::DEFAULT_QUEUE_DEPTH,
         }
+    }
+}
+
+impl Connection {
+    /// Connects with default [`ConnectOptions`]: any shard, no timeouts.
+    ///
+    /// Must run inside a tokio runtime, on which the connection's reader
+    /// and writer tasks are spawned.
+    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Connection> {
+        ConnectOptions::new().connect(addr).await
+    }
+
+    /// Connects and asks to be served by `shard` (protocol.md §9), so keys
+    /// of that shard need no hop between the server's threads.
+    pub async fn connect_to_shard(addr: impl ToSocketAddrs, shard: u16) -> Result<Connection> {
+        ConnectOptions::new().shard(shard).connect(addr).await
     }
 }
 
@@ -127,18 +143,5 @@ impl ConnectOptions {
             ))),
             _ => Ok(Connection::new(link, info, self.request_timeout)),
         }
-    }
-}
-
-/// Runs `future`, failing with [`Error::Timeout`] after `limit` if given.
-pub(crate) async fn within<T>(
-    limit: Option<Duration>,
-    future: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    match limit {
-        Some(limit) => tokio::time::timeout(limit, future)
-            .await
-            .unwrap_or(Err(Error::Timeout(limit))),
-        None => future.await,
     }
 }

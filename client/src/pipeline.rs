@@ -101,14 +101,18 @@ impl fmt::Debug for Queued {
     }
 }
 
-impl<'c> Pipeline<'c> {
-    pub(crate) fn new(connection: &'c Connection) -> Pipeline<'c> {
+impl Connection {
+    /// A batch of commands sent back to back and answered in one round
+    /// trip; see [`Pipeline`].
+    pub fn pipeline(&self) -> Pipeline<'_> {
         Pipeline {
-            connection,
+            connection: self,
             queued: Vec::new(),
         }
     }
+}
 
+impl<'c> Pipeline<'c> {
     /// Queues `call`, whose answer `reply` turns into its [`Reply`].
     fn push<C>(
         &mut self,
