@@ -40,6 +40,13 @@
 //! [`Connection`] is the layer beneath: one TCP connection to one server,
 //! for tools (`tagcached-cli`) and for explicit [`Pipeline`]s.
 //!
+//! # Features
+//!
+//! - `serde`: typed values (`Client::get_as`, `set_as`, `get_or_set_as`),
+//!   encoded with postcard.
+//! - `cli`: the `tagcached-cli` binary. Off by default, so that an
+//!   application depending on this crate compiles neither clap nor anyhow.
+//!
 //! # Where a command is written
 //!
 //! Once, in `command/` (one file per command): the request it sends and
