@@ -289,7 +289,13 @@ impl ExclusiveConnection {
     }
 
     async fn get(&mut self, key: &Bytes) -> bool {
-        let request = Request::new(2, Command::Get(Get { key: key.clone() }));
+        let request = Request::new(
+            2,
+            Command::Get(Get {
+                key: key.clone(),
+                request_tags: None,
+            }),
+        );
         matches!(self.round_trip(request).await, Outcome::Hit(_))
     }
 

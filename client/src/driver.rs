@@ -357,6 +357,7 @@ mod tests {
             0,
             Command::Get(Get {
                 key: Bytes::from_static(key),
+                request_tags: None,
             }),
         )
     }

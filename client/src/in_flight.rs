@@ -193,6 +193,7 @@ mod tests {
             opaque,
             Command::Get(Get {
                 key: Bytes::from_static(b"k"),
+                request_tags: None,
             }),
         )
     }
@@ -203,6 +204,7 @@ mod tests {
             flags,
             command: Command::GetMany(GetMany {
                 keys: vec![Bytes::from_static(b"k"); keys],
+                request_tags: None,
             }),
         }
     }
@@ -216,6 +218,8 @@ mod tests {
                 client_flags: 0,
                 ttl: 0,
                 fence: None,
+                lease: None,
+                stale_after: None,
                 key: Bytes::from_static(b"k"),
                 tags: Vec::new(),
                 value: Bytes::new(),

@@ -23,7 +23,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use tagcached::{Config, Server};
 use tagcached_protocol::request::{Command, Delete, Get, GetMany, Hello, InvalidateTags, Set};
-use tagcached_protocol::request::{SetMode, Touch};
+use tagcached_protocol::request::{FlushAll, SetMode, Touch};
 use tagcached_protocol::response::{ErrorReply, HelloInfo, Hit, Miss, Outcome};
 use tagcached_protocol::{
     shard_for_key, ClientCodec, ErrorCode, FatalError, Flags, Request, Response,
@@ -196,6 +196,8 @@ pub fn set_cmd(key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, tags: &[&str]) ->
         client_flags: 0,
         ttl: 0,
         fence: None,
+        lease: None,
+        stale_after: None,
         key: Bytes::copy_from_slice(key.as_ref()),
         tags: tags
             .iter()
@@ -209,6 +211,7 @@ pub fn set_cmd(key: impl AsRef<[u8]>, value: impl AsRef<[u8]>, tags: &[&str]) ->
 pub fn get_cmd(key: impl AsRef<[u8]>) -> Command {
     Command::Get(Get {
         key: Bytes::copy_from_slice(key.as_ref()),
+        request_tags: None,
     })
 }
 
@@ -219,6 +222,7 @@ pub fn get_many_cmd<K: AsRef<[u8]>>(keys: &[K]) -> Command {
             .iter()
             .map(|key| Bytes::copy_from_slice(key.as_ref()))
             .collect(),
+        request_tags: None,
     })
 }
 
@@ -244,6 +248,7 @@ pub fn invalidate_cmd(tags: &[&str]) -> Command {
             .iter()
             .map(|tag| Bytes::copy_from_slice(tag.as_bytes()))
             .collect(),
+        soft_expire: None,
     })
 }
 
@@ -528,7 +533,7 @@ impl RawConn {
 
     /// FLUSH_ALL; panics unless OK. Returns the sequence.
     pub async fn flush_all(&mut self) -> u64 {
-        match self.run(Command::FlushAll).await {
+        match self.run(Command::FlushAll(FlushAll::HARD)).await {
             Outcome::Sequence(seq) => seq,
             other => panic!("FLUSH_ALL answered {other:?}"),
         }

@@ -29,7 +29,7 @@ async fn hello_reports_version_shards_hash_features_and_limits() {
             "v1 servers set bits 0 and 1 only"
         );
         assert_eq!(info.limits, Limits::default());
-        assert_eq!(info.limits.max_frame, 2_099_480, "protocol.md §7");
+        assert_eq!(info.limits.max_frame, 2_099_492, "protocol.md §7");
         assert_eq!(
             info.server_version,
             Bytes::from(format!("tagcached {}", env!("CARGO_PKG_VERSION")))

@@ -1,6 +1,6 @@
 //! Pipelining, ordering and quiet requests (protocol.md §5).
 
-use tagcached_protocol::request::{Command, Set, SetMode};
+use tagcached_protocol::request::{Command, FlushAll, Set, SetMode};
 use tagcached_protocol::response::Outcome;
 use tagcached_protocol::{ErrorCode, Flags, Opcode, Request, Response};
 use tagcached_tests::{
@@ -154,7 +154,7 @@ async fn quiet_successes_send_nothing_and_a_noop_ends_the_batch() {
 
         // FLUSH_ALL QUIET sends nothing either.
         conn.send_batch(&[
-            request(200, quiet, Command::FlushAll),
+            request(200, quiet, Command::FlushAll(FlushAll::HARD)),
             Request::new(201, Command::Noop),
         ])
         .await;

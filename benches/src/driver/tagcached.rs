@@ -45,6 +45,7 @@ impl Driver for TagcachedDriver {
             let command = match op.kind {
                 OpKind::Get => Command::Get(Get {
                     key: data.key_bytes(op.key),
+                    request_tags: None,
                 }),
                 OpKind::Set => {
                     let mut tags = std::mem::take(&mut self.tags);
@@ -54,6 +55,8 @@ impl Driver for TagcachedDriver {
                         client_flags: 0,
                         ttl: self.ttl,
                         fence: None,
+                        lease: None,
+                        stale_after: None,
                         key: data.key_bytes(op.key),
                         tags,
                         value: data.value_bytes(op.value_len),
@@ -65,7 +68,10 @@ impl Driver for TagcachedDriver {
                 OpKind::Invalidate => {
                     let mut tags = std::mem::take(&mut self.tags);
                     tags.extend(batch.tags_of(op).iter().map(|&tag| data.tag_bytes(tag)));
-                    Command::InvalidateTags(InvalidateTags { tags })
+                    Command::InvalidateTags(InvalidateTags {
+                        tags,
+                        soft_expire: None,
+                    })
                 }
             };
             let request = Request::new(self.next_opaque, command);
@@ -74,7 +80,7 @@ impl Driver for TagcachedDriver {
                 .encode(&request, dst)
                 .expect("encoding a request cannot fail");
             if let Command::Set(Set { mut tags, .. })
-            | Command::InvalidateTags(InvalidateTags { mut tags }) = request.command
+            | Command::InvalidateTags(InvalidateTags { mut tags, .. }) = request.command
             {
                 tags.clear();
                 self.tags = tags;
@@ -229,7 +235,8 @@ mod tests {
         assert_eq!(
             invalidate.command,
             Command::InvalidateTags(InvalidateTags {
-                tags: vec![Bytes::from_static(b"t4")]
+                tags: vec![Bytes::from_static(b"t4")],
+                soft_expire: None,
             })
         );
     }

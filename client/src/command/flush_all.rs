@@ -1,6 +1,6 @@
 //! FLUSH_ALL (protocol.md §6.9): remove every entry on every shard.
 
-use tagcached_protocol::{Flags, Response};
+use tagcached_protocol::{request, Flags, Response};
 
 use super::{answer_one, sequence, Call, Command};
 use crate::error::Result;
@@ -12,7 +12,11 @@ pub(crate) struct FlushAll;
 
 impl FlushAll {
     pub(crate) fn call() -> Call<FlushAll> {
-        Call::new(Flags::NONE, tagcached_protocol::Command::FlushAll, FlushAll)
+        Call::new(
+            Flags::NONE,
+            tagcached_protocol::Command::FlushAll(request::FlushAll::HARD),
+            FlushAll,
+        )
     }
 }
 

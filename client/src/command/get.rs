@@ -23,7 +23,10 @@ impl Get {
         };
         Call::new(
             flags,
-            tagcached_protocol::Command::Get(request::Get { key }),
+            tagcached_protocol::Command::Get(request::Get {
+                key,
+                request_tags: None,
+            }),
             Get,
         )
     }

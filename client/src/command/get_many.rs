@@ -36,7 +36,10 @@ impl GetMany {
         let command = GetMany {
             key_count: keys.len(),
         };
-        let body = tagcached_protocol::Command::GetMany(request::GetMany { keys });
+        let body = tagcached_protocol::Command::GetMany(request::GetMany {
+            keys,
+            request_tags: None,
+        });
         Ok(Call::new(flags, body, command))
     }
 }

@@ -20,6 +20,7 @@ impl InvalidateTags {
     ) -> Result<Call<InvalidateTags>> {
         let body = tagcached_protocol::Command::InvalidateTags(request::InvalidateTags {
             tags: tag_list(tags)?,
+            soft_expire: None,
         });
         Ok(Call::new(Flags::NONE, body, InvalidateTags))
     }
@@ -65,7 +66,7 @@ mod tests {
         let call = InvalidateTags::call(["a", "b"]).expect("two tags");
         assert!(matches!(
             call.request.command,
-            tagcached_protocol::Command::InvalidateTags(request::InvalidateTags { tags })
+            tagcached_protocol::Command::InvalidateTags(request::InvalidateTags { tags, .. })
                 if tags.len() == 2
         ));
     }

@@ -36,7 +36,13 @@ fn pipelined_gets(c: &mut Criterion) {
     let requests: Vec<Request> = (0..BATCH)
         .map(|i| {
             let key = Bytes::from(format!("user:{i:08}:profile"));
-            Request::new(i as u32, Command::Get(Get { key }))
+            Request::new(
+                i as u32,
+                Command::Get(Get {
+                    key,
+                    request_tags: None,
+                }),
+            )
         })
         .collect();
     let wire = encode_requests(&requests);
@@ -90,6 +96,8 @@ fn set_with_tags(c: &mut Criterion) {
             client_flags: 0,
             ttl: 300,
             fence: Some(1 << 40),
+            lease: None,
+            stale_after: None,
             key: Bytes::from_static(b"page:/products/42"),
             tags: [
                 "product:42",

@@ -12,11 +12,13 @@ pub struct Limits {
     pub max_value_length: u32,
     /// Longest tag, in bytes.
     pub max_tag_length: u32,
-    /// Most tags in one SET or INVALIDATE_TAGS.
+    /// Most tags in one SET, INVALIDATE_TAGS or TAG_STATUS, and most
+    /// request-scoped tags in one GET or GETM.
     pub max_tags: u32,
     /// Most keys in one GETM.
     pub max_keys_per_getm: u32,
-    /// Longest TTL, in seconds.
+    /// Longest TTL, stale window (`stale_after`) and soft invalidation
+    /// window (`expire`), in seconds.
     pub max_ttl: u32,
     /// Largest frame body, in bytes.
     pub max_frame: u32,
@@ -48,18 +50,22 @@ impl Limits {
 
     /// The body length of the largest request the other limits allow
     /// (protocol.md §7), saturating at `u32::MAX`: the larger of a SET with
-    /// a longest key, `max_tags` longest tags and a longest value, and a
-    /// GETM of `max_keys_per_getm` longest keys. Every GET or GETM hit
-    /// within the limits is shorter than that SET, so a client whose
-    /// `max_frame` is the server's can read every hit.
+    /// LEASE and STALE_AFTER, a longest key, `max_tags` longest tags and a
+    /// longest value, and a GETM with REQUEST_TAGS of `max_tags` longest
+    /// tags and `max_keys_per_getm` longest keys. Every GET or GETM hit
+    /// within the limits, with a lease or without, is shorter than that
+    /// SET, so a client whose `max_frame` is the server's can read every
+    /// hit.
     pub fn largest_request_body(&self) -> u32 {
-        // mode, reserved, tag_count, client_flags, ttl, cas, fence, and the
-        // key's length prefix.
-        const SET_FIXED: u64 = 1 + 1 + 2 + 4 + 4 + 8 + 8 + 2;
+        // mode, reserved, tag_count, client_flags, ttl, cas, fence, lease,
+        // stale_after, and the key's length prefix.
+        const SET_FIXED: u64 = 1 + 1 + 2 + 4 + 4 + 8 + 8 + 8 + 4 + 2;
+        // tag_count and key_count.
+        const GET_MANY_FIXED: u64 = 2 + 2;
         let key = u64::from(self.max_key_length);
         let tags = u64::from(self.max_tags) * (2 + u64::from(self.max_tag_length));
         let set = SET_FIXED + key + tags + u64::from(self.max_value_length);
-        let get_many = 2 + u64::from(self.max_keys_per_getm) * (2 + key);
+        let get_many = GET_MANY_FIXED + tags + u64::from(self.max_keys_per_getm) * (2 + key);
         u32::try_from(set.max(get_many)).unwrap_or(u32::MAX)
     }
 
@@ -95,17 +101,23 @@ mod tests {
 
     #[test]
     fn default_max_frame_is_the_largest_set_of_protocol_md() {
-        // protocol.md §7: 30 + 250 + 1024 × (2 + 1024) + 1,048,576.
-        assert_eq!(Limits::default().max_frame, 2_099_480);
+        // protocol.md §7: 42 + 250 + 1024 × (2 + 1024) + 1,048,576.
+        assert_eq!(Limits::default().max_frame, 2_099_492);
     }
 
     /// Regression: `max_frame` was `max_value_length + 1 MiB`, 2,328 bytes
     /// short of a SET with a longest key and 1024 tags of 1024 bytes.
     #[test]
     fn max_frame_fits_a_set_at_every_limit() {
-        let limits = Limits::with_max_value_length(4096);
+        // One key per GETM, so that the SET is the larger request.
+        let limits = Limits {
+            max_value_length: 256 * 1024,
+            max_keys_per_getm: 1,
+            ..Limits::default()
+        }
+        .with_fitted_max_frame();
         let tags = 1024 * (2 + 1024);
-        assert_eq!(limits.max_frame, 30 + 250 + tags + 4096);
+        assert_eq!(limits.max_frame, 42 + 250 + tags + 256 * 1024);
         let custom = Limits {
             max_tags: 65_535,
             ..Limits::default()
@@ -113,7 +125,7 @@ mod tests {
         .with_fitted_max_frame();
         assert_eq!(
             custom.max_frame,
-            30 + 250 + 65_535 * 1026 + Limits::DEFAULT_MAX_VALUE_LENGTH
+            42 + 250 + 65_535 * 1026 + Limits::DEFAULT_MAX_VALUE_LENGTH
         );
     }
 
@@ -125,7 +137,13 @@ mod tests {
             ..Limits::default()
         }
         .with_fitted_max_frame();
-        assert_eq!(limits.max_frame, 2 + 1024 * (2 + 250));
+        assert_eq!(limits.max_frame, 4 + 1024 * (2 + 250));
+        // A GETM with REQUEST_TAGS outgrows a SET once values are small.
+        let small_values = Limits::with_max_value_length(0);
+        assert_eq!(
+            small_values.max_frame,
+            4 + 1024 * (2 + 1024) + 1024 * (2 + 250)
+        );
         let huge = Limits {
             max_value_length: u32::MAX,
             ..Limits::default()

@@ -27,9 +27,11 @@ impl Opcode {
     pub const DELETE: Opcode = Opcode(0x21);
     /// Reset a key's TTL.
     pub const TOUCH: Opcode = Opcode(0x22);
-    /// Invalidate every entry carrying any of the given tags.
+    /// Invalidate every entry carrying any of the given tags, hard or soft.
     pub const INVALIDATE_TAGS: Opcode = Opcode(0x30);
-    /// Remove every entry.
+    /// What the server knows of some tags' invalidations.
+    pub const TAG_STATUS: Opcode = Opcode(0x31);
+    /// Remove every entry, or make every entry stale.
     pub const FLUSH_ALL: Opcode = Opcode(0x40);
     /// Server counters.
     pub const STATS: Opcode = Opcode(0x41);
@@ -46,6 +48,7 @@ impl Opcode {
             Opcode::DELETE => "DELETE",
             Opcode::TOUCH => "TOUCH",
             Opcode::INVALIDATE_TAGS => "INVALIDATE_TAGS",
+            Opcode::TAG_STATUS => "TAG_STATUS",
             Opcode::FLUSH_ALL => "FLUSH_ALL",
             Opcode::STATS => "STATS",
             _ => return None,

@@ -21,8 +21,16 @@ impl Status {
     pub const EXISTS: Status = Status(0x0005);
     /// No live entry under the key.
     pub const NOT_FOUND: Status = Status(0x0006);
-    /// SET refused: a tag was invalidated after the fence.
+    /// SET refused: a tag was invalidated after the fence (or the lease's
+    /// grant).
     pub const FENCED: Status = Status(0x0007);
+    /// GET/GETM with ALLOW_STALE found a stale entry; the body is a hit's.
+    pub const STALE: Status = Status(0x0008);
+    /// GET/GETM with LEASE: no fresh entry, and another reader holds the
+    /// key's refresh lease.
+    pub const HOT_MISS: Status = Status(0x0009);
+    /// SET with LEASE: the token is not the key's current lease.
+    pub const LEASE_LOST: Status = Status(0x000A);
 
     /// Whether this status is an error (`0x0100` and up).
     pub fn is_error(self) -> bool {
@@ -41,6 +49,9 @@ impl fmt::Debug for Status {
             Status::EXISTS => "EXISTS",
             Status::NOT_FOUND => "NOT_FOUND",
             Status::FENCED => "FENCED",
+            Status::STALE => "STALE",
+            Status::HOT_MISS => "HOT_MISS",
+            Status::LEASE_LOST => "LEASE_LOST",
             other => {
                 return match ErrorCode::from_status(other) {
                     Some(ErrorCode::Other(code)) => write!(f, "Status({code:#06x})"),
@@ -122,7 +133,7 @@ error_codes! {
     TagInvalid = 0x0108, "TAG_INVALID", false;
     /// More tags than allowed in one request.
     TooManyTags = 0x0109, "TOO_MANY_TAGS", false;
-    /// TTL above the maximum.
+    /// A TTL, stale window or soft invalidation window above the maximum.
     BadTtl = 0x010A, "BAD_TTL", false;
     /// GETM with no keys or too many.
     TooManyKeys = 0x010B, "TOO_MANY_KEYS", false;
@@ -172,6 +183,7 @@ mod tests {
     #[test]
     fn debug_names_known_statuses_and_shows_unknown_ones_in_hex() {
         assert_eq!(format!("{:?}", Status::FENCED), "FENCED");
+        assert_eq!(format!("{:?}", Status::LEASE_LOST), "LEASE_LOST");
         assert_eq!(format!("{:?}", Status(0x0105)), "MALFORMED");
         // Once printed "None" and "Some(Other(1024))".
         assert_eq!(format!("{:?}", Status(0x0050)), "Status(0x0050)");

@@ -25,7 +25,7 @@ use tagcached_protocol::{
     Status, PROTOCOL_VERSION, REQUEST_MAGIC, RESPONSE_MAGIC,
 };
 
-const KNOWN_OPCODES: [Opcode; 11] = [
+const KNOWN_OPCODES: [Opcode; 12] = [
     Opcode::HELLO,
     Opcode::PING,
     Opcode::NOOP,
@@ -35,6 +35,7 @@ const KNOWN_OPCODES: [Opcode; 11] = [
     Opcode::DELETE,
     Opcode::TOUCH,
     Opcode::INVALIDATE_TAGS,
+    Opcode::TAG_STATUS,
     Opcode::FLUSH_ALL,
     Opcode::STATS,
 ];
@@ -108,6 +109,11 @@ fn set_fixed(mode: u8, tag_count: u16, ttl: u32) -> Body {
         .u64(0)
 }
 
+/// SET's fixed fields with LEASE (lease 1) and STALE_AFTER.
+fn lease_set_fixed(tag_count: u16, ttl: u32, stale_after: u32) -> Body {
+    set_fixed(0, tag_count, ttl).u64(1).u32(stale_after)
+}
+
 fn set(key: &[u8], tags: &[&[u8]], value: &[u8]) -> Body {
     set_fixed(0, tags.len() as u16, 0)
         .string(key)
@@ -157,6 +163,13 @@ fn error_cases() -> Vec<Case> {
     let none = Body::default;
     let quiet = Flags::QUIET.0;
     let with_tags = Flags::WITH_TAGS.0;
+    let allow_stale = Flags::ALLOW_STALE.0;
+    let lease = Flags::LEASE.0;
+    let request_tags = Flags::REQUEST_TAGS.0;
+    let stale_after = Flags::STALE_AFTER.0;
+    let lease_stale = lease | stale_after;
+    let soft = Flags::SOFT.0;
+    let too_many_keys = limits.max_keys_per_getm as u16 + 1;
     vec![
         // MALFORMED: short bodies, overruns, leftovers.
         case("PING with a body", Opcode::PING, 0, none().u8(0), Malformed),
@@ -180,6 +193,23 @@ fn error_cases() -> Vec<Case> {
         case("INVALIDATE_TAGS with no tags", Opcode::INVALIDATE_TAGS, 0, none().u16(0), Malformed),
         case("INVALIDATE_TAGS with leftover bytes", Opcode::INVALIDATE_TAGS, 0, counted(&[b"t"]).u8(b'x'), Malformed),
         case("INVALIDATE_TAGS short of its tags", Opcode::INVALIDATE_TAGS, 0, none().u16(3).string(b"t"), Malformed),
+        case("soft INVALIDATE_TAGS cut in its expire", Opcode::INVALIDATE_TAGS, soft, none().u16(1), Malformed),
+        case("soft INVALIDATE_TAGS without tag_count", Opcode::INVALIDATE_TAGS, soft, none().u32(5), Malformed),
+        case("soft INVALIDATE_TAGS with no tags", Opcode::INVALIDATE_TAGS, soft, none().u32(5).u16(0), Malformed),
+        case("hard INVALIDATE_TAGS read as soft", Opcode::INVALIDATE_TAGS, soft, counted(&[b"t"]), Malformed),
+        case("soft FLUSH_ALL without its expire", Opcode::FLUSH_ALL, soft, none(), Malformed),
+        case("soft FLUSH_ALL with leftover bytes", Opcode::FLUSH_ALL, soft, none().u32(5).u8(0), Malformed),
+        case("lease SET cut in its lease", Opcode::SET, lease, set_fixed(0, 0, 0).u32(1), Malformed),
+        case("SET cut in its stale_after", Opcode::SET, stale_after, set_fixed(0, 0, 0).u16(1), Malformed),
+        case("GET cut in its request tag_count", Opcode::GET, request_tags, none().u8(0), Malformed),
+        case("GET short of its request tags", Opcode::GET, request_tags, none().u16(2).string(b"t"), Malformed),
+        case("GET request tag overruns", Opcode::GET, request_tags, none().u16(1).u16(9).raw(b"t"), Malformed),
+        case("GETM without key_count after its request tags", Opcode::GETM, request_tags, counted(&[b"t"]), Malformed),
+        case("GETM with leftover bytes after request tags", Opcode::GETM, request_tags, counted(&[b"t"]).u16(1).string(b"k").u8(0), Malformed),
+        case("TAG_STATUS with no tags", Opcode::TAG_STATUS, 0, none().u16(0), Malformed),
+        case("TAG_STATUS with leftover bytes", Opcode::TAG_STATUS, 0, counted(&[b"t"]).u8(b'x'), Malformed),
+        case("TAG_STATUS short of its tags", Opcode::TAG_STATUS, 0, none().u16(2).string(b"t"), Malformed),
+        case("empty TAG_STATUS", Opcode::TAG_STATUS, 0, none(), Malformed),
         // KEY_INVALID: empty, or one byte over max_key_length.
         case("GET empty key", Opcode::GET, 0, none(), KeyInvalid),
         case("GET key too long", Opcode::GET, 0, none().raw(&long_key), KeyInvalid),
@@ -191,6 +221,10 @@ fn error_cases() -> Vec<Case> {
         case("SET key too long", Opcode::SET, 0, set(&long_key, &[], b"v"), KeyInvalid),
         case("GETM one empty key", Opcode::GETM, 0, counted(&[b"a", b""]), KeyInvalid),
         case("GETM one key too long", Opcode::GETM, 0, counted(&[&long_key]), KeyInvalid),
+        case("GET with request tags and an empty key", Opcode::GET, request_tags, counted(&[b"t"]), KeyInvalid),
+        case("GET with request tags and a key too long", Opcode::GET, request_tags, none().u16(0).raw(&long_key), KeyInvalid),
+        case("GETM with request tags and an empty key", Opcode::GETM, request_tags, counted(&[b"t"]).u16(1).string(b""), KeyInvalid),
+        case("lease SET empty key", Opcode::SET, lease_stale, lease_set_fixed(0, 0, 0).string(b""), KeyInvalid),
         // VALUE_TOO_LARGE.
         case("SET value one byte too long", Opcode::SET, 0, set(b"k", &[], &big_value), ValueTooLarge),
         // TAG_INVALID (§8.1).
@@ -208,16 +242,29 @@ fn error_cases() -> Vec<Case> {
         case("tag cut inside a character", Opcode::SET, 0, set_with_tag(&"é".as_bytes()[..1]), TagInvalid),
         case("tag too long", Opcode::SET, 0, set_with_tag(&long_tag), TagInvalid),
         case("INVALIDATE_TAGS tag with a newline", Opcode::INVALIDATE_TAGS, 0, counted(&[b"ok", b"line\n"]), TagInvalid),
+        case("soft INVALIDATE_TAGS empty tag", Opcode::INVALIDATE_TAGS, soft, none().u32(5).u16(1).string(b""), TagInvalid),
+        case("GET request tag with a space", Opcode::GET, request_tags, counted(&[b"a b"]).raw(b"k"), TagInvalid),
+        case("GETM request tag too long", Opcode::GETM, request_tags, counted(&[&long_tag]).u16(1).string(b"k"), TagInvalid),
+        case("TAG_STATUS tag not UTF-8", Opcode::TAG_STATUS, 0, counted(&[b"ok", &[0xFF]]), TagInvalid),
         // TOO_MANY_TAGS.
         case("SET with max_tags + 1 tags", Opcode::SET, 0, set_fixed(0, too_many, 0).string(b"k"), TooManyTags),
         case("INVALIDATE_TAGS with max_tags + 1 tags", Opcode::INVALIDATE_TAGS, 0, none().u16(too_many), TooManyTags),
+        case("soft INVALIDATE_TAGS with max_tags + 1 tags", Opcode::INVALIDATE_TAGS, soft, none().u32(5).u16(too_many), TooManyTags),
+        case("GET with max_tags + 1 request tags", Opcode::GET, request_tags, none().u16(too_many).raw(b"k"), TooManyTags),
+        case("GETM with max_tags + 1 request tags", Opcode::GETM, request_tags, none().u16(too_many), TooManyTags),
+        case("TAG_STATUS with max_tags + 1 tags", Opcode::TAG_STATUS, 0, none().u16(too_many), TooManyTags),
         // BAD_TTL.
         case("SET ttl over max_ttl", Opcode::SET, 0, set_fixed(0, 0, bad_ttl).string(b"k"), BadTtl),
         case("TOUCH ttl over max_ttl", Opcode::TOUCH, 0, none().u32(bad_ttl).raw(b"k"), BadTtl),
         case("TOUCH ttl u32::MAX", Opcode::TOUCH, 0, none().u32(u32::MAX).raw(b"k"), BadTtl),
+        case("SET stale_after over max_ttl", Opcode::SET, stale_after, set_fixed(0, 0, 0).u32(bad_ttl).string(b"k"), BadTtl),
+        case("lease SET stale_after u32::MAX", Opcode::SET, lease_stale, lease_set_fixed(0, 0, u32::MAX).string(b"k"), BadTtl),
+        case("soft INVALIDATE_TAGS expire over max_ttl", Opcode::INVALIDATE_TAGS, soft, none().u32(bad_ttl).u16(1).string(b"t"), BadTtl),
+        case("soft FLUSH_ALL expire over max_ttl", Opcode::FLUSH_ALL, soft | quiet, none().u32(bad_ttl), BadTtl),
         // TOO_MANY_KEYS.
         case("GETM with no keys", Opcode::GETM, 0, none().u16(0), TooManyKeys),
-        case("GETM with max + 1 keys", Opcode::GETM, 0, none().u16(limits.max_keys_per_getm as u16 + 1), TooManyKeys),
+        case("GETM with max + 1 keys", Opcode::GETM, 0, none().u16(too_many_keys), TooManyKeys),
+        case("GETM with request tags and no keys", Opcode::GETM, request_tags, counted(&[b"t"]).u16(0), TooManyKeys),
         // BAD_FLAGS (§2.1, §5).
         case("WITH_TAGS on SET", Opcode::SET, with_tags, set(b"k", &[], b"v"), BadFlags),
         case("QUIET on PING", Opcode::PING, quiet, none(), BadFlags),
@@ -228,14 +275,25 @@ fn error_cases() -> Vec<Case> {
         case("WITH_TAGS on TOUCH", Opcode::TOUCH, with_tags, none().u32(0).raw(b"k"), BadFlags),
         case("WITH_TAGS on INVALIDATE_TAGS", Opcode::INVALIDATE_TAGS, with_tags, counted(&[b"t"]), BadFlags),
         case("WITH_TAGS on FLUSH_ALL", Opcode::FLUSH_ALL, with_tags, none(), BadFlags),
-        case("reserved bit 2 on GET", Opcode::GET, 0x04, none().raw(b"k"), BadFlags),
+        case("reserved bit 7 on GET", Opcode::GET, 0x80, none().raw(b"k"), BadFlags),
         case("reserved bit 7 on GETM", Opcode::GETM, 0x80, counted(&[b"k"]), BadFlags),
+        case("ALLOW_STALE on SET", Opcode::SET, allow_stale, set(b"k", &[], b"v"), BadFlags),
+        case("REQUEST_TAGS on SET", Opcode::SET, request_tags, set(b"k", &[], b"v"), BadFlags),
+        case("SOFT on GET", Opcode::GET, soft, none().raw(b"k"), BadFlags),
+        case("STALE_AFTER on GETM", Opcode::GETM, stale_after, counted(&[b"k"]), BadFlags),
+        case("LEASE on DELETE", Opcode::DELETE, lease, none().raw(b"k"), BadFlags),
+        case("SOFT on TOUCH", Opcode::TOUCH, soft, none().u32(0).raw(b"k"), BadFlags),
+        case("LEASE on INVALIDATE_TAGS", Opcode::INVALIDATE_TAGS, lease, counted(&[b"t"]), BadFlags),
+        case("ALLOW_STALE on FLUSH_ALL", Opcode::FLUSH_ALL, allow_stale, none(), BadFlags),
+        case("QUIET on TAG_STATUS", Opcode::TAG_STATUS, quiet, counted(&[b"t"]), BadFlags),
+        case("SOFT on TAG_STATUS", Opcode::TAG_STATUS, soft, counted(&[b"t"]), BadFlags),
         // UNKNOWN_OPCODE: the reserved ranges of §3 and beyond.
         case("opcode 0x03", Opcode(0x03), 0, none(), UnknownOpcode),
         case("opcode 0x12 (lease GET)", Opcode(0x12), 0, none().raw(b"k"), UnknownOpcode),
         case("opcode 0x1F", Opcode(0x1F), 0, none(), UnknownOpcode),
         case("opcode 0x23 (lease SET)", Opcode(0x23), 0, none(), UnknownOpcode),
-        case("opcode 0x31 (soft invalidation)", Opcode(0x31), 0, none(), UnknownOpcode),
+        case("opcode 0x32 (pending invalidation)", Opcode(0x32), 0, none(), UnknownOpcode),
+        case("opcode 0x3F", Opcode(0x3F), 0, none(), UnknownOpcode),
         case("opcode 0x42", Opcode(0x42), 0, none(), UnknownOpcode),
         case("opcode 0x50 (authentication)", Opcode(0x50), 0, none(), UnknownOpcode),
         case("opcode 0xFF", Opcode(0xFF), 0, none(), UnknownOpcode),
@@ -244,7 +302,9 @@ fn error_cases() -> Vec<Case> {
         // Regression: the body was checked first, so a flag that a later
         // version gives a new body layout was answered MALFORMED.
         case("bad flags outrank a bad body", Opcode::PING, quiet, none().u8(0), BadFlags),
-        case("bad flags outrank a bad key", Opcode::GET, 0x04, none(), BadFlags),
+        case("bad flags outrank a bad key", Opcode::GET, 0x80, none(), BadFlags),
+        // A flag that a body could be read with is still refused first.
+        case("bad flags outrank a soft body", Opcode::TAG_STATUS, soft, none().u32(1).u16(0), BadFlags),
         // Regression: SET checked its TTL before reading the other fixed fields.
         case("short SET outranks its ttl", Opcode::SET, 0, set_fixed(0, 0, bad_ttl).truncated(16), Malformed),
         case("SET mode outranks its ttl", Opcode::SET, 0, set_fixed(9, 0, bad_ttl).string(b"k"), Malformed),
@@ -252,6 +312,20 @@ fn error_cases() -> Vec<Case> {
         case("SET ttl outranks its key", Opcode::SET, 0, set_fixed(0, 0, bad_ttl).string(b""), BadTtl),
         case("SET key outranks its tags", Opcode::SET, 0, set_fixed(0, 1, 0).string(b"").string(b" "), KeyInvalid),
         case("SET tags outrank its value", Opcode::SET, 0, set(b"k", &[b" "], &big_value), TagInvalid),
+        // Issue 9: the optional fixed fields are fixed fields (§6).
+        case("SET cut in its lease outranks its tag count", Opcode::SET, lease_stale, set_fixed(0, too_many, 0).u32(0), Malformed),
+        case("SET cut in its stale_after outranks its mode", Opcode::SET, lease_stale, set_fixed(9, 0, 0).u64(1).u16(0), Malformed),
+        case("SET ttl outranks its stale_after", Opcode::SET, stale_after, set_fixed(0, 0, bad_ttl).u32(0).string(b""), BadTtl),
+        case("SET stale_after outranks its key", Opcode::SET, lease_stale, lease_set_fixed(0, 0, bad_ttl).string(b""), BadTtl),
+        case("SET tag count outranks its stale_after", Opcode::SET, stale_after, set_fixed(0, too_many, 0).u32(bad_ttl), TooManyTags),
+        case("soft expire outranks a tag count of 0", Opcode::INVALIDATE_TAGS, soft, none().u32(bad_ttl).u16(0), BadTtl),
+        case("soft expire outranks too many tags", Opcode::INVALIDATE_TAGS, soft, none().u32(bad_ttl).u16(too_many), BadTtl),
+        case("soft INVALIDATE_TAGS cut in tag_count outranks its expire", Opcode::INVALIDATE_TAGS, soft, none().u32(bad_ttl).u8(1), Malformed),
+        case("soft FLUSH_ALL expire outranks leftover bytes", Opcode::FLUSH_ALL, soft, none().u32(bad_ttl).u8(0), BadTtl),
+        case("request tag count outranks the key", Opcode::GET, request_tags, none().u16(too_many), TooManyTags),
+        case("request tags outrank the key", Opcode::GET, request_tags, counted(&[b" "]), TagInvalid),
+        case("GETM request tags outrank its key_count", Opcode::GETM, request_tags, counted(&[b" "]).u16(0), TagInvalid),
+        case("GETM request tag count outranks its keys", Opcode::GETM, request_tags, none().u16(too_many).u16(too_many_keys), TooManyTags),
     ]
 }
 
@@ -519,47 +593,92 @@ fn interesting_u32() -> impl Strategy<Value = u32> {
     ]
 }
 
-/// A body shaped like `opcode`'s layout, with small counts and lengths that
-/// straddle the small limits of `fuzz_bodies::configure_server`, so that
-/// most bodies parse and each limit is met from both sides.
-fn shaped_body(opcode: Opcode) -> BoxedStrategy<Vec<u8>> {
+/// `value` in front of `body` when `flag` is among `flags`: the optional
+/// fixed fields of issue 9.
+fn optional(flags: u8, flag: Flags, value: Body) -> Vec<u8> {
+    if flags & flag.0 != 0 {
+        value.0
+    } else {
+        Vec::new()
+    }
+}
+
+/// A body shaped like `opcode`'s layout with `flags`, with small counts and
+/// lengths that straddle the small limits of
+/// `fuzz_bodies::configure_server`, so that most bodies parse and each
+/// limit is met from both sides.
+fn shaped_body(opcode: Opcode, flags: u8) -> BoxedStrategy<Vec<u8>> {
     let rest = vec(spicy_byte(), 0..=20);
+    let request_tags = counted_strings(4).prop_map(move |(count, tags)| {
+        optional(
+            flags,
+            Flags::REQUEST_TAGS,
+            Body::default().u16(count).raw(&tags),
+        )
+    });
+    let soft_expire = interesting_u32()
+        .prop_map(move |expire| optional(flags, Flags::SOFT, Body::default().u32(expire)));
     match opcode {
         Opcode::HELLO => (any::<u8>(), any::<u16>(), rest)
             .prop_map(|(version, shard, name)| Body::default().u8(version).u16(shard).raw(&name).0)
             .boxed(),
-        Opcode::GET | Opcode::DELETE => rest.boxed(),
+        Opcode::GET => (request_tags, rest)
+            .prop_map(|(tags, key)| [tags, key].concat())
+            .boxed(),
+        Opcode::DELETE => rest.boxed(),
         Opcode::TOUCH => (interesting_u32(), rest)
             .prop_map(|(ttl, key)| Body::default().u32(ttl).raw(&key).0)
             .boxed(),
-        Opcode::GETM | Opcode::INVALIDATE_TAGS => counted_strings(5)
-            .prop_map(|(count, items)| Body::default().u16(count).raw(&items).0)
+        Opcode::GETM => (request_tags, counted_strings(5))
+            .prop_map(|(tags, (count, keys))| {
+                [tags, Body::default().u16(count).raw(&keys).0].concat()
+            })
             .boxed(),
+        Opcode::INVALIDATE_TAGS => (soft_expire, counted_strings(5))
+            .prop_map(|(expire, (count, tags))| {
+                [expire, Body::default().u16(count).raw(&tags).0].concat()
+            })
+            .boxed(),
+        Opcode::TAG_STATUS => counted_strings(5)
+            .prop_map(|(count, tags)| Body::default().u16(count).raw(&tags).0)
+            .boxed(),
+        Opcode::FLUSH_ALL => soft_expire.boxed(),
         Opcode::SET => (
             (
                 prop_oneof![8 => 0..=3u8, 1 => any::<u8>()],
                 interesting_u32(),
                 interesting_u32(),
             ),
-            (any::<u64>(), any::<u64>()),
+            (any::<u64>(), any::<u64>(), any::<u64>(), interesting_u32()),
             spicy_string(),
             counted_strings(4),
             vec(any::<u8>(), 0..=40),
         )
             .prop_map(
-                |((mode, flags, ttl), (cas, fence), key, (count, tags), value)| {
-                    Body::default()
+                move |(
+                    (mode, client_flags, ttl),
+                    (cas, fence, lease, stale_after),
+                    key,
+                    (count, tags),
+                    value,
+                )| {
+                    let fixed = Body::default()
                         .u8(mode)
                         .u8(0)
                         .u16(count)
-                        .u32(flags)
+                        .u32(client_flags)
                         .u32(ttl)
                         .u64(cas)
-                        .u64(fence)
-                        .raw(&key)
-                        .raw(&tags)
-                        .raw(&value)
-                        .0
+                        .u64(fence);
+                    [
+                        fixed.0,
+                        optional(flags, Flags::LEASE, Body::default().u64(lease)),
+                        optional(flags, Flags::STALE_AFTER, Body::default().u32(stale_after)),
+                        key,
+                        tags,
+                        value,
+                    ]
+                    .concat()
                 },
             )
             .boxed(),
@@ -567,17 +686,28 @@ fn shaped_body(opcode: Opcode) -> BoxedStrategy<Vec<u8>> {
     }
 }
 
+/// Mostly flags the opcode allows (any subset), sometimes any byte.
+fn flags_for(opcode: Opcode) -> impl Strategy<Value = u8> {
+    let allowed = Flags::allowed_for(opcode).0;
+    prop_oneof![
+        4 => Just(0),
+        8 => any::<u8>().prop_map(move |bits| bits & allowed),
+        1 => any::<u8>(),
+    ]
+}
+
 /// A request frame of any opcode, known or not, with any flags, and a body
-/// that is usually shaped for the opcode and sometimes cut or padded.
+/// that is usually shaped for the opcode and its flags, and sometimes cut
+/// or padded.
 fn request_frame_strategy() -> impl Strategy<Value = Vec<u8>> {
     let opcode =
         prop_oneof![4 => select(KNOWN_OPCODES.to_vec()), 1 => any::<u8>().prop_map(Opcode)];
-    let flags = prop_oneof![8 => Just(0), 4 => 0..=3u8, 1 => any::<u8>()];
-    (opcode, flags, any::<u32>())
-        .prop_flat_map(|(opcode, flags, opaque)| {
+    (opcode, any::<u32>())
+        .prop_flat_map(|(opcode, opaque)| (Just((opcode, opaque)), flags_for(opcode)))
+        .prop_flat_map(|((opcode, opaque), flags)| {
             let body = prop_oneof![
-                4 => shaped_body(opcode),
-                1 => (shaped_body(opcode), any::<prop::sample::Index>())
+                4 => shaped_body(opcode, flags),
+                1 => (shaped_body(opcode, flags), any::<prop::sample::Index>())
                     .prop_map(|(body, cut)| body[..cut.index(body.len() + 1)].to_vec()),
                 1 => vec(any::<u8>(), 0..=64),
             ];
@@ -680,6 +810,69 @@ fn fuzz_bodies_hold_on_seeds_at_the_limits() {
         ),
         request_frame(Opcode(0x12), 0, 13, b""),
         request_frame(Opcode::NOOP, 0, 14, b""),
+        // Issue 9: each new field at and past its limit.
+        request_frame(
+            Opcode::GET,
+            Flags::REQUEST_TAGS.0 | Flags::LEASE.0,
+            15,
+            &counted(&[b"abc", b"x"]).raw(b"abcd").0,
+        ),
+        request_frame(
+            Opcode::GET,
+            Flags::REQUEST_TAGS.0,
+            16,
+            &counted(&[b"a", b"b", b"c"]).raw(b"k").0,
+        ),
+        request_frame(
+            Opcode::GETM,
+            Flags::REQUEST_TAGS.0,
+            17,
+            &counted(&[]).u16(1).string(b"k").0,
+        ),
+        request_frame(
+            Opcode::SET,
+            (Flags::LEASE | Flags::STALE_AFTER).0,
+            18,
+            &lease_set_fixed(0, 1000, 1000).string(b"k").0,
+        ),
+        request_frame(
+            Opcode::SET,
+            Flags::STALE_AFTER.0,
+            19,
+            &set_fixed(0, 0, 0).u32(1001).string(b"k").0,
+        ),
+        request_frame(
+            Opcode::INVALIDATE_TAGS,
+            Flags::SOFT.0,
+            20,
+            &Body::default().u32(1000).u16(1).string(b"t").0,
+        ),
+        request_frame(
+            Opcode::INVALIDATE_TAGS,
+            Flags::SOFT.0,
+            21,
+            &Body::default().u32(1001).u16(1).string(b"t").0,
+        ),
+        request_frame(
+            Opcode::FLUSH_ALL,
+            (Flags::SOFT | Flags::QUIET).0,
+            22,
+            &Body::default().u32(0).0,
+        ),
+        request_frame(Opcode::TAG_STATUS, 0, 23, &counted(&[b"abc", b"t"]).0),
+        request_frame(Opcode::TAG_STATUS, 0, 24, &counted(&[b"abcd"]).0),
+        // A SET in a mode other than CAS ignores its `cas` field.
+        request_frame(
+            Opcode::SET,
+            0,
+            25,
+            &set_fixed(1, 0, 0)
+                .truncated(12)
+                .u64(1)
+                .u64(0)
+                .string(b"k")
+                .0,
+        ),
     ];
     let mut data = config.to_vec();
     frames

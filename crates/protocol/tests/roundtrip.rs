@@ -10,7 +10,7 @@ use proptest::sample::{select, Index};
 use tokio_util::codec::{Decoder, Encoder};
 
 use tagcached_protocol::request::{
-    Command, Delete, Get, GetMany, Hello, InvalidateTags, Set, SetMode, Touch,
+    Command, Delete, FlushAll, Get, GetMany, Hello, InvalidateTags, Set, SetMode, TagStatus, Touch,
 };
 use tagcached_protocol::response::{ErrorReply, Features, HelloInfo, Hit, Miss, Outcome};
 use tagcached_protocol::{
@@ -85,26 +85,42 @@ fn set_mode() -> impl Strategy<Value = SetMode> {
 
 fn set() -> impl Strategy<Value = Command> {
     (
-        set_mode(),
-        any::<u32>(),
-        ttl(),
+        (set_mode(), any::<u32>(), ttl()),
         // Fence 0 on the wire means "no fence", so `Some(0)` has no encoding.
         prop::option::of(1..=u64::MAX),
+        // A lease and a stale window are sent with their flags, so 0 is a
+        // value like any other.
+        prop::option::of(prop_oneof![Just(0), any::<u64>()]),
+        prop::option::of(ttl()),
         key(),
         tags(0),
         value(),
     )
-        .prop_map(|(mode, client_flags, ttl, fence, key, tags, value)| {
-            Command::Set(Set {
-                mode,
-                client_flags,
-                ttl,
-                fence,
-                key,
-                tags,
-                value,
-            })
-        })
+        .prop_map(
+            |((mode, client_flags, ttl), fence, lease, stale_after, key, tags, value)| {
+                Command::Set(Set {
+                    mode,
+                    client_flags,
+                    ttl,
+                    fence,
+                    lease,
+                    stale_after,
+                    key,
+                    tags,
+                    value,
+                })
+            },
+        )
+}
+
+/// No request-scoped tags (no REQUEST_TAGS), or some, or none with the flag.
+fn request_tags() -> impl Strategy<Value = Option<Vec<Bytes>>> {
+    prop::option::of(tags(0))
+}
+
+/// Hard (`None`) or soft with a window, 0 and `max_ttl` included.
+fn soft_expire() -> impl Strategy<Value = Option<u32>> {
+    prop::option::of(ttl())
 }
 
 fn get_many_keys() -> impl Strategy<Value = Vec<Bytes>> {
@@ -129,23 +145,34 @@ fn command() -> impl Strategy<Value = Command> {
             })),
         Just(Command::Ping),
         Just(Command::Noop),
-        key().prop_map(|key| Command::Get(Get { key })),
-        get_many_keys().prop_map(|keys| Command::GetMany(GetMany { keys })),
+        (key(), request_tags())
+            .prop_map(|(key, request_tags)| Command::Get(Get { key, request_tags })),
+        (get_many_keys(), request_tags())
+            .prop_map(|(keys, request_tags)| Command::GetMany(GetMany { keys, request_tags })),
         set(),
         key().prop_map(|key| Command::Delete(Delete { key })),
         (ttl(), key()).prop_map(|(ttl, key)| Command::Touch(Touch { ttl, key })),
-        tags(1).prop_map(|tags| Command::InvalidateTags(InvalidateTags { tags })),
-        Just(Command::FlushAll),
+        (tags(1), soft_expire()).prop_map(|(tags, soft_expire)| {
+            Command::InvalidateTags(InvalidateTags { tags, soft_expire })
+        }),
+        tags(1).prop_map(|tags| Command::TagStatus(TagStatus { tags })),
+        soft_expire().prop_map(|soft_expire| Command::FlushAll(FlushAll { soft_expire })),
         Just(Command::Stats),
     ]
 }
 
-/// A request with any subset of the flags its opcode allows (§2.1).
+/// A request with any subset of the flags its opcode allows (§2.1) but
+/// those its command's fields put in the body, which decoding leaves out
+/// of [`Request::flags`].
 fn request() -> impl Strategy<Value = Request> {
-    (any::<u32>(), command(), any::<u8>()).prop_map(|(opaque, command, bits)| Request {
-        opaque,
-        flags: Flags(bits & Flags::allowed_for(command.opcode()).0),
-        command,
+    (any::<u32>(), command(), any::<u8>()).prop_map(|(opaque, command, bits)| {
+        let opcode = command.opcode();
+        Request {
+            opaque,
+            flags: Flags(bits & Flags::allowed_for(opcode).0)
+                .without(Flags::body_flags_for(opcode)),
+            command,
+        }
     })
 }
 
@@ -366,6 +393,23 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// Decoding leaves out of `Request::flags` the flags the body carries,
+    /// so a request holding them there still encodes a frame whose flags
+    /// and body agree, and decodes to the request without them.
+    #[test]
+    fn body_flags_come_from_the_command_whatever_the_request_holds(
+        request in request(),
+        bits in any::<u8>(),
+    ) {
+        let opcode = request.command.opcode();
+        let body_flags = Flags(bits & Flags::body_flags_for(opcode).0);
+        let holding = Request { flags: request.flags | body_flags, ..request.clone() };
+        prop_assert_eq!(holding.wire_flags(), request.wire_flags());
+        prop_assert_eq!(encode_requests(&[holding]), encode_requests(std::slice::from_ref(&request)));
+        let wire_body_flags = Flags(request.wire_flags().0 & Flags::body_flags_for(opcode).0);
+        prop_assert_eq!(wire_body_flags, request.command.body_flags());
+    }
+
     #[test]
     fn every_response_round_trips(response in response()) {
         let mut buf = BytesMut::from(&encode_responses(std::slice::from_ref(&response))[..]);
@@ -403,27 +447,16 @@ proptest! {
 
 // ---- fixed cases ----
 
-/// Regression: the default `max_frame` was `max_value_length + 1 MiB`, and
-/// a SET at every limit at once (longest key, 1024 tags of 1024 bytes,
-/// 1 MiB value) was refused as FRAME_TOO_LARGE.
-#[test]
-fn the_largest_set_the_limits_allow_fits_in_a_frame() {
-    let limits = Limits::default();
-    let tags = (0..MAX_TAGS)
+/// `max_tags` longest tags, each distinct.
+fn longest_tags() -> Vec<Bytes> {
+    (0..MAX_TAGS)
         .map(|i| Bytes::from(format!("{i:0>width$}", width = MAX_TAG)))
-        .collect();
-    let request = Request::new(
-        1,
-        Command::Set(Set {
-            mode: SetMode::Cas(u64::MAX),
-            client_flags: u32::MAX,
-            ttl: MAX_TTL,
-            fence: Some(u64::MAX),
-            key: Bytes::from(vec![0xFF; MAX_KEY]),
-            tags,
-            value: Bytes::from(vec![b'v'; MAX_VALUE]),
-        }),
-    );
+        .collect()
+}
+
+/// Asserts that `request` is exactly `max_frame` long and decodes under
+/// `limits`.
+fn assert_fills_max_frame(request: Request, limits: Limits) {
     assert_eq!(
         request.encoded_len(),
         HEADER_LEN + limits.max_frame as usize
@@ -435,6 +468,46 @@ fn the_largest_set_the_limits_allow_fits_in_a_frame() {
         .expect("a whole frame")
         .expect("a valid request");
     assert_eq!(decoded, request);
+}
+
+/// Regression: the default `max_frame` was `max_value_length + 1 MiB`, and
+/// a SET at every limit at once (longest key, 1024 tags of 1024 bytes,
+/// 1 MiB value) was refused as FRAME_TOO_LARGE. Since issue 9 the SET also
+/// carries a lease and a stale window.
+#[test]
+fn the_largest_set_the_limits_allow_fits_in_a_frame() {
+    let request = Request::new(
+        1,
+        Command::Set(Set {
+            mode: SetMode::Cas(u64::MAX),
+            client_flags: u32::MAX,
+            ttl: MAX_TTL,
+            fence: Some(u64::MAX),
+            lease: Some(u64::MAX),
+            stale_after: Some(MAX_TTL),
+            key: Bytes::from(vec![0xFF; MAX_KEY]),
+            tags: longest_tags(),
+            value: Bytes::from(vec![b'v'; MAX_VALUE]),
+        }),
+    );
+    assert_fills_max_frame(request, Limits::default());
+}
+
+/// With small values the largest request is a GETM with REQUEST_TAGS
+/// (protocol.md §7).
+#[test]
+fn the_largest_getm_the_limits_allow_fits_in_a_frame() {
+    let keys = (0..MAX_KEYS)
+        .map(|i| Bytes::from(format!("{i:0>width$}", width = MAX_KEY)))
+        .collect();
+    let request = Request::new(
+        1,
+        Command::GetMany(GetMany {
+            keys,
+            request_tags: Some(longest_tags()),
+        }),
+    );
+    assert_fills_max_frame(request, Limits::with_max_value_length(0));
 }
 
 #[test]
@@ -463,6 +536,7 @@ fn every_prefix_of_a_frame_asks_for_more() {
             1,
             Command::Get(Get {
                 key: Bytes::from_static(b"user:1"),
+                request_tags: Some(vec![Bytes::from_static(b"_N_T_/blog")]),
             }),
         ),
         Request::new(
@@ -472,6 +546,8 @@ fn every_prefix_of_a_frame_asks_for_more() {
                 client_flags: 7,
                 ttl: 60,
                 fence: Some(9),
+                lease: Some(4),
+                stale_after: Some(30),
                 key: Bytes::from_static(b"k"),
                 tags: vec![Bytes::from_static(b"t"), Bytes::from_static("ü".as_bytes())],
                 value: Bytes::from_static(b"value"),

@@ -3,11 +3,16 @@
 //! status codes (§4), feature bits (§6.1) and default limits (§7) are the
 //! crate's constants. The tests read protocol.md itself, so an edit to one
 //! side that the other does not follow fails here.
+//!
+//! The request frames of issue 9 (soft invalidation, leases, stale windows,
+//! request-scoped tags, TAG_STATUS) have no worked example in protocol.md;
+//! their bytes are written out below from the layouts of §6, field by
+//! field, as §10 writes its own.
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use tagcached_protocol::request::{Command, Set, SetMode};
+use tagcached_protocol::request::{Command, Get, InvalidateTags, Set, SetMode, TagStatus};
 use tagcached_protocol::response::{Features, Outcome};
 use tagcached_protocol::{
     ClientCodec, ErrorCode, Flags, Limits, Opcode, Request, Response, ServerCodec, Status,
@@ -48,23 +53,24 @@ fn rows(text: &'static str, first: &str) -> Vec<Vec<&'static str>> {
         .collect()
 }
 
-fn hex(cell: &str) -> u16 {
+fn hex_cell(cell: &str) -> u16 {
     u16::from_str_radix(cell.trim_start_matches("0x"), 16).unwrap()
 }
 
-/// The bytes of each fenced hex dump in `text`: on each line, the pairs of
-/// hex digits before the first run of three spaces (the annotation).
+/// The bytes of each fenced hex dump in `text`.
 fn hex_dumps(text: &str) -> Vec<Vec<u8>> {
-    text.split("```")
-        .skip(1)
-        .step_by(2)
-        .map(|block| {
-            block
-                .lines()
-                .flat_map(|line| line.split("   ").next().unwrap().split_whitespace())
-                .map(|pair| u8::from_str_radix(pair, 16).expect("a hex byte"))
-                .collect()
+    text.split("```").skip(1).step_by(2).map(hex).collect()
+}
+
+/// The bytes of a hex dump: on each line, the pairs of hex digits before
+/// the first run of three spaces (the annotation), indentation aside.
+fn hex(dump: &str) -> Vec<u8> {
+    dump.lines()
+        .flat_map(|line| {
+            let line = line.trim_start();
+            line.split("   ").next().unwrap().split_whitespace()
         })
+        .map(|pair| u8::from_str_radix(pair, 16).expect("a hex byte"))
         .collect()
 }
 
@@ -85,6 +91,8 @@ fn the_set_example_of_section_10_is_what_the_codecs_write_and_read() {
             client_flags: 0,
             ttl: 0,
             fence: None,
+            lease: None,
+            stale_after: None,
             key: Bytes::from_static(b"k"),
             tags: vec![Bytes::from_static(b"t")],
             value: Bytes::from_static(b"v"),
@@ -117,9 +125,10 @@ fn the_set_example_of_section_10_is_what_the_codecs_write_and_read() {
 #[test]
 fn opcodes_and_their_flags_are_those_of_sections_3_and_2_1() {
     let table = rows(section("## 3."), "`0x");
-    assert_eq!(table.len(), 11);
+    assert_eq!(table.len(), 12);
+    let mut opcodes = Vec::new();
     for row in table {
-        let opcode = Opcode(hex(row[0]) as u8);
+        let opcode = Opcode(hex_cell(row[0]) as u8);
         assert_eq!(opcode.name(), Some(row[1]), "{row:?}");
         let allowed = Flags::allowed_for(opcode);
         assert_eq!(
@@ -127,31 +136,98 @@ fn opcodes_and_their_flags_are_those_of_sections_3_and_2_1() {
             row[3].starts_with("yes"),
             "{row:?}"
         );
-        let with_tags = opcode == Opcode::GET || opcode == Opcode::GETM;
-        assert_eq!(allowed.contains(Flags::WITH_TAGS), with_tags, "{row:?}");
-        assert_eq!(allowed.0 & 0xFC, 0, "reserved bits are never allowed");
+        opcodes.push(opcode);
     }
+    // §2.1: each flag is allowed on the opcodes its row names, and no
+    // other; the reserved bit on none.
     let flags = rows(section("### 2.1"), "");
+    let mut named = 0;
+    for row in flags.iter().filter(|row| row[1].starts_with("0x")) {
+        let mask = Flags(hex_cell(row[1]) as u8);
+        if row[2] == "reserved" {
+            assert!(opcodes
+                .iter()
+                .all(|&opcode| !Flags::allowed_for(opcode).contains(mask)));
+            continue;
+        }
+        let on: Vec<&str> = row[3].split(", ").collect();
+        for &opcode in &opcodes {
+            assert_eq!(
+                Flags::allowed_for(opcode).contains(mask),
+                on.contains(&opcode.name().unwrap()),
+                "{} on {opcode:?}",
+                row[2]
+            );
+        }
+        named |= mask.0;
+    }
+    assert_eq!(named, 0x7F, "bits 0 to 6 are named");
     let mask = |name: &str| {
         flags
             .iter()
             .find(|row| row[2] == name)
-            .map(|row| hex(row[1]))
+            .map(|row| hex_cell(row[1]))
     };
-    assert_eq!(mask("QUIET"), Some(u16::from(Flags::QUIET.0)));
-    assert_eq!(mask("WITH_TAGS"), Some(u16::from(Flags::WITH_TAGS.0)));
+    for (name, flag) in [
+        ("QUIET", Flags::QUIET),
+        ("WITH_TAGS", Flags::WITH_TAGS),
+        ("ALLOW_STALE", Flags::ALLOW_STALE),
+        ("LEASE", Flags::LEASE),
+        ("REQUEST_TAGS", Flags::REQUEST_TAGS),
+        ("STALE_AFTER", Flags::STALE_AFTER),
+        ("SOFT", Flags::SOFT),
+    ] {
+        assert_eq!(mask(name), Some(u16::from(flag.0)), "{name}");
+    }
     // Every byte of the reserved ranges is unknown to the crate.
-    for range in [0x12..=0x1F, 0x23..=0x2F, 0x31..=0x3F, 0x50..=0x5F] {
+    for range in [0x12..=0x1F, 0x23..=0x2F, 0x32..=0x3F, 0x50..=0x5F] {
         assert!(range.into_iter().all(|byte| Opcode(byte).name().is_none()));
     }
+}
+
+/// Each command section's "Flags:" sentence names the flags the crate
+/// allows on it (GETM's is "as GET").
+#[test]
+fn each_command_section_names_its_flags() {
+    for (heading, opcode) in [
+        ("### 6.3", Opcode::GET),
+        ("### 6.5", Opcode::SET),
+        ("### 6.8", Opcode::INVALIDATE_TAGS),
+        ("### 6.9", Opcode::FLUSH_ALL),
+    ] {
+        let text = section(heading).replace('\n', " ");
+        let (_, after) = text.split_once("Flags: ").expect(heading);
+        let names: Vec<&str> = after.split('.').next().unwrap().split(", ").collect();
+        let named = names.iter().fold(Flags::NONE, |flags, name| {
+            flags
+                | match *name {
+                    "QUIET" => Flags::QUIET,
+                    "WITH_TAGS" => Flags::WITH_TAGS,
+                    "ALLOW_STALE" => Flags::ALLOW_STALE,
+                    "LEASE" => Flags::LEASE,
+                    "REQUEST_TAGS" => Flags::REQUEST_TAGS,
+                    "STALE_AFTER" => Flags::STALE_AFTER,
+                    "SOFT" => Flags::SOFT,
+                    other => panic!("{heading}: unknown flag {other:?}"),
+                }
+        });
+        assert_eq!(named, Flags::allowed_for(opcode), "{heading}");
+    }
+    assert!(section("### 6.4").contains("Flags: as GET."));
+    assert_eq!(
+        Flags::allowed_for(Opcode::GETM),
+        Flags::allowed_for(Opcode::GET)
+    );
+    assert!(section("### 6.11").contains("No flags."));
+    assert_eq!(Flags::allowed_for(Opcode::TAG_STATUS), Flags::NONE);
 }
 
 #[test]
 fn status_codes_are_those_of_section_4() {
     let table = rows(section("## 4."), "`0x");
-    assert_eq!(table.len(), 8 + 16);
+    assert_eq!(table.len(), 11 + 16);
     for row in table {
-        let status = Status(hex(row[0]));
+        let status = Status(hex_cell(row[0]));
         match ErrorCode::from_status(status) {
             None => assert_eq!(format!("{status:?}"), row[1], "{row:?}"),
             Some(code) => {
@@ -210,4 +286,157 @@ fn default_limits_are_those_of_section_7() {
     assert_eq!(default("max_keys_per_getm"), limits.max_keys_per_getm);
     assert_eq!(default("max_ttl"), limits.max_ttl);
     assert_eq!(default("max_frame"), limits.max_frame);
+}
+
+// ---- the frames of issue 9, byte by byte ----
+
+/// Asserts that `encode` writes `value` as the bytes of `dump` and says
+/// how long they are, and that `decode` reads them back to `value`.
+fn assert_bytes<T: std::fmt::Debug + PartialEq>(
+    value: &T,
+    dump: &str,
+    encode: impl FnOnce(&mut BytesMut) -> usize,
+    decode: impl FnOnce(&mut BytesMut) -> T,
+) {
+    let bytes = hex(dump);
+    let mut wire = BytesMut::new();
+    let encoded_len = encode(&mut wire);
+    assert_eq!(&wire[..], &bytes[..], "{value:?}");
+    assert_eq!(encoded_len, bytes.len());
+    let mut buf = BytesMut::from(&bytes[..]);
+    assert_eq!(&decode(&mut buf), value);
+    assert!(buf.is_empty());
+}
+
+fn assert_request_bytes(request: &Request, dump: &str) {
+    let encode = |wire: &mut BytesMut| {
+        ClientCodec::default().encode(request, wire).unwrap();
+        request.encoded_len()
+    };
+    let decode = |buf: &mut BytesMut| {
+        ServerCodec::default()
+            .decode(buf)
+            .unwrap()
+            .unwrap()
+            .unwrap()
+    };
+    assert_bytes(request, dump, encode, decode);
+}
+
+/// §6.8: SOFT puts `expire` before `tag_count`.
+#[test]
+fn a_soft_invalidate_tags_is_its_expire_then_its_tags() {
+    let request = Request::new(
+        9,
+        Command::InvalidateTags(InvalidateTags {
+            tags: vec![Bytes::from_static(b"t"), Bytes::from_static(b"u:1")],
+            soft_expire: Some(300),
+        }),
+    );
+    assert_request_bytes(
+        &request,
+        "
+        C7 01 30 40  00 00 00 00  00 00 00 09  00 00 00 0E     INVALIDATE_TAGS, flags SOFT, body_length 14
+        00 00 01 2C                                            expire 300
+        00 02                                                  tag_count 2
+        00 01 74                                               tag \"t\"
+        00 03 75 3A 31                                         tag \"u:1\"
+        ",
+    );
+}
+
+/// §6.5: LEASE adds `lease: u64` and STALE_AFTER `stale_after: u32`, in
+/// that order, after `fence`; QUIET held in `Request::flags` joins them.
+#[test]
+fn a_lease_set_with_a_stale_window_carries_both_after_its_fence() {
+    let request = Request {
+        opaque: 7,
+        flags: Flags::QUIET,
+        command: Command::Set(Set {
+            mode: SetMode::Set,
+            client_flags: 0,
+            ttl: 3600,
+            fence: Some(5),
+            lease: Some(0x1122_3344_5566_7788),
+            stale_after: Some(60),
+            key: Bytes::from_static(b"k"),
+            tags: vec![Bytes::from_static(b"t")],
+            value: Bytes::from_static(b"v"),
+        }),
+    };
+    assert_eq!(request.wire_flags(), Flags(0x29));
+    assert_request_bytes(
+        &request,
+        "
+        C7 01 20 29  00 00 00 00  00 00 00 07  00 00 00 2F     SET, flags QUIET LEASE STALE_AFTER, body_length 47
+        00 00 00 01                                            mode SET, reserved, tag_count 1
+        00 00 00 00                                            client_flags 0
+        00 00 0E 10                                            ttl 3600
+        00 00 00 00 00 00 00 00                                cas 0
+        00 00 00 00 00 00 00 05                                fence 5
+        11 22 33 44 55 66 77 88                                lease
+        00 00 00 3C                                            stale_after 60
+        00 01 6B                                               key \"k\"
+        00 01 74                                               tag \"t\"
+        76                                                     value \"v\"
+        ",
+    );
+}
+
+/// §6.3: REQUEST_TAGS puts the tags before the key; ALLOW_STALE and LEASE
+/// change only the response.
+#[test]
+fn a_get_with_request_tags_sends_them_before_its_key() {
+    let request = Request {
+        opaque: 3,
+        flags: Flags::ALLOW_STALE | Flags::LEASE,
+        command: Command::Get(Get {
+            key: Bytes::from_static(b"k"),
+            request_tags: Some(vec![Bytes::from_static(b"_N_T_/blog")]),
+        }),
+    };
+    assert_request_bytes(
+        &request,
+        "
+        C7 01 10 1C  00 00 00 00  00 00 00 03  00 00 00 0F     GET, flags ALLOW_STALE LEASE REQUEST_TAGS, body_length 15
+        00 01                                                  tag_count 1
+        00 0A 5F 4E 5F 54 5F 2F 62 6C 6F 67                    tag \"_N_T_/blog\"
+        6B                                                     key \"k\"
+        ",
+    );
+    // REQUEST_TAGS with no tags is kept: a tag_count of 0.
+    let none = Request::new(
+        4,
+        Command::Get(Get {
+            key: Bytes::from_static(b"k"),
+            request_tags: Some(Vec::new()),
+        }),
+    );
+    assert_request_bytes(
+        &none,
+        "
+        C7 01 10 10  00 00 00 00  00 00 00 04  00 00 00 03     GET, flags REQUEST_TAGS, body_length 3
+        00 00                                                  tag_count 0
+        6B                                                     key \"k\"
+        ",
+    );
+}
+
+/// §6.11: TAG_STATUS is a counted list of tags.
+#[test]
+fn tag_status_is_the_layout_of_section_6_11() {
+    let request = Request::new(
+        4,
+        Command::TagStatus(TagStatus {
+            tags: vec![Bytes::from_static(b"t")],
+        }),
+    );
+    assert_request_bytes(
+        &request,
+        "
+        C7 01 31 00  00 00 00 00  00 00 00 04  00 00 00 05     TAG_STATUS, body_length 5
+        00 01                                                  tag_count 1
+        00 01 74                                               tag \"t\"
+        ",
+    );
 }

@@ -188,6 +188,7 @@ mod tests {
     fn get(key: &str, flags: Flags) -> Op {
         let get = Get {
             key: Bytes::copy_from_slice(key.as_bytes()),
+            request_tags: None,
         };
         Op::new(1, flags, 1, OpKind::Get(get))
     }
@@ -198,6 +199,8 @@ mod tests {
             client_flags: 0,
             ttl: 0,
             fence: None,
+            lease: None,
+            stale_after: None,
             key: Bytes::copy_from_slice(key.as_bytes()),
             tags: Vec::new(),
             value: Bytes::from_static(b"v"),

@@ -38,8 +38,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use tagcached_protocol::error::Invalid;
 use tagcached_protocol::request::{Command, Delete, Get, Set, Touch};
-use tagcached_protocol::response::{ErrorReply, Outcome};
+use tagcached_protocol::response::{ErrorReply, Features, Outcome};
 use tagcached_protocol::{
     ErrorCode, FatalError, Flags, Header, Opcode, Request, RequestError, Response,
 };
@@ -101,8 +102,8 @@ pub struct Op {
 }
 
 /// An op's size bounds what a connection's planned ops hold: at most
-/// `MAX_ROUND_OPS` (1024) of them plus one GETM's keys, 288 KiB.
-const _: () = assert!(std::mem::size_of::<Op>() <= 144);
+/// `MAX_ROUND_OPS` (1024) of them plus one GETM's keys, 336 KiB.
+const _: () = assert!(std::mem::size_of::<Op>() <= 168);
 
 #[derive(Debug)]
 enum OpKind {
@@ -152,6 +153,10 @@ impl Op {
 
 /// Plans a decoded request (see the module comment).
 pub fn plan(request: Request, shared: &Shared, planner: &mut impl Planner) -> Planned {
+    if let Some(refusal) = unserved(&request) {
+        plan_refusal(refusal, planner);
+        return Planned::Queued;
+    }
     let Request {
         opaque,
         flags,
@@ -169,10 +174,39 @@ pub fn plan(request: Request, shared: &Shared, planner: &mut impl Planner) -> Pl
         Command::InvalidateTags(invalidate) => {
             invalidate_tags::plan(opaque, flags, invalidate, shared, planner);
         }
-        Command::FlushAll => flush_all::plan(opaque, flags, shared, planner),
+        Command::FlushAll(_) => flush_all::plan(opaque, flags, shared, planner),
         Command::Stats => stats::plan(opaque, planner),
+        // Refused by `unserved`.
+        Command::TagStatus(_) => {}
     }
     Planned::Queued
+}
+
+/// The refusal of a request that needs a feature HELLO does not report
+/// (protocol.md §2.1, §6.1): the server does not serve issue 9's flags and
+/// TAG_STATUS yet, and answers them as protocol version 1 did.
+fn unserved(request: &Request) -> Option<RequestError> {
+    let opcode = request.command.opcode();
+    let flags = request.wire_flags();
+    if Features::required_by(opcode, flags) == Features::default() {
+        return None;
+    }
+    let error = if opcode == Opcode::TAG_STATUS {
+        Invalid::new(
+            ErrorCode::UnknownOpcode,
+            format!("unknown opcode {:#04x}", opcode.0),
+        )
+    } else {
+        Invalid::new(
+            ErrorCode::BadFlags,
+            format!("flags {:#04x} not served on {opcode:?}", flags.0),
+        )
+    };
+    Some(RequestError {
+        opaque: request.opaque,
+        opcode,
+        error,
+    })
 }
 
 /// Plans the answer to a request whose frame was sound but whose body was

@@ -11,7 +11,7 @@
 //!   of at most `max_frame` while it arrives;
 //! - planned ops: [`MAX_ROUND_OPS`] per round (a GETM's keys count one
 //!   each), plus the keys of the GETM that starts below it, so at most 2047
-//!   of at most 144 bytes (288 KiB), holding slices of the read buffer, not
+//!   of at most 168 bytes (336 KiB), holding slices of the read buffer, not
 //!   copies;
 //! - answers: the connection's budget (`--connection-memory`). A round's
 //!   shards may add only what the budget leaves; a read whose answer does

@@ -4,12 +4,14 @@
 //!
 //! Each target does more than look for panics: it checks that whatever a
 //! decoder returns keeps the promises the server relies on. A decoded request
-//! is within the limits, re-encodes to the length it was read from and
-//! decodes again to itself; an error names the frame it came from and the
+//! is within the limits, its flags and its command's fields agree (a flag
+//! that shapes the body is carried by the command, never by
+//! `Request::flags`), it re-encodes to the bytes it was read from (but for
+//! those a receiver ignores) and decodes again to itself; an error names the frame it came from and the
 //! right kind of status; a fatal error is one of the framing errors and the
 //! buffer never grew past what the frame limit allows.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use tagcached_protocol::request::Command;
@@ -45,6 +47,7 @@ pub fn decode_request_stream(data: &[u8]) {
         buf.extend_from_slice(piece);
         loop {
             let header = Header::peek(&buf);
+            let whole = whole_frame(&buf);
             let before = buf.len();
             let result = codec.decode(&mut buf);
             assert!(
@@ -62,8 +65,9 @@ pub fn decode_request_stream(data: &[u8]) {
                 Ok(Some(item)) => {
                     let header = header.expect("a decoded frame had a whole header");
                     assert_eq!(consumed, HEADER_LEN + header.body_length as usize);
+                    let frame = whole.expect("a decoded frame was whole");
                     match item {
-                        Ok(request) => check_request(&request, &header, consumed, &limits),
+                        Ok(request) => check_request(&request, &header, &frame, &limits),
                         Err(error) => check_request_error(&error, &header),
                     }
                 }
@@ -191,8 +195,18 @@ pub fn assert_request_within_limits(request: &Request, limits: &Limits) {
             assert!(tag_is_valid(tag, limits), "invalid tag {tag:?} decoded");
         }
     };
+    let assert_seconds = |seconds: Option<u32>| {
+        assert!(
+            !matches!(seconds, Some(seconds) if seconds > limits.max_ttl),
+            "{seconds:?} seconds decoded; max_ttl is {}",
+            limits.max_ttl
+        );
+    };
     match &request.command {
-        Command::Get(get) => assert_key(&get.key),
+        Command::Get(get) => {
+            assert_key(&get.key);
+            get.request_tags.as_deref().map(assert_tags);
+        }
         Command::Delete(delete) => assert_key(&delete.key),
         Command::Touch(touch) => {
             assert_key(&touch.key);
@@ -202,36 +216,99 @@ pub fn assert_request_within_limits(request: &Request, limits: &Limits) {
             assert!(!get_many.keys.is_empty());
             assert!(get_many.keys.len() <= limits.max_keys_per_getm as usize);
             get_many.keys.iter().for_each(|key| assert_key(key));
+            get_many.request_tags.as_deref().map(assert_tags);
         }
         Command::Set(set) => {
             assert_key(&set.key);
             assert_tags(&set.tags);
             assert!(set.value.len() <= limits.max_value_length as usize);
             assert!(set.ttl <= limits.max_ttl);
+            assert_seconds(set.stale_after);
             assert_ne!(set.fence, Some(0), "fence 0 means no fence");
         }
         Command::InvalidateTags(invalidate) => {
             assert!(!invalidate.tags.is_empty());
             assert_tags(&invalidate.tags);
+            assert_seconds(invalidate.soft_expire);
         }
+        Command::TagStatus(tag_status) => {
+            assert!(!tag_status.tags.is_empty());
+            assert_tags(&tag_status.tags);
+        }
+        Command::FlushAll(flush_all) => assert_seconds(flush_all.soft_expire),
         Command::Hello(hello) => assert_ne!(hello.want_shard, Some(0xFFFF)),
-        Command::Ping | Command::Noop | Command::FlushAll | Command::Stats => {}
+        Command::Ping | Command::Noop | Command::Stats => {}
     }
-    let allowed = Flags::allowed_for(request.command.opcode());
-    assert_eq!(request.flags.0 & !allowed.0, 0, "disallowed flags decoded");
+    let opcode = request.command.opcode();
+    let allowed = Flags::allowed_for(opcode);
+    assert_eq!(
+        request.wire_flags().0 & !allowed.0,
+        0,
+        "disallowed flags decoded"
+    );
+    let body_flags = Flags::body_flags_for(opcode);
+    assert_eq!(
+        request.flags.0 & body_flags.0,
+        0,
+        "a body flag held in Request::flags"
+    );
+    assert_eq!(request.command.body_flags().0 & !body_flags.0, 0);
 }
 
-fn check_request(request: &Request, header: &Header, consumed: usize, limits: &Limits) {
+/// A copy of the frame at the front of `buf`, if it is whole: taken before
+/// decoding, which hands out the body alone.
+fn whole_frame(buf: &[u8]) -> Option<Bytes> {
+    let header = Header::peek(buf)?;
+    let len = HEADER_LEN.checked_add(header.body_length as usize)?;
+    buf.get(..len).map(Bytes::copy_from_slice)
+}
+
+/// `frame` with the bytes a receiver ignores set to 0, as an encoder
+/// writes them: in the header, a request's status and the reserved field,
+/// a response's flags and the reserved field; in a SET body, the reserved
+/// byte and, in a mode other than CAS, the `cas` field (§6.5); the reserved
+/// bytes of a HELLO answer (§6.1).
+fn normalized(frame: &[u8]) -> Vec<u8> {
+    const SET_CAS_MODE: u8 = 3;
+    let mut bytes = frame.to_vec();
+    let header = Header::peek(frame).expect("a whole frame");
+    let mut ignored = vec![6, 7];
+    match header.magic {
+        REQUEST_MAGIC => {
+            ignored.extend([4, 5]);
+            if header.opcode == Opcode::SET {
+                ignored.push(HEADER_LEN + 1);
+                if frame.get(HEADER_LEN) != Some(&SET_CAS_MODE) {
+                    ignored.extend(HEADER_LEN + 12..HEADER_LEN + 20);
+                }
+            }
+        }
+        _ => {
+            ignored.push(3);
+            if header.opcode == Opcode::HELLO && header.status == 0 {
+                ignored.extend([HEADER_LEN + 1, HEADER_LEN + 7]);
+            }
+        }
+    }
+    for at in ignored {
+        if let Some(byte) = bytes.get_mut(at) {
+            *byte = 0;
+        }
+    }
+    bytes
+}
+
+fn check_request(request: &Request, header: &Header, frame: &Bytes, limits: &Limits) {
     assert_request_within_limits(request, limits);
     assert_eq!(request.opaque, header.opaque);
-    assert_eq!(request.flags.0, header.flags);
+    assert_eq!(request.wire_flags().0, header.flags);
     assert_eq!(request.command.opcode(), header.opcode);
-    assert_eq!(request.encoded_len(), consumed);
+    assert_eq!(request.encoded_len(), frame.len());
     let mut again = BytesMut::new();
     ClientCodec::default()
         .encode(request, &mut again)
         .expect("encoding a request cannot fail");
-    assert_eq!(again.len(), consumed);
+    assert_eq!(&again[..], normalized(frame), "re-encoded {request:?}");
     let decoded = ServerCodec::new(*limits)
         .decode(&mut again)
         .expect("re-encoded request framed")

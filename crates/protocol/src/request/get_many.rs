@@ -3,8 +3,10 @@
 use bytes::{BufMut, Bytes};
 
 use crate::error::Invalid;
+use crate::flags::Flags;
 use crate::key::validate_key;
 use crate::limits::Limits;
+use crate::request::tag_list::{put_request_tags, read_request_tags, request_tags_len};
 use crate::status::ErrorCode;
 use crate::wire::{put_string, string_len, BodyReader};
 
@@ -13,10 +15,18 @@ use crate::wire::{put_string, string_len, BodyReader};
 pub struct GetMany {
     /// The keys, answered in this order.
     pub keys: Vec<Bytes>,
+    /// Tags checked against every entry read as if it carried them (§8.5),
+    /// sent with the REQUEST_TAGS flag; as [`Get::request_tags`](super::Get::request_tags).
+    pub request_tags: Option<Vec<Bytes>>,
 }
 
 impl GetMany {
-    pub(crate) fn decode(mut reader: BodyReader, limits: &Limits) -> Result<GetMany, Invalid> {
+    pub(crate) fn decode(
+        mut reader: BodyReader,
+        flags: Flags,
+        limits: &Limits,
+    ) -> Result<GetMany, Invalid> {
+        let request_tags = read_request_tags(&mut reader, flags, limits)?;
         let count = reader.u16("key_count")?;
         if count == 0 || u32::from(count) > limits.max_keys_per_getm {
             return Err(Invalid::new(
@@ -32,14 +42,21 @@ impl GetMany {
             })
             .collect::<Result<Vec<_>, Invalid>>()?;
         reader.finish()?;
-        Ok(GetMany { keys })
+        Ok(GetMany { keys, request_tags })
+    }
+
+    pub(crate) fn body_flags(&self) -> Flags {
+        Flags::when(self.request_tags.is_some(), Flags::REQUEST_TAGS)
     }
 
     pub(crate) fn body_len(&self) -> usize {
-        2 + self.keys.iter().map(|key| string_len(key)).sum::<usize>()
+        request_tags_len(self.request_tags.as_deref())
+            + 2
+            + self.keys.iter().map(|key| string_len(key)).sum::<usize>()
     }
 
     pub(crate) fn encode_body(&self, dst: &mut impl BufMut) {
+        put_request_tags(dst, self.request_tags.as_deref());
         dst.put_u16(self.keys.len() as u16);
         for key in &self.keys {
             put_string(dst, key);

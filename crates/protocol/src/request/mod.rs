@@ -1,21 +1,26 @@
 //! Typed requests: one file per command, each with its body layout.
 
 mod delete;
+mod flush_all;
 mod get;
 mod get_many;
 mod hello;
 mod invalidate;
 mod set;
+mod tag_list;
+mod tag_status;
 mod touch;
 
 use bytes::{BufMut, Bytes};
 
 pub use delete::Delete;
+pub use flush_all::FlushAll;
 pub use get::Get;
 pub use get_many::GetMany;
 pub use hello::Hello;
 pub use invalidate::InvalidateTags;
 pub use set::{Set, SetMode};
+pub use tag_status::TagStatus;
 pub use touch::Touch;
 
 use crate::error::{Invalid, RequestError};
@@ -27,11 +32,18 @@ use crate::status::ErrorCode;
 use crate::wire::BodyReader;
 
 /// One request frame.
+///
+/// The header's flag byte is [`Request::wire_flags`]: `flags` joined with
+/// the flags that the command's fields put in its body (see
+/// [`Flags::body_flags_for`]), so that flags and body always agree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// Echoed in the response.
     pub opaque: u32,
-    /// QUIET, WITH_TAGS.
+    /// The flags that shape the response or what the server does: QUIET,
+    /// WITH_TAGS, ALLOW_STALE, and LEASE on GET and GETM. Flags that shape
+    /// the body ([`Flags::body_flags_for`] the opcode) are ignored here when
+    /// encoding and never set by decoding: the command carries them.
     pub flags: Flags,
     /// What to do.
     pub command: Command,
@@ -58,8 +70,10 @@ pub enum Command {
     Touch(Touch),
     /// Invalidate tags (§6.8).
     InvalidateTags(InvalidateTags),
-    /// Remove everything (§6.9).
-    FlushAll,
+    /// Tags' invalidations and entry counts (§6.11).
+    TagStatus(TagStatus),
+    /// Remove everything, or make it stale (§6.9).
+    FlushAll(FlushAll),
     /// Counters (§6.10).
     Stats,
 }
@@ -77,7 +91,8 @@ impl Command {
             Command::Delete(_) => Opcode::DELETE,
             Command::Touch(_) => Opcode::TOUCH,
             Command::InvalidateTags(_) => Opcode::INVALIDATE_TAGS,
-            Command::FlushAll => Opcode::FLUSH_ALL,
+            Command::TagStatus(_) => Opcode::TAG_STATUS,
+            Command::FlushAll(_) => Opcode::FLUSH_ALL,
             Command::Stats => Opcode::STATS,
         }
     }
@@ -93,6 +108,27 @@ impl Command {
         }
     }
 
+    /// The flags the command's fields put in its body: REQUEST_TAGS for a
+    /// GET or GETM with request-scoped tags, LEASE and STALE_AFTER for a SET
+    /// with a lease or a stale window, SOFT for a soft INVALIDATE_TAGS or
+    /// FLUSH_ALL. Always within [`Flags::body_flags_for`] the opcode.
+    pub fn body_flags(&self) -> Flags {
+        match self {
+            Command::Get(get) => get.body_flags(),
+            Command::GetMany(get_many) => get_many.body_flags(),
+            Command::Set(set) => set.body_flags(),
+            Command::InvalidateTags(invalidate) => invalidate.body_flags(),
+            Command::FlushAll(flush_all) => flush_all.body_flags(),
+            Command::Hello(_)
+            | Command::Ping
+            | Command::Noop
+            | Command::Delete(_)
+            | Command::Touch(_)
+            | Command::TagStatus(_)
+            | Command::Stats => Flags::NONE,
+        }
+    }
+
     fn body_len(&self) -> usize {
         match self {
             Command::Hello(hello) => hello.body_len(),
@@ -102,7 +138,9 @@ impl Command {
             Command::Delete(delete) => delete.body_len(),
             Command::Touch(touch) => touch.body_len(),
             Command::InvalidateTags(invalidate) => invalidate.body_len(),
-            Command::Ping | Command::Noop | Command::FlushAll | Command::Stats => 0,
+            Command::TagStatus(tag_status) => tag_status.body_len(),
+            Command::FlushAll(flush_all) => flush_all.body_len(),
+            Command::Ping | Command::Noop | Command::Stats => 0,
         }
     }
 
@@ -115,26 +153,36 @@ impl Command {
             Command::Delete(delete) => delete.encode_body(dst),
             Command::Touch(touch) => touch.encode_body(dst),
             Command::InvalidateTags(invalidate) => invalidate.encode_body(dst),
-            Command::Ping | Command::Noop | Command::FlushAll | Command::Stats => {}
+            Command::TagStatus(tag_status) => tag_status.encode_body(dst),
+            Command::FlushAll(flush_all) => flush_all.encode_body(dst),
+            Command::Ping | Command::Noop | Command::Stats => {}
         }
     }
 
-    fn decode(opcode: Opcode, body: Bytes, limits: &Limits) -> Result<Command, Invalid> {
+    /// Decodes the body of `opcode`; `flags` are the request's, already
+    /// checked against the opcode, and say which optional fields are there.
+    fn decode(
+        opcode: Opcode,
+        flags: Flags,
+        body: Bytes,
+        limits: &Limits,
+    ) -> Result<Command, Invalid> {
         let reader = BodyReader::new(body);
         let empty = |reader: BodyReader| reader.finish();
         Ok(match opcode {
             Opcode::HELLO => Command::Hello(Hello::decode(reader)?),
             Opcode::PING => empty(reader).map(|()| Command::Ping)?,
             Opcode::NOOP => empty(reader).map(|()| Command::Noop)?,
-            Opcode::GET => Command::Get(Get::decode(reader, limits)?),
-            Opcode::GETM => Command::GetMany(GetMany::decode(reader, limits)?),
-            Opcode::SET => Command::Set(Set::decode(reader, limits)?),
+            Opcode::GET => Command::Get(Get::decode(reader, flags, limits)?),
+            Opcode::GETM => Command::GetMany(GetMany::decode(reader, flags, limits)?),
+            Opcode::SET => Command::Set(Set::decode(reader, flags, limits)?),
             Opcode::DELETE => Command::Delete(Delete::decode(reader, limits)?),
             Opcode::TOUCH => Command::Touch(Touch::decode(reader, limits)?),
             Opcode::INVALIDATE_TAGS => {
-                Command::InvalidateTags(InvalidateTags::decode(reader, limits)?)
+                Command::InvalidateTags(InvalidateTags::decode(reader, flags, limits)?)
             }
-            Opcode::FLUSH_ALL => empty(reader).map(|()| Command::FlushAll)?,
+            Opcode::TAG_STATUS => Command::TagStatus(TagStatus::decode(reader, limits)?),
+            Opcode::FLUSH_ALL => Command::FlushAll(FlushAll::decode(reader, flags, limits)?),
             Opcode::STATS => empty(reader).map(|()| Command::Stats)?,
             unknown => return Err(unknown_opcode(unknown)),
         })
@@ -158,6 +206,14 @@ impl Request {
         }
     }
 
+    /// The flag byte the frame is sent with: [`Request::flags`] without the
+    /// flags that shape the opcode's body, joined with those the command's
+    /// fields call for ([`Command::body_flags`]).
+    pub fn wire_flags(&self) -> Flags {
+        let opcode = self.command.opcode();
+        self.flags.without(Flags::body_flags_for(opcode)) | self.command.body_flags()
+    }
+
     /// The full frame length, header included.
     pub fn encoded_len(&self) -> usize {
         crate::HEADER_LEN + self.command.body_len()
@@ -169,7 +225,7 @@ impl Request {
             magic: REQUEST_MAGIC,
             version: PROTOCOL_VERSION,
             opcode: self.command.opcode(),
-            flags: self.flags.0,
+            flags: self.wire_flags().0,
             status: 0,
             opaque: self.opaque,
             body_length: self.command.body_len() as u32,
@@ -205,10 +261,10 @@ impl Request {
                 ),
             )));
         }
-        let command = Command::decode(header.opcode, body, limits).map_err(fail)?;
+        let command = Command::decode(header.opcode, flags, body, limits).map_err(fail)?;
         Ok(Request {
             opaque: header.opaque,
-            flags,
+            flags: flags.without(Flags::body_flags_for(header.opcode)),
             command,
         })
     }

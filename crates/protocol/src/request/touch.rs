@@ -19,7 +19,7 @@ pub struct Touch {
 
 impl Touch {
     pub(crate) fn decode(mut reader: BodyReader, limits: &Limits) -> Result<Touch, Invalid> {
-        let ttl = validate_ttl(reader.u32("ttl")?, limits)?;
+        let ttl = validate_ttl(reader.u32("ttl")?, "ttl", limits)?;
         let key = reader.rest();
         validate_key(&key, limits)?;
         Ok(Touch { ttl, key })

@@ -3,7 +3,9 @@
 use bytes::{BufMut, Bytes};
 
 use crate::error::Invalid;
+use crate::flags::Flags;
 use crate::limits::Limits;
+use crate::opcode::Opcode;
 use crate::wire::{put_string, string_len, BodyReader};
 
 /// Feature bits in HELLO (protocol.md §6.1).
@@ -15,9 +17,10 @@ impl Features {
     pub const FENCED_SET: Features = Features(1 << 0);
     /// HELLO can move a connection to a chosen shard.
     pub const SHARD_AWARE: Features = Features(1 << 1);
-    /// Soft invalidation that serves stale while one client refreshes.
+    /// Stale-while-revalidate: the flags ALLOW_STALE, REQUEST_TAGS,
+    /// STALE_AFTER and SOFT, and the opcode TAG_STATUS.
     pub const STALE_WHILE_REVALIDATE: Features = Features(1 << 2);
-    /// Lease tokens against stale sets and stampedes.
+    /// Refresh leases: the flag LEASE.
     pub const LEASES: Features = Features(1 << 3);
     /// Invalidations held pending until a transaction commits.
     pub const PENDING_INVALIDATION: Features = Features(1 << 4);
@@ -27,6 +30,24 @@ impl Features {
     /// Whether every bit of `other` is set.
     pub fn contains(self, other: Features) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// The features a server must report for a request of `opcode` sent
+    /// with `flags` (its [`Request::wire_flags`](crate::Request::wire_flags))
+    /// to be served (protocol.md §2.1, §6.1); a server without them answers
+    /// `UNKNOWN_OPCODE` or `BAD_FLAGS`.
+    pub fn required_by(opcode: Opcode, flags: Flags) -> Features {
+        let stale_flags =
+            Flags::ALLOW_STALE | Flags::REQUEST_TAGS | Flags::STALE_AFTER | Flags::SOFT;
+        let stale = opcode == Opcode::TAG_STATUS || flags.0 & stale_flags.0 != 0;
+        let mut required = Features::default();
+        if stale {
+            required = required | Features::STALE_WHILE_REVALIDATE;
+        }
+        if flags.contains(Flags::LEASE) {
+            required = required | Features::LEASES;
+        }
+        required
     }
 }
 
@@ -111,5 +132,36 @@ impl HelloInfo {
             limits,
             server_version,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_1_requests_need_no_new_feature() {
+        for opcode in (0..=u8::MAX).map(Opcode) {
+            let v1_flags = Flags::allowed_for(opcode).0 & (Flags::QUIET | Flags::WITH_TAGS).0;
+            let required = Features::required_by(opcode, Flags(v1_flags));
+            let expected = if opcode == Opcode::TAG_STATUS {
+                Features::STALE_WHILE_REVALIDATE
+            } else {
+                Features::default()
+            };
+            assert_eq!(required, expected, "{opcode:?}");
+        }
+        assert_eq!(
+            Features::required_by(Opcode::GET, Flags::ALLOW_STALE | Flags::LEASE),
+            Features::STALE_WHILE_REVALIDATE | Features::LEASES
+        );
+        assert_eq!(
+            Features::required_by(Opcode::FLUSH_ALL, Flags::SOFT),
+            Features::STALE_WHILE_REVALIDATE
+        );
+        assert_eq!(
+            Features::required_by(Opcode::SET, Flags::LEASE),
+            Features::LEASES
+        );
     }
 }
