@@ -182,7 +182,7 @@ impl InFlightQueue {
 mod tests {
     use bytes::Bytes;
     use tagcached_protocol::request::{Get, GetMany, Set, SetMode};
-    use tagcached_protocol::response::{ErrorReply, Hit, Miss};
+    use tagcached_protocol::response::{ErrorReply, Hit, Lease, Miss};
     use tagcached_protocol::ErrorCode;
     use tokio::sync::oneshot::error::TryRecvError;
 
@@ -240,6 +240,7 @@ mod tests {
             outcome: Outcome::Miss(Miss {
                 key_index,
                 fence: u64::from(opaque),
+                lease: Lease::NotRequested,
             }),
         }
     }
@@ -251,6 +252,7 @@ mod tests {
             outcome: Outcome::Hit(Hit {
                 key_index,
                 fence: 1,
+                lease: Lease::NotRequested,
                 cas: 2,
                 client_flags: 0,
                 tags: Vec::new(),

@@ -296,7 +296,7 @@ impl<C: Command> Slot<C> {
 
 #[cfg(test)]
 mod tests {
-    use tagcached_protocol::response::{Features, HelloInfo, Miss};
+    use tagcached_protocol::response::{Features, HelloInfo, Lease, Miss};
     use tagcached_protocol::{Limits, Opcode, Outcome, PROTOCOL_VERSION};
 
     use super::*;
@@ -365,6 +365,7 @@ mod tests {
             Outcome::Miss(Miss {
                 key_index,
                 fence: 4,
+                lease: Lease::NotRequested,
             })
         };
         let cases: [(Queue<'_>, _, _); 7] = [

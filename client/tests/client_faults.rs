@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::future::join_all;
 use futures_util::{FutureExt, StreamExt};
 use tagcached_client::{Client, Error, Lookup, SetOptions};
-use tagcached_protocol::response::Miss;
+use tagcached_protocol::response::{Lease, Miss};
 use tagcached_protocol::{Outcome, ServerCodec};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
@@ -313,5 +313,6 @@ fn miss() -> Outcome {
     Outcome::Miss(Miss {
         key_index: None,
         fence: 1,
+        lease: Lease::NotRequested,
     })
 }

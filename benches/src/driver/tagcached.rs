@@ -188,7 +188,7 @@ pub async fn hello(
 mod tests {
     use super::*;
     use crate::workload::Op;
-    use tagcached_protocol::response::Hit;
+    use tagcached_protocol::response::{Hit, Lease};
     use tagcached_protocol::{Limits, Opcode, ServerCodec};
 
     #[test]
@@ -254,6 +254,7 @@ mod tests {
             outcome: Outcome::Hit(Hit {
                 key_index: None,
                 fence: 1,
+                lease: Lease::NotRequested,
                 cas: 2,
                 client_flags: 0,
                 tags: Vec::new(),

@@ -52,7 +52,7 @@ pub(super) fn lookup(outcome: Outcome) -> Result<(Option<u16>, Lookup), Outcome>
 
 #[cfg(test)]
 mod tests {
-    use tagcached_protocol::response::{Hit, Miss};
+    use tagcached_protocol::response::{Hit, Lease, Miss};
     use tagcached_protocol::Opcode;
 
     use super::*;
@@ -65,6 +65,7 @@ mod tests {
         let hit = Outcome::Hit(Hit {
             key_index: None,
             fence: 10,
+            lease: Lease::NotRequested,
             cas: 20,
             client_flags: 3,
             tags: vec![Bytes::from_static(b"t")],
@@ -84,6 +85,7 @@ mod tests {
         let miss = Outcome::Miss(Miss {
             key_index: None,
             fence: 11,
+            lease: Lease::NotRequested,
         });
         let missed = Get.answer(vec![response(Opcode::GET, miss)]).expect("miss");
         assert_eq!(missed, Lookup::Miss { fence: 11 });

@@ -83,7 +83,7 @@ impl Command for GetMany {
 
 #[cfg(test)]
 mod tests {
-    use tagcached_protocol::response::{ErrorReply, Hit, Miss};
+    use tagcached_protocol::response::{ErrorReply, Hit, Lease, Miss};
     use tagcached_protocol::{ErrorCode, Opcode, Outcome};
 
     use super::*;
@@ -93,6 +93,7 @@ mod tests {
         let hit = Hit {
             key_index: Some(key_index),
             fence: 10,
+            lease: Lease::NotRequested,
             cas: 20,
             client_flags: 0,
             tags: Vec::new(),
@@ -105,6 +106,7 @@ mod tests {
         let miss = Miss {
             key_index: Some(key_index),
             fence: 11,
+            lease: Lease::NotRequested,
         };
         response(Opcode::GETM, Outcome::Miss(miss))
     }

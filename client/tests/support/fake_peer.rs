@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tagcached_protocol::response::{Features, HelloInfo, Hit};
+use tagcached_protocol::response::{Features, HelloInfo, Hit, Lease};
 use tagcached_protocol::{Command, Limits, Outcome, Request, Response, ServerCodec};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
@@ -53,6 +53,7 @@ pub fn hit(value: &'static [u8]) -> Outcome {
     Outcome::Hit(Hit {
         key_index: None,
         fence: 1,
+        lease: Lease::NotRequested,
         cas: 1,
         client_flags: 0,
         tags: Vec::new(),

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use tokio_util::codec::{Decoder, Encoder};
 
 use tagcached_protocol::request::{Command, Get, Set, SetMode};
-use tagcached_protocol::response::{Hit, Outcome};
+use tagcached_protocol::response::{Hit, Lease, Outcome};
 use tagcached_protocol::{ClientCodec, Opcode, Request, Response, ServerCodec};
 
 /// Requests per pipelined batch.
@@ -68,6 +68,7 @@ fn get_hits(c: &mut Criterion) {
             outcome: Outcome::Hit(Hit {
                 key_index: None,
                 fence: 1 << 40,
+                lease: Lease::NotRequested,
                 cas: 12345,
                 client_flags: 0,
                 tags: Vec::new(),

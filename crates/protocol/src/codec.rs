@@ -6,11 +6,19 @@
 //! that has not arrived: a peer that announces a large frame and sends
 //! little of it makes its reader hold only what it sent. The reader grows
 //! its buffer as bytes come (tokio-util's `FramedRead` and the server do).
+//!
+//! A response cannot always be read without its request: the body of a GET
+//! or GETM lookup has a `lease` field only if the request had LEASE. The
+//! [`ClientCodec`] reads every response as the answer to a request without
+//! LEASE; a client that sends LEASE frames its input with the
+//! [`ClientFrameCodec`] and decodes each [`ResponseFrame`] with the flags of
+//! the request it answers.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::error::{FatalError, RequestError};
+use crate::error::{FatalError, Invalid, RequestError};
+use crate::flags::Flags;
 use crate::header::{Header, HEADER_LEN, PROTOCOL_VERSION, REQUEST_MAGIC, RESPONSE_MAGIC};
 use crate::limits::Limits;
 use crate::request::Request;
@@ -102,22 +110,71 @@ impl Encoder<&Response> for ServerCodec {
     }
 }
 
-/// The client's codec: encodes requests, decodes responses.
+/// A response frame whose header is checked and whose body is not decoded
+/// yet, as the [`ClientFrameCodec`] yields it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseFrame {
+    /// The header.
+    pub header: Header,
+    /// The whole body, `header.body_length` bytes.
+    pub body: Bytes,
+}
+
+impl ResponseFrame {
+    /// Decodes the body as the answer to a request sent with
+    /// `request_flags` (see [`Response::decode`]).
+    pub fn decode(self, request_flags: Flags) -> Result<Response, Invalid> {
+        Response::decode(&self.header, self.body, request_flags)
+    }
+}
+
+/// The client's framing alone: splits response frames off the stream and
+/// checks their headers, leaving each body to be decoded once the request
+/// it answers is known ([`ResponseFrame::decode`]).
 #[derive(Debug, Clone)]
-pub struct ClientCodec {
+pub struct ClientFrameCodec {
     max_frame: u32,
+}
+
+impl ClientFrameCodec {
+    /// A codec accepting response bodies up to `max_frame` bytes.
+    pub fn new(max_frame: u32) -> ClientFrameCodec {
+        ClientFrameCodec { max_frame }
+    }
+}
+
+impl Default for ClientFrameCodec {
+    fn default() -> ClientFrameCodec {
+        ClientFrameCodec::new(Limits::default().max_frame)
+    }
+}
+
+impl Decoder for ClientFrameCodec {
+    type Item = ResponseFrame;
+    type Error = FatalError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<ResponseFrame>, FatalError> {
+        Ok(take_frame(src, RESPONSE_MAGIC, self.max_frame)?
+            .map(|(header, body)| ResponseFrame { header, body }))
+    }
+}
+
+/// The client's codec: encodes requests, decodes responses.
+///
+/// It decodes every response as the answer to a request without LEASE: a
+/// client that sends GET or GETM with LEASE uses [`ClientFrameCodec`]
+/// instead (see the module comment).
+#[derive(Debug, Clone, Default)]
+pub struct ClientCodec {
+    frames: ClientFrameCodec,
 }
 
 impl ClientCodec {
     /// A codec accepting response bodies up to `max_frame` bytes.
     pub fn new(max_frame: u32) -> ClientCodec {
-        ClientCodec { max_frame }
-    }
-}
-
-impl Default for ClientCodec {
-    fn default() -> ClientCodec {
-        ClientCodec::new(Limits::default().max_frame)
+        ClientCodec {
+            frames: ClientFrameCodec::new(max_frame),
+        }
     }
 }
 
@@ -126,8 +183,9 @@ impl Decoder for ClientCodec {
     type Error = FatalError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Response>, FatalError> {
-        match take_frame(src, RESPONSE_MAGIC, self.max_frame)? {
-            Some((header, body)) => Response::decode(&header, body)
+        match self.frames.decode(src)? {
+            Some(frame) => frame
+                .decode(Flags::NONE)
                 .map(Some)
                 .map_err(FatalError::MalformedResponse),
             None => Ok(None),

@@ -28,7 +28,7 @@ pub mod status;
 pub mod tag;
 mod wire;
 
-pub use codec::{ClientCodec, ServerCodec};
+pub use codec::{ClientCodec, ClientFrameCodec, ResponseFrame, ServerCodec};
 pub use error::{FatalError, RequestError};
 pub use flags::Flags;
 pub use hash::{fnv1a64, shard_for_key};

@@ -18,11 +18,11 @@ use proptest::sample::select;
 use tokio_util::codec::Decoder;
 
 use tagcached_protocol::request::Command;
-use tagcached_protocol::response::ErrorReply;
+use tagcached_protocol::response::{ErrorReply, Outcome};
 use tagcached_protocol::tag::validate_tag;
 use tagcached_protocol::{
-    ClientCodec, ErrorCode, FatalError, Flags, Header, Limits, Opcode, Request, ServerCodec,
-    Status, PROTOCOL_VERSION, REQUEST_MAGIC, RESPONSE_MAGIC,
+    ClientCodec, ClientFrameCodec, ErrorCode, FatalError, Flags, Header, Limits, Opcode, Request,
+    ServerCodec, Status, PROTOCOL_VERSION, REQUEST_MAGIC, RESPONSE_MAGIC,
 };
 
 const KNOWN_OPCODES: [Opcode; 12] = [
@@ -527,19 +527,28 @@ fn a_wrong_magic_is_fatal_from_the_first_byte() {
 
 #[test]
 fn a_response_body_that_does_not_fit_its_status_is_malformed() {
+    let response =
+        |opcode, status: Status, body: &[u8]| frame(RESPONSE_MAGIC, opcode, 0, status.0, 1, body);
     let cases = [
-        frame(RESPONSE_MAGIC, Opcode::SET, 0, Status::STORED.0, 1, &[0; 7]),
-        frame(RESPONSE_MAGIC, Opcode::PING, 0, Status::OK.0, 1, b"x"),
-        frame(RESPONSE_MAGIC, Opcode::GETM, 0, Status::MISS.0, 1, &[0; 8]),
-        frame(RESPONSE_MAGIC, Opcode::GET, 0, Status::MISS.0, 1, &[0; 10]),
-        frame(RESPONSE_MAGIC, Opcode::FLUSH_ALL, 0, Status::OK.0, 1, &[]),
-        frame(RESPONSE_MAGIC, Opcode::HELLO, 0, Status::OK.0, 1, &[1; 20]),
-        frame(
-            RESPONSE_MAGIC,
+        response(Opcode::SET, Status::STORED, &[0; 7]),
+        response(Opcode::PING, Status::OK, b"x"),
+        response(Opcode::GETM, Status::MISS, &[0; 8]),
+        response(Opcode::GET, Status::MISS, &[0; 10]),
+        response(Opcode::FLUSH_ALL, Status::OK, &[]),
+        response(Opcode::HELLO, Status::OK, &[1; 20]),
+        response(Opcode::SET, Status::LEASE_LOST, &[0]),
+        response(Opcode::GET, Status::HOT_MISS, &[0; 7]),
+        response(Opcode::GETM, Status::STALE, &[0; 21]),
+        response(Opcode::TAG_STATUS, Status::OK, &[0; 33]),
+        // tag_count 1 and a status one byte short.
+        response(
+            Opcode::TAG_STATUS,
+            Status::OK,
+            &Body::default().raw(&[0; 32]).u16(1).raw(&[0; 47]).0,
+        ),
+        response(
             Opcode::GET,
-            0,
-            Status::HIT.0,
-            1,
+            Status::HIT,
             &Body::default()
                 .u64(1)
                 .u64(2)
@@ -557,6 +566,56 @@ fn a_response_body_that_does_not_fit_its_status_is_malformed() {
             matches!(result, Err(FatalError::MalformedResponse(ref invalid)) if invalid.code == ErrorCode::Malformed),
             "{bytes:02x?}: {result:?}"
         );
+    }
+}
+
+/// A lookup answering a request with LEASE has 8 more bytes after `fence`:
+/// a MISS sent with them is too long to read without LEASE, and one sent
+/// without them too short to read with it. A HIT ends in its value, so both
+/// readings of it succeed and differ: only the request tells which is
+/// right, and a client must say which request a frame answers.
+#[test]
+fn a_lookup_is_read_by_the_flags_of_its_request() {
+    let miss_with_lease = frame(RESPONSE_MAGIC, Opcode::GET, 0, Status::MISS.0, 1, &[0; 16]);
+    let plain_miss = frame(
+        RESPONSE_MAGIC,
+        Opcode::GETM,
+        0,
+        Status::HOT_MISS.0,
+        1,
+        &[0; 10],
+    );
+    for (bytes, flags) in [(&miss_with_lease, Flags::NONE), (&plain_miss, Flags::LEASE)] {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let frame = ClientFrameCodec::default()
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap();
+        let invalid = frame.decode(flags).unwrap_err();
+        assert_eq!(
+            invalid.code,
+            ErrorCode::Malformed,
+            "{bytes:02x?} with {flags:?}"
+        );
+    }
+    let mut buf = BytesMut::from(&miss_with_lease[..]);
+    assert!(matches!(
+        ClientCodec::default().decode(&mut buf),
+        Err(FatalError::MalformedResponse(_))
+    ));
+    // A hit of 30 bytes is a lease hit with an empty value, or a plain hit
+    // whose value is 8 bytes long.
+    let hit = frame(RESPONSE_MAGIC, Opcode::GET, 0, Status::HIT.0, 1, &[0; 30]);
+    for (flags, value_len) in [(Flags::LEASE, 0), (Flags::NONE, 8)] {
+        let mut buf = BytesMut::from(&hit[..]);
+        let frame = ClientFrameCodec::default()
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap();
+        match frame.decode(flags).unwrap().outcome {
+            Outcome::Hit(hit) => assert_eq!(hit.value.len(), value_len, "{flags:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
 
@@ -716,12 +775,34 @@ fn request_frame_strategy() -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|((opcode, flags, opaque), body)| request_frame(opcode, flags, opaque, &body))
 }
 
+/// A TAG_STATUS answer's body, its `tag_count` now and then off by one.
+fn tag_status_body() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<[u64; 4]>(),
+        vec(any::<[u64; 6]>(), 0..=3),
+        prop_oneof![8 => Just(0), 1 => Just(-1), 1 => Just(1)],
+    )
+        .prop_map(|(fixed, states, skew)| {
+            let count = (states.len() as i32 + skew).max(0) as u16;
+            let body = fixed
+                .iter()
+                .fold(Body::default(), |body, &field| body.u64(field));
+            states
+                .iter()
+                .flatten()
+                .fold(body.u16(count), |body, &field| body.u64(field))
+                .0
+        })
+}
+
 fn response_frame_strategy() -> impl Strategy<Value = Vec<u8>> {
     let opcode =
         prop_oneof![4 => select(KNOWN_OPCODES.to_vec()), 1 => any::<u8>().prop_map(Opcode)];
-    let status = prop_oneof![4 => 0..=8u16, 1 => 0x0100..=0x0111u16, 1 => any::<u16>()];
-    (opcode, status, any::<u32>(), vec(any::<u8>(), 0..=120)).prop_map(
-        |(opcode, status, opaque, body)| frame(RESPONSE_MAGIC, opcode, 0, status, opaque, &body),
+    let status = prop_oneof![4 => 0..=0x0Bu16, 1 => 0x0100..=0x0111u16, 1 => any::<u16>()];
+    let random = (opcode, status, vec(any::<u8>(), 0..=120));
+    let tag_status = (Just(Opcode::TAG_STATUS), Just(0), tag_status_body());
+    (prop_oneof![4 => random, 1 => tag_status], any::<u32>()).prop_map(
+        |((opcode, status, body), opaque)| frame(RESPONSE_MAGIC, opcode, 0, status, opaque, &body),
     )
 }
 
@@ -908,6 +989,18 @@ fn fuzz_bodies_hold_on_seeds_at_the_limits() {
                 .0,
         ),
         (Status::MISS.0, Body::default().u64(1).0),
+        (Status::HOT_MISS.0, Body::default().u64(1).u64(2).0),
+        (
+            Status::STALE.0,
+            Body::default()
+                .u64(1)
+                .u64(0)
+                .u64(2)
+                .u32(3)
+                .u16(0)
+                .raw(b"v")
+                .0,
+        ),
         (0x0123, b"from the future".to_vec()),
         (0x0042, b"a new outcome".to_vec()),
     ] {

@@ -2,6 +2,9 @@
 //! every response outcome decodes back to itself, `encoded_len` is the number
 //! of bytes written, and a pipelined stream decodes the same however the
 //! transport splits it (too few bytes is `Ok(None)`, never an error).
+//!
+//! A response to a GET or GETM sent with LEASE is decoded with that flag
+//! ([`lease_flags`]), as a client that knows its request does.
 
 use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;
@@ -12,10 +15,12 @@ use tokio_util::codec::{Decoder, Encoder};
 use tagcached_protocol::request::{
     Command, Delete, FlushAll, Get, GetMany, Hello, InvalidateTags, Set, SetMode, TagStatus, Touch,
 };
-use tagcached_protocol::response::{ErrorReply, Features, HelloInfo, Hit, Miss, Outcome};
+use tagcached_protocol::response::{
+    ErrorReply, Features, HelloInfo, Hit, Lease, Miss, Outcome, TagState, TagStatusInfo,
+};
 use tagcached_protocol::{
-    ClientCodec, ErrorCode, Flags, Limits, Opcode, Request, Response, ServerCodec, Status,
-    HEADER_LEN,
+    ClientCodec, ClientFrameCodec, ErrorCode, Flags, Limits, Opcode, Request, Response,
+    ServerCodec, Status, HEADER_LEN,
 };
 
 const MAX_KEY: usize = Limits::DEFAULT_MAX_KEY_LENGTH as usize;
@@ -213,18 +218,36 @@ fn hello_info() -> impl Strategy<Value = HelloInfo> {
         )
 }
 
-fn hit(key_index: impl Strategy<Value = Option<u16>>) -> impl Strategy<Value = Hit> {
+/// No `lease` field, a 0 one, or a token.
+fn lease() -> impl Strategy<Value = Lease> {
+    prop_oneof![
+        Just(Lease::NotRequested),
+        Just(Lease::NotGranted),
+        any::<u64>().prop_map(|token| Lease::from_field(Some(token))),
+    ]
+}
+
+/// GET (no `key_index`) or GETM (with one, §6.4).
+fn lookup_opcode() -> impl Strategy<Value = (Opcode, Option<u16>)> {
+    prop_oneof![
+        Just((Opcode::GET, None)),
+        any::<u16>().prop_map(|index| (Opcode::GETM, Some(index))),
+    ]
+}
+
+fn hit(key_index: Option<u16>) -> impl Strategy<Value = Hit> {
     (
-        key_index,
         any::<u64>(),
+        lease(),
         any::<u64>(),
         any::<u32>(),
         vec(tag(), 0..=4),
         value(),
     )
-        .prop_map(|(key_index, fence, cas, client_flags, tags, value)| Hit {
+        .prop_map(move |(fence, lease, cas, client_flags, tags, value)| Hit {
             key_index,
             fence,
+            lease,
             cas,
             client_flags,
             tags: tags.into_iter().map(Bytes::from).collect(),
@@ -232,26 +255,51 @@ fn hit(key_index: impl Strategy<Value = Option<u16>>) -> impl Strategy<Value = H
         })
 }
 
-/// GET answers without `key_index`, GETM with one (§6.4).
+fn miss(key_index: Option<u16>) -> impl Strategy<Value = Miss> {
+    (any::<u64>(), lease()).prop_map(move |(fence, lease)| Miss {
+        key_index,
+        fence,
+        lease,
+    })
+}
+
+/// HIT, STALE, MISS and HOT_MISS, to GET or GETM, with or without a lease.
 fn lookup() -> impl Strategy<Value = (Opcode, Outcome)> {
-    prop_oneof![
-        hit(Just(None)).prop_map(|hit| (Opcode::GET, Outcome::Hit(hit))),
-        hit(any::<u16>().prop_map(Some)).prop_map(|hit| (Opcode::GETM, Outcome::Hit(hit))),
-        any::<u64>().prop_map(|fence| (
-            Opcode::GET,
-            Outcome::Miss(Miss {
-                key_index: None,
-                fence
-            })
-        )),
-        (any::<u16>(), any::<u64>()).prop_map(|(index, fence)| (
-            Opcode::GETM,
-            Outcome::Miss(Miss {
-                key_index: Some(index),
-                fence
-            })
-        )),
-    ]
+    lookup_opcode().prop_flat_map(|(opcode, key_index)| {
+        prop_oneof![
+            hit(key_index).prop_map(Outcome::Hit),
+            hit(key_index).prop_map(Outcome::Stale),
+            miss(key_index).prop_map(Outcome::Miss),
+            miss(key_index).prop_map(Outcome::HotMiss),
+        ]
+        .prop_map(move |outcome| (opcode, outcome))
+    })
+}
+
+fn tag_status_info() -> impl Strategy<Value = TagStatusInfo> {
+    let state = any::<[u64; 6]>().prop_map(
+        |[entries, hard_seq, hard_at, soft_seq, soft_at, soft_until]| TagState {
+            entries,
+            hard_seq,
+            hard_at,
+            soft_seq,
+            soft_at,
+            soft_until,
+        },
+    );
+    let statuses = prop_oneof![
+        8 => vec(state.clone(), 0..=6),
+        1 => vec(state, MAX_TAGS),
+    ];
+    (any::<[u64; 4]>(), statuses).prop_map(|([seq, now, forgotten_seq, forgotten_at], statuses)| {
+        TagStatusInfo {
+            seq,
+            now,
+            forgotten_seq,
+            forgotten_at,
+            statuses,
+        }
+    })
 }
 
 /// Every named code, and codes from newer servers (`Other` holds only codes
@@ -285,6 +333,7 @@ fn opcode_and_outcome() -> impl Strategy<Value = (Opcode, Outcome)> {
             (Opcode::SET, Outcome::Exists),
             (Opcode::SET, Outcome::NotFound),
             (Opcode::SET, Outcome::Fenced),
+            (Opcode::SET, Outcome::LeaseLost),
             (Opcode::DELETE, Outcome::NotFound),
             (Opcode::TOUCH, Outcome::NotFound),
         ]),
@@ -295,11 +344,12 @@ fn opcode_and_outcome() -> impl Strategy<Value = (Opcode, Outcome)> {
             .prop_map(|(opcode, seq)| (opcode, Outcome::Sequence(seq))),
         vec(any::<u8>(), 0..=200)
             .prop_map(|text| (Opcode::STATS, Outcome::Stats(Bytes::from(text)))),
+        tag_status_info().prop_map(|info| (Opcode::TAG_STATUS, Outcome::TagStatus(info))),
         (any_opcode(), error_code(), vec(any::<u8>(), 0..=80)).prop_map(
             |(opcode, code, message)| (opcode, Outcome::Error(ErrorReply::new(code, message)))
         ),
         // Outcome statuses from a newer server.
-        (any_opcode(), 0x0008u16..=0x00FF, vec(any::<u8>(), 0..=40)).prop_map(
+        (any_opcode(), 0x000Bu16..=0x00FF, vec(any::<u8>(), 0..=40)).prop_map(
             |(opcode, status, body)| (
                 opcode,
                 Outcome::Unknown {
@@ -320,6 +370,21 @@ fn response() -> impl Strategy<Value = Response> {
 }
 
 // ---- helpers ----
+
+/// The flags of the request `response` answers, as far as they change how
+/// it is read: LEASE if its lookup carries a `lease` field.
+fn lease_flags(response: &Response) -> Flags {
+    let lease = match &response.outcome {
+        Outcome::Hit(hit) | Outcome::Stale(hit) => hit.lease,
+        Outcome::Miss(miss) | Outcome::HotMiss(miss) => miss.lease,
+        _ => Lease::NotRequested,
+    };
+    if lease == Lease::NotRequested {
+        Flags::NONE
+    } else {
+        Flags::LEASE
+    }
+}
 
 fn encode_requests(requests: &[Request]) -> Bytes {
     let mut codec = ClientCodec::default();
@@ -412,13 +477,22 @@ proptest! {
 
     #[test]
     fn every_response_round_trips(response in response()) {
-        let mut buf = BytesMut::from(&encode_responses(std::slice::from_ref(&response))[..]);
-        let decoded = ClientCodec::default()
+        let flags = lease_flags(&response);
+        let wire = encode_responses(std::slice::from_ref(&response));
+        let mut buf = BytesMut::from(&wire[..]);
+        let decoded = ClientFrameCodec::default()
             .decode(&mut buf)
             .unwrap()
-            .expect("a whole frame");
+            .expect("a whole frame")
+            .decode(flags)
+            .expect("a valid body");
         prop_assert_eq!(&decoded, &response);
         prop_assert!(buf.is_empty());
+        if flags == Flags::NONE {
+            let mut buf = BytesMut::from(&wire[..]);
+            let decoded = ClientCodec::default().decode(&mut buf).unwrap();
+            prop_assert_eq!(decoded, Some(response));
+        }
     }
 
     #[test]
@@ -440,7 +514,11 @@ proptest! {
         cuts in vec(any::<Index>(), 0..=12),
     ) {
         let wire = encode_responses(&responses);
-        let decoded = decode_in_pieces(ClientCodec::default(), &wire, &cuts);
+        let decoded: Vec<Response> = decode_in_pieces(ClientFrameCodec::default(), &wire, &cuts)
+            .into_iter()
+            .zip(&responses)
+            .map(|(frame, response)| frame.decode(lease_flags(response)).expect("a valid body"))
+            .collect();
         prop_assert_eq!(decoded, responses);
     }
 }
@@ -510,6 +588,51 @@ fn the_largest_getm_the_limits_allow_fits_in_a_frame() {
     assert_fills_max_frame(request, Limits::with_max_value_length(0));
 }
 
+/// The frames answering one GETM sent with LEASE, each with its
+/// `key_index` and `lease`, read as a client that knows its request.
+#[test]
+fn a_getm_with_lease_is_answered_frame_by_frame() {
+    let granted = Lease::from_field(Some(0xABCD));
+    let responses: Vec<Response> = [
+        Outcome::Miss(Miss {
+            key_index: Some(0),
+            fence: 3,
+            lease: granted,
+        }),
+        Outcome::HotMiss(Miss {
+            key_index: Some(1),
+            fence: 3,
+            lease: Lease::NotGranted,
+        }),
+        Outcome::Stale(Hit {
+            key_index: Some(2),
+            fence: 3,
+            lease: Lease::NotGranted,
+            cas: 9,
+            client_flags: 0,
+            tags: Vec::new(),
+            value: Bytes::from_static(b"old"),
+        }),
+    ]
+    .into_iter()
+    .map(|outcome| Response {
+        opaque: 8,
+        opcode: Opcode::GETM,
+        outcome,
+    })
+    .collect();
+    let mut buf = BytesMut::from(&encode_responses(&responses)[..]);
+    let mut frames = ClientFrameCodec::default();
+    for response in &responses {
+        let frame = frames.decode(&mut buf).unwrap().expect("a whole frame");
+        assert_eq!(
+            &frame.decode(Flags::LEASE | Flags::QUIET).unwrap(),
+            response
+        );
+    }
+    assert!(buf.is_empty());
+}
+
 #[test]
 fn every_named_error_code_round_trips() {
     let mut seen = 0;
@@ -574,11 +697,17 @@ fn every_prefix_of_a_frame_asks_for_more() {
 
 #[test]
 fn quiet_successes_are_those_of_protocol_md_section_5() {
-    let miss = Outcome::Miss(Miss {
-        key_index: None,
-        fence: 1,
-    });
-    assert!(miss.is_quiet_success(Opcode::GET));
+    let miss = |lease| {
+        Outcome::Miss(Miss {
+            key_index: None,
+            fence: 1,
+            lease,
+        })
+    };
+    assert!(miss(Lease::NotRequested).is_quiet_success(Opcode::GET));
+    assert!(miss(Lease::NotGranted).is_quiet_success(Opcode::GETM));
+    // "MISS that grants no lease": one that grants it is sent.
+    assert!(!miss(Lease::from_field(Some(1))).is_quiet_success(Opcode::GET));
     assert!(Outcome::Stored { cas: 1 }.is_quiet_success(Opcode::SET));
     assert!(Outcome::Ok.is_quiet_success(Opcode::DELETE));
     assert!(Outcome::NotFound.is_quiet_success(Opcode::DELETE));
@@ -590,6 +719,7 @@ fn quiet_successes_are_those_of_protocol_md_section_5() {
         Outcome::NotStored,
         Outcome::Exists,
         Outcome::Fenced,
+        Outcome::LeaseLost,
         Outcome::Error(ErrorReply::new(ErrorCode::Malformed, "x")),
     ] {
         assert!(!loud.is_quiet_success(Opcode::SET), "{loud:?}");

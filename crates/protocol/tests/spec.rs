@@ -4,7 +4,7 @@
 //! crate's constants. The tests read protocol.md itself, so an edit to one
 //! side that the other does not follow fails here.
 //!
-//! The request frames of issue 9 (soft invalidation, leases, stale windows,
+//! The frames of issue 9 (soft invalidation, leases, stale windows,
 //! request-scoped tags, TAG_STATUS) have no worked example in protocol.md;
 //! their bytes are written out below from the layouts of §6, field by
 //! field, as §10 writes its own.
@@ -13,9 +13,12 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use tagcached_protocol::request::{Command, Get, InvalidateTags, Set, SetMode, TagStatus};
-use tagcached_protocol::response::{Features, Outcome};
+use tagcached_protocol::response::{
+    Features, Hit, HitRef, Lease, Miss, Outcome, TagState, TagStatusInfo,
+};
 use tagcached_protocol::{
-    ClientCodec, ErrorCode, Flags, Limits, Opcode, Request, Response, ServerCodec, Status,
+    ClientCodec, ClientFrameCodec, ErrorCode, Flags, Limits, Opcode, Request, Response,
+    ServerCodec, Status,
 };
 
 const SPEC: &str = include_str!("../../../protocol.md");
@@ -323,6 +326,20 @@ fn assert_request_bytes(request: &Request, dump: &str) {
     assert_bytes(request, dump, encode, decode);
 }
 
+/// As [`assert_request_bytes`], the response decoded as the answer to a
+/// request sent with `request_flags`.
+fn assert_response_bytes(response: &Response, request_flags: Flags, dump: &str) {
+    let encode = |wire: &mut BytesMut| {
+        ServerCodec::default().encode(response, wire).unwrap();
+        response.encoded_len()
+    };
+    let decode = |buf: &mut BytesMut| {
+        let frame = ClientFrameCodec::default().decode(buf).unwrap().unwrap();
+        frame.decode(request_flags).unwrap()
+    };
+    assert_bytes(response, dump, encode, decode);
+}
+
 /// §6.8: SOFT puts `expire` before `tag_count`.
 #[test]
 fn a_soft_invalidate_tags_is_its_expire_then_its_tags() {
@@ -422,9 +439,87 @@ fn a_get_with_request_tags_sends_them_before_its_key() {
     );
 }
 
-/// §6.11: TAG_STATUS is a counted list of tags.
+/// §6.3, §6.4: a request with LEASE is answered with `lease` after
+/// `fence`, in every lookup status; a GETM frame starts with `key_index`.
 #[test]
-fn tag_status_is_the_layout_of_section_6_11() {
+fn lookups_answering_a_lease_request_carry_the_lease_after_the_fence() {
+    let get = |outcome| Response {
+        opaque: 3,
+        opcode: Opcode::GET,
+        outcome,
+    };
+    assert_response_bytes(
+        &get(Outcome::Miss(Miss {
+            key_index: None,
+            fence: 42,
+            lease: Lease::from_field(Some(0x99)),
+        })),
+        Flags::LEASE,
+        "
+        C8 01 10 00  00 02 00 00  00 00 00 03  00 00 00 10     MISS, body_length 16
+        00 00 00 00 00 00 00 2A                                fence 42
+        00 00 00 00 00 00 00 99                                lease granted
+        ",
+    );
+    let stale = Hit {
+        key_index: None,
+        fence: 42,
+        lease: Lease::NotGranted,
+        cas: 7,
+        client_flags: 0,
+        tags: Vec::new(),
+        value: Bytes::from_static(b"old"),
+    };
+    let stale_bytes = "
+        C8 01 10 00  00 08 00 00  00 00 00 03  00 00 00 21     STALE, body_length 33
+        00 00 00 00 00 00 00 2A                                fence 42
+        00 00 00 00 00 00 00 00                                lease 0: none granted
+        00 00 00 00 00 00 00 07                                cas 7
+        00 00 00 00                                            client_flags 0
+        00 00                                                  tag_count 0
+        6F 6C 64                                               value \"old\"
+        ";
+    assert_response_bytes(
+        &get(Outcome::Stale(stale.clone())),
+        Flags::LEASE,
+        stale_bytes,
+    );
+    let mut borrowed = BytesMut::new();
+    Response::encode_stale(3, Opcode::GET, &stale.as_ref(), &mut borrowed);
+    assert_eq!(&borrowed[..], &hex(stale_bytes)[..]);
+    assert_response_bytes(
+        &Response {
+            opaque: 5,
+            opcode: Opcode::GETM,
+            outcome: Outcome::HotMiss(Miss {
+                key_index: Some(1),
+                fence: 42,
+                lease: Lease::NotGranted,
+            }),
+        },
+        Flags::LEASE | Flags::ALLOW_STALE,
+        "
+        C8 01 11 00  00 09 00 00  00 00 00 05  00 00 00 12     GETM, HOT_MISS, body_length 18
+        00 01                                                  key_index 1
+        00 00 00 00 00 00 00 2A                                fence 42
+        00 00 00 00 00 00 00 00                                lease 0
+        ",
+    );
+    // The same hit without LEASE has no lease field: 8 bytes shorter.
+    let hit = HitRef {
+        lease: Lease::NotRequested,
+        ..stale.as_ref()
+    };
+    let mut plain = BytesMut::new();
+    Response::encode_hit(3, Opcode::GET, &hit, &mut plain);
+    assert_eq!(plain.len(), hex(stale_bytes).len() - 8);
+    assert_eq!(plain[5], Status::HIT.0 as u8);
+}
+
+/// §6.11: TAG_STATUS is a counted list of tags; its answer, four fixed
+/// fields, the count, and six `u64` per tag.
+#[test]
+fn tag_status_and_its_answer_are_the_layouts_of_section_6_11() {
     let request = Request::new(
         4,
         Command::TagStatus(TagStatus {
@@ -437,6 +532,42 @@ fn tag_status_is_the_layout_of_section_6_11() {
         C7 01 31 00  00 00 00 00  00 00 00 04  00 00 00 05     TAG_STATUS, body_length 5
         00 01                                                  tag_count 1
         00 01 74                                               tag \"t\"
+        ",
+    );
+    let answer = Response {
+        opaque: 4,
+        opcode: Opcode::TAG_STATUS,
+        outcome: Outcome::TagStatus(TagStatusInfo {
+            seq: 50,
+            now: 1_700_000_000_000,
+            forgotten_seq: 1,
+            forgotten_at: 1_699_999_000_000,
+            statuses: vec![TagState {
+                entries: 3,
+                hard_seq: 10,
+                hard_at: 1_699_999_990_000,
+                soft_seq: 40,
+                soft_at: 1_699_999_999_000,
+                soft_until: 1_700_000_299_000,
+            }],
+        }),
+    };
+    assert_response_bytes(
+        &answer,
+        Flags::NONE,
+        "
+        C8 01 31 00  00 00 00 00  00 00 00 04  00 00 00 52     OK, body_length 82
+        00 00 00 00 00 00 00 32                                seq 50
+        00 00 01 8B CF E5 68 00                                now
+        00 00 00 00 00 00 00 01                                forgotten_seq 1
+        00 00 01 8B CF D6 25 C0                                forgotten_at
+        00 01                                                  tag_count 1
+        00 00 00 00 00 00 00 03                                entries 3
+        00 00 00 00 00 00 00 0A                                hard_seq 10
+        00 00 01 8B CF E5 40 F0                                hard_at
+        00 00 00 00 00 00 00 28                                soft_seq 40
+        00 00 01 8B CF E5 64 18                                soft_at
+        00 00 01 8B CF E9 F7 F8                                soft_until: 300 s after soft_at
         ",
     );
 }

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use tagcached_protocol::request::Get;
-use tagcached_protocol::response::{HitRef, Miss, Outcome};
+use tagcached_protocol::response::{HitRef, Lease, Miss, Outcome};
 use tagcached_protocol::{Flags, Opcode, Response};
 use tagcached_store::{HitRef as StoredHit, Shard};
 
@@ -69,6 +69,7 @@ pub(super) fn lookup(
             let miss = Outcome::Miss(Miss {
                 key_index,
                 fence: op.seq,
+                lease: Lease::NotRequested,
             });
             encode(op.opaque, opcode, miss, op.quiet, out);
             Ran::Done
@@ -86,6 +87,7 @@ fn frame<'a>(
     HitRef {
         key_index,
         fence,
+        lease: Lease::NotRequested,
         cas: hit.cas,
         client_flags: hit.client_flags,
         tags,

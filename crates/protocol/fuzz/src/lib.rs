@@ -9,16 +9,19 @@
 //! `Request::flags`), it re-encodes to the bytes it was read from (but for
 //! those a receiver ignores) and decodes again to itself; an error names the frame it came from and the
 //! right kind of status; a fatal error is one of the framing errors and the
-//! buffer never grew past what the frame limit allows.
+//! buffer never grew past what the frame limit allows. A response is read
+//! both as the answer to a request without LEASE and to one with it, and
+//! either reading that succeeds re-encodes to its bytes.
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use tagcached_protocol::request::Command;
-use tagcached_protocol::response::Outcome;
+use tagcached_protocol::response::{Lease, Outcome};
 use tagcached_protocol::{
-    ClientCodec, ErrorCode, FatalError, Flags, Header, Limits, Opcode, Request, RequestError,
-    Response, ServerCodec, HEADER_LEN, PROTOCOL_VERSION, REQUEST_MAGIC, RESPONSE_MAGIC,
+    ClientCodec, ClientFrameCodec, ErrorCode, FatalError, Flags, Header, Limits, Opcode, Request,
+    RequestError, Response, ResponseFrame, ServerCodec, HEADER_LEN, PROTOCOL_VERSION,
+    REQUEST_MAGIC, RESPONSE_MAGIC,
 };
 
 /// The statuses a request decoder may answer a sound frame with.
@@ -89,7 +92,11 @@ pub fn decode_request_stream(data: &[u8]) {
 
 /// Target `decode_response`: the first two bytes are the client's
 /// `max_frame`, the third chooses a chunk size; the rest is fed to a
-/// [`ClientCodec`] as in [`decode_request_stream`].
+/// [`ClientFrameCodec`] as in [`decode_request_stream`], and each frame's
+/// body is decoded twice: as the answer to a request without LEASE and to
+/// one with it. A body neither reading accepts is `MALFORMED`, and the
+/// stream goes on. The [`ClientCodec`], fed the same stream, must agree
+/// with the reading without LEASE.
 pub fn decode_response_stream(data: &[u8]) {
     let (max_frame, chunk, stream) = match data.split_first_chunk() {
         Some((&[high, low, shape], stream)) => (
@@ -99,35 +106,50 @@ pub fn decode_response_stream(data: &[u8]) {
         ),
         None => (Limits::default().max_frame, data.len().max(1), data),
     };
-    let mut codec = ClientCodec::new(max_frame);
+    let mut frames = ClientFrameCodec::new(max_frame);
+    let mut responses = ClientCodec::new(max_frame);
     let mut buf = BytesMut::new();
+    let mut shadow = BytesMut::new();
     let capacity_bound = capacity_bound(max_frame, stream.len());
     for piece in stream.chunks(chunk) {
         buf.extend_from_slice(piece);
+        shadow.extend_from_slice(piece);
         loop {
             let header = Header::peek(&buf);
+            let whole = whole_frame(&buf);
             let before = buf.len();
-            let result = codec.decode(&mut buf);
+            let result = frames.decode(&mut buf);
             assert!(buf.capacity() <= capacity_bound);
             let consumed = before - buf.len();
+            let plain = responses.decode(&mut shadow);
+            assert_eq!(shadow.len(), buf.len(), "the codecs consumed alike");
             match result {
                 Ok(None) => {
                     assert_eq!(consumed, 0, "Ok(None) consumed input");
+                    assert!(matches!(plain, Ok(None)));
                     break;
                 }
-                Ok(Some(response)) => {
+                Ok(Some(frame)) => {
                     let header = header.expect("a decoded frame had a whole header");
+                    assert_eq!(frame.header, header);
                     assert_eq!(consumed, HEADER_LEN + header.body_length as usize);
-                    check_response(&response, &header, consumed);
-                }
-                Err(FatalError::MalformedResponse(invalid)) => {
-                    let header = header.expect("a decoded frame had a whole header");
-                    assert_eq!(invalid.code, ErrorCode::Malformed);
-                    assert_eq!(consumed, HEADER_LEN + header.body_length as usize);
-                    return;
+                    let bytes = whole.expect("a decoded frame was whole");
+                    let without = check_response_frame(&frame, &bytes, Flags::NONE);
+                    check_response_frame(&frame, &bytes, Flags::LEASE);
+                    match (plain, without) {
+                        (Ok(Some(plain)), Some(without)) => assert_eq!(plain, without),
+                        (Err(FatalError::MalformedResponse(_)), None) => {
+                            // The ClientCodec's stream ends at a malformed
+                            // body; follow the frames alone from here.
+                            shadow = buf.clone();
+                            responses = ClientCodec::new(max_frame);
+                        }
+                        (plain, without) => panic!("ClientCodec {plain:?}, frames {without:?}"),
+                    }
                 }
                 Err(fatal) => {
                     assert_eq!(consumed, 0, "a fatal error consumed input");
+                    assert!(plain.is_err());
                     check_fatal(&fatal, &buf, header.as_ref(), RESPONSE_MAGIC, max_frame);
                     return;
                 }
@@ -336,27 +358,51 @@ fn check_request_error(error: &RequestError, header: &Header) {
     }
 }
 
-fn check_response(response: &Response, header: &Header, consumed: usize) {
+/// Decodes `frame` (whose bytes are `bytes`) as the answer to a request
+/// sent with `request_flags`, and checks what comes out: `None` if the body
+/// does not parse that way, which must be `MALFORMED`.
+fn check_response_frame(
+    frame: &ResponseFrame,
+    bytes: &Bytes,
+    request_flags: Flags,
+) -> Option<Response> {
+    let header = frame.header;
+    let response = match frame.clone().decode(request_flags) {
+        Ok(response) => response,
+        Err(invalid) => {
+            assert_eq!(invalid.code, ErrorCode::Malformed);
+            return None;
+        }
+    };
     assert_eq!(response.opaque, header.opaque);
     assert_eq!(response.opcode, header.opcode);
     assert_eq!(response.outcome.status().0, header.status);
-    assert_eq!(response.encoded_len(), consumed);
-    match &response.outcome {
-        Outcome::Hit(hit) => assert_eq!(hit.key_index.is_some(), header.opcode == Opcode::GETM),
-        Outcome::Miss(miss) => assert_eq!(miss.key_index.is_some(), header.opcode == Opcode::GETM),
-        _ => {}
+    assert_eq!(response.encoded_len(), bytes.len());
+    let lease_requested =
+        matches!(header.opcode, Opcode::GET | Opcode::GETM) && request_flags.contains(Flags::LEASE);
+    let lookup = match &response.outcome {
+        Outcome::Hit(hit) | Outcome::Stale(hit) => Some((hit.key_index, hit.lease)),
+        Outcome::Miss(miss) | Outcome::HotMiss(miss) => Some((miss.key_index, miss.lease)),
+        _ => None,
+    };
+    if let Some((key_index, lease)) = lookup {
+        assert_eq!(key_index.is_some(), header.opcode == Opcode::GETM);
+        assert_eq!(lease != Lease::NotRequested, lease_requested);
     }
     let mut again = BytesMut::new();
     ServerCodec::default()
-        .encode(response, &mut again)
+        .encode(&response, &mut again)
         .expect("encoding a response cannot fail");
-    assert_eq!(again.len(), consumed);
-    let decoded = ClientCodec::new(u32::MAX)
+    assert_eq!(&again[..], normalized(bytes), "re-encoded {response:?}");
+    let decoded = ClientFrameCodec::new(u32::MAX)
         .decode(&mut again)
-        .expect("re-encoded response decodes")
-        .expect("re-encoded response complete");
-    assert_eq!(&decoded, response);
+        .expect("re-encoded response framed")
+        .expect("re-encoded response complete")
+        .decode(request_flags)
+        .expect("re-encoded response decodes");
+    assert_eq!(decoded, response);
     assert!(again.is_empty());
+    Some(response)
 }
 
 /// `unread` is the decoder's buffer, `header` its header if whole: a wrong
