@@ -101,28 +101,22 @@ impl Drop for PartialFrameShare {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use tokio_util::sync::CancellationToken;
-    use tokio_util::task::TaskTracker;
 
     use super::*;
     use crate::config::Config;
     use crate::sequence::SequenceCounter;
-    use crate::shared::Counters;
 
     fn shared(partial_frame_memory: usize) -> Arc<Shared> {
-        Arc::new(Shared {
-            config: Config {
-                partial_frame_memory,
-                ..Config::local_ephemeral()
-            },
-            sequence: SequenceCounter::starting_at(1),
-            counters: Counters::default(),
-            started: Instant::now(),
-            shutdown: CancellationToken::new(),
-            connections: TaskTracker::new(),
-        })
+        let config = Config {
+            partial_frame_memory,
+            ..Config::local_ephemeral()
+        };
+        Arc::new(Shared::new(
+            config,
+            SequenceCounter::starting_at(1),
+            CancellationToken::new(),
+        ))
     }
 
     fn total(shared: &Shared) -> usize {

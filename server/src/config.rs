@@ -38,6 +38,10 @@ pub const DEFAULT_PARTIAL_FRAME_MEMORY: usize = 256 << 20;
 /// down (10,000 x 1 MiB), large enough that a pipeline of small answers
 /// never waits on it and a 512 KiB value still goes out two per write.
 pub const DEFAULT_CONNECTION_MEMORY: usize = 1 << 20;
+/// Default `--lease-time`: how long a refresh lease is held (protocol.md
+/// §8.4). Long enough for a page render or a slow query, short enough that
+/// readers waiting on a holder that died get a lease of their own soon.
+pub const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(10);
 
 /// Everything the server needs to run, validated.
 #[derive(Debug, Clone)]
@@ -65,6 +69,8 @@ pub struct Config {
     /// not yet written, or being built on other shards). Past it the
     /// connection stops reading and executing until its socket drains.
     pub connection_memory: usize,
+    /// How long a refresh lease is held before another reader may take it.
+    pub lease_time: Duration,
     /// How often each shard runs its background sweep.
     pub sweep_interval: Duration,
     /// Entries a shard examines per sweep.
@@ -89,6 +95,7 @@ impl Config {
             partial_frame_memory: DEFAULT_PARTIAL_FRAME_MEMORY,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
+            lease_time: DEFAULT_LEASE_TIME,
             // Small slices often rather than large ones rarely: reclaiming a
             // slot of a mass-invalidated tag costs ~0.3 µs, and a request
             // waits behind the whole slice, so 8192 per 100 ms stalled the
@@ -185,6 +192,11 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_FRAME_TIMEOUT.as_secs(), env = "TAGCACHED_FRAME_TIMEOUT")]
     pub frame_timeout: u64,
 
+    /// Seconds a refresh lease is held: while it is, other readers asking
+    /// for a lease on the key get HOT_MISS or the stale value (1 to 3600).
+    #[arg(long, default_value_t = DEFAULT_LEASE_TIME.as_secs(), env = "TAGCACHED_LEASE_TIME")]
+    pub lease_time: u64,
+
     /// Log filter: off, error, warn, info, debug or trace, or tracing
     /// EnvFilter directives such as `tagcached=debug` or
     /// `warn,tagcached::connection=debug`. Any other word is refused. At
@@ -222,6 +234,9 @@ pub enum ConfigError {
     /// `--max-connections 0`.
     #[error("--max-connections must be at least 1")]
     MaxConnections,
+    /// A lease time outside 1..=3600 seconds.
+    #[error("--lease-time must be between 1 and 3600 seconds")]
+    LeaseTime,
     /// A `--bind` that is neither an address nor a host name that resolves.
     #[error("--bind {host}: {reason}")]
     Bind {
@@ -266,6 +281,9 @@ impl Args {
         if self.max_connections == 0 {
             return Err(ConfigError::MaxConnections);
         }
+        if !(1..=3600).contains(&self.lease_time) {
+            return Err(ConfigError::LeaseTime);
+        }
         let limits = Limits {
             max_key_length: self.max_key_size,
             max_tags: self.max_tags,
@@ -283,6 +301,7 @@ impl Args {
             partial_frame_memory: self.partial_frame_memory,
             idle_timeout: seconds_or_never(self.idle_timeout),
             frame_timeout: seconds_or_never(self.frame_timeout),
+            lease_time: Duration::from_secs(self.lease_time),
             ..Config::local_ephemeral()
         })
     }

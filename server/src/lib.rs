@@ -73,16 +73,14 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use config::{Args, Config};
 
 use crate::router::Router;
 use crate::sequence::SequenceCounter;
-use crate::shared::{Counters, Shared};
+use crate::shared::Shared;
 
 /// A running server. Dropping it shuts it down and waits for the workers.
 pub struct Server {
@@ -105,14 +103,11 @@ impl Server {
             .collect::<io::Result<Vec<_>>>()?;
         let (router, inboxes) = Router::with_inboxes(config.threads);
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(
             config,
-            sequence: SequenceCounter::at_boot(),
-            counters: Counters::default(),
-            started: Instant::now(),
-            shutdown: shutdown.clone(),
-            connections: TaskTracker::new(),
-        });
+            SequenceCounter::at_boot(),
+            shutdown.clone(),
+        ));
         let mut workers = Vec::with_capacity(listeners.len());
         for (index, (listeners, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
             let shared = shared.clone();

@@ -4,7 +4,7 @@
 //! invalidations write.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,6 +22,9 @@ pub struct Shared {
     pub counters: Counters,
     /// When the server started: the zero of the store's clock.
     pub started: Instant,
+    /// The wall clock at `started`, Unix milliseconds: what the store's
+    /// clock is converted by for clients (TAG_STATUS).
+    pub started_unix_ms: u64,
     /// Cancelled to begin a graceful shutdown.
     pub shutdown: CancellationToken,
     /// Every connection task on every worker, so shutdown can wait for them.
@@ -29,6 +32,28 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Shared state for a server starting now.
+    pub fn new(config: Config, sequence: SequenceCounter, shutdown: CancellationToken) -> Shared {
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        Shared {
+            config,
+            sequence,
+            counters: Counters::default(),
+            started: Instant::now(),
+            started_unix_ms,
+            shutdown,
+            connections: TaskTracker::new(),
+        }
+    }
+
+    /// A time of the store's clock as Unix milliseconds, by the wall clock
+    /// at start: a wall clock stepped since does not move it.
+    pub fn unix_ms(&self, store_ms: u64) -> u64 {
+        self.started_unix_ms.saturating_add(store_ms)
+    }
+
     /// Milliseconds since the server started: the store's clock.
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
@@ -52,6 +77,8 @@ pub struct Counters {
     pub rejected_connections: AtomicU64,
     /// INVALIDATE_TAGS requests served.
     pub invalidations: AtomicU64,
+    /// INVALIDATE_TAGS and FLUSH_ALL requests served that were soft.
+    pub soft_invalidations: AtomicU64,
     /// FLUSH_ALL requests served.
     pub flushes: AtomicU64,
     /// Bytes of request frames partly received, over all connections (see

@@ -36,8 +36,9 @@ pub fn run(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let shard_config =
-        ShardConfig::default().with_memory_limit(shared.config.memory / shared.config.threads);
+    let shard_config = ShardConfig::default()
+        .with_memory_limit(shared.config.memory / shared.config.threads)
+        .with_lease_ms(shared.config.lease_time.as_millis() as u64);
     let floor = InvalidationSeq::new(shared.sequence.current());
     let context = Rc::new(WorkerContext {
         index,

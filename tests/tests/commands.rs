@@ -25,8 +25,11 @@ async fn hello_reports_version_shards_hash_features_and_limits() {
         assert_eq!(info.hash, HelloInfo::HASH_FNV1A_64);
         assert_eq!(
             info.features,
-            Features::FENCED_SET | Features::SHARD_AWARE,
-            "v1 servers set bits 0 and 1 only"
+            Features::FENCED_SET
+                | Features::SHARD_AWARE
+                | Features::STALE_WHILE_REVALIDATE
+                | Features::LEASES,
+            "bits 0 to 3: no pending invalidation or authentication yet"
         );
         assert_eq!(info.limits, Limits::default());
         assert_eq!(info.limits.max_frame, 2_099_492, "protocol.md §7");

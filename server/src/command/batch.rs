@@ -12,9 +12,9 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tagcached_store::{Shard, ShardStats};
+use tagcached_store::Shard;
 
-use super::{run, Op, Ran};
+use super::{run, Op, Ran, Report};
 
 /// Answer bytes a batch keeps allocated between rounds (a round of 16 small
 /// answers needs about 2.5 KiB); a buffer that grew past this for large
@@ -40,8 +40,8 @@ pub struct Batch {
     out: BytesMut,
     /// The length of each of those answers (0 for a quiet one), in order.
     lens: VecDeque<u32>,
-    /// Counters reported by STATS ops, in order.
-    stats: VecDeque<ShardStats>,
+    /// What gathering ops (STATS, TAG_STATUS) reported, in order.
+    reports: VecDeque<Report>,
     /// Bytes of new answers this trip may add.
     room: usize,
     /// Run the first op even if its answer exceeds `room`: it is the
@@ -59,7 +59,7 @@ impl Batch {
             ran: 0,
             out: BytesMut::new(),
             lens: VecDeque::new(),
-            stats: VecDeque::new(),
+            reports: VecDeque::new(),
             room: 0,
             first_regardless: false,
         }
@@ -109,7 +109,7 @@ impl Batch {
                 self.room.saturating_sub(added)
             };
             let before = self.out.len();
-            if run(shard, op, now_ms, room, &mut self.out, &mut self.stats) == Ran::NoRoom {
+            if run(shard, op, now_ms, room, &mut self.out, &mut self.reports) == Ran::NoRoom {
                 break;
             }
             // One answer is at most a frame of `u32::MAX` bytes.
@@ -142,9 +142,9 @@ impl Batch {
         self.out.split_to(bytes).freeze()
     }
 
-    /// The counters reported by the oldest STATS op not yet gathered.
-    pub fn take_stats(&mut self) -> Option<ShardStats> {
-        self.stats.pop_front()
+    /// What the oldest gathering op not yet gathered reported.
+    pub fn take_report(&mut self) -> Option<Report> {
+        self.reports.pop_front()
     }
 
     /// Gives back memory that one large round needed, once nothing is held.

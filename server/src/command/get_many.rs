@@ -3,6 +3,8 @@
 //! larger than the connection's memory budget is answered in slices, a
 //! round at a time, as its socket drains.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use tagcached_protocol::request::GetMany;
 use tagcached_protocol::{Flags, Opcode};
@@ -20,23 +22,35 @@ pub(super) fn plan(
 ) {
     // One fence for the whole request, read in request order.
     let fence = shared.sequence.current();
+    let request_tags: Option<Arc<[Bytes]>> = get_many.request_tags.map(Into::into);
     for (index, key) in get_many.keys.into_iter().enumerate() {
         let shard = planner.shard_of(&key);
         // The decoder allows at most `u16::MAX` keys.
         let index = index as u16;
-        let kind = OpKind::GetManyKey { index, key };
+        let kind = OpKind::GetManyKey {
+            index,
+            key,
+            request_tags: request_tags.clone(),
+        };
         planner.queue(shard, Op::new(opaque, flags, fence, kind));
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run(
     shard: &mut Shard,
     op: &Op,
     index: u16,
     key: &Bytes,
+    request_tags: &[Bytes],
     now_ms: u64,
     room: usize,
     out: &mut BytesMut,
 ) -> Ran {
-    get::lookup(shard, op, Opcode::GETM, Some(index), key, now_ms, room, out)
+    let key = get::Key {
+        index: Some(index),
+        key,
+        request_tags,
+    };
+    get::lookup(shard, op, Opcode::GETM, key, now_ms, room, out)
 }

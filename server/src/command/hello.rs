@@ -43,7 +43,10 @@ pub fn plan_answer(opaque: u32, shared: &Shared, planner: &mut impl Planner) {
         shard_count: planner.shard_count(),
         shard: planner.home(),
         hash: HelloInfo::HASH_FNV1A_64,
-        features: Features::FENCED_SET | Features::SHARD_AWARE,
+        features: Features::FENCED_SET
+            | Features::SHARD_AWARE
+            | Features::STALE_WHILE_REVALIDATE
+            | Features::LEASES,
         limits: shared.config.limits,
         server_version: Bytes::from_static(stats::SERVER_VERSION.as_bytes()),
     });

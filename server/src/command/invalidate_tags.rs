@@ -16,10 +16,21 @@ use bytes::Bytes;
 use tagcached_protocol::request::InvalidateTags;
 use tagcached_protocol::response::Outcome;
 use tagcached_protocol::{Flags, Opcode};
-use tagcached_store::{InvalidationSeq, Shard};
+use tagcached_store::{InvalidationSeq, Shard, SoftWindow};
 
 use super::{Op, OpKind, Planner, Ran};
 use crate::shared::Shared;
+
+/// An invalidation as every shard applies it: its tags, when it was
+/// numbered (store clock), and, if soft, when its window ends. The time is
+/// taken once, here, so every shard records the same one and the window
+/// ends at the same instant everywhere.
+#[derive(Debug)]
+pub(super) struct Invalidation {
+    tags: Vec<Bytes>,
+    at_ms: u64,
+    soft_until_ms: Option<u64>,
+}
 
 pub(super) fn plan(
     opaque: u32,
@@ -28,14 +39,23 @@ pub(super) fn plan(
     shared: &Shared,
     planner: &mut impl Planner,
 ) {
-    shared
-        .counters
-        .invalidations
-        .fetch_add(1, Ordering::Relaxed);
+    let counters = &shared.counters;
+    counters.invalidations.fetch_add(1, Ordering::Relaxed);
+    // A soft invalidation with a window of 0 is a hard one (protocol.md
+    // §6.8).
+    let soft_expire = invalidate.soft_expire.filter(|&secs| secs > 0);
+    if soft_expire.is_some() {
+        counters.soft_invalidations.fetch_add(1, Ordering::Relaxed);
+    }
     let seq = shared.sequence.advance();
-    let tags: Arc<[Bytes]> = invalidate.tags.into();
+    let at_ms = shared.now_ms();
+    let invalidation = Arc::new(Invalidation {
+        tags: invalidate.tags,
+        at_ms,
+        soft_until_ms: soft_expire.map(|secs| at_ms + u64::from(secs) * 1000),
+    });
     for shard in 0..planner.shard_count() {
-        let kind = OpKind::InvalidateTags(tags.clone());
+        let kind = OpKind::InvalidateTags(invalidation.clone());
         planner.queue(shard, Op::new(opaque, Flags::NONE, seq, kind));
     }
     let answer = Op::answer(
@@ -47,7 +67,18 @@ pub(super) fn plan(
     planner.queue(planner.home(), answer);
 }
 
-pub(super) fn run(shard: &mut Shard, op: &Op, tags: &[Bytes], now_ms: u64) -> Ran {
-    shard.invalidate(tags, InvalidationSeq::new(op.seq), now_ms);
+pub(super) fn run(shard: &mut Shard, op: &Op, invalidation: &Invalidation) -> Ran {
+    let tags = &invalidation.tags;
+    match invalidation.soft_until_ms {
+        None => shard.invalidate(tags, InvalidationSeq::new(op.seq), invalidation.at_ms),
+        Some(until_ms) => {
+            let window = SoftWindow {
+                seq: op.seq,
+                at_ms: invalidation.at_ms,
+                until_ms,
+            };
+            shard.invalidate_soft(tags, window);
+        }
+    }
     Ran::Done
 }

@@ -32,19 +32,19 @@ mod invalidate_tags;
 mod ping;
 mod set;
 pub mod stats;
+mod tag_status;
 mod touch;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tagcached_protocol::error::Invalid;
 use tagcached_protocol::request::{Command, Delete, Get, Set, Touch};
-use tagcached_protocol::response::{ErrorReply, Features, Outcome};
+use tagcached_protocol::response::{ErrorReply, Outcome};
 use tagcached_protocol::{
     ErrorCode, FatalError, Flags, Header, Opcode, Request, RequestError, Response,
 };
-use tagcached_store::{Shard, ShardStats};
+use tagcached_store::{Shard, ShardStats, TagStatus};
 
 pub use batch::Batch;
 pub use hello::plan_answer as plan_hello_answer;
@@ -67,10 +67,64 @@ pub trait Planner {
     /// of everything queued before it, on any shard.
     fn queue(&mut self, shard: u16, op: Op);
 
-    /// Queues the STATS answer for `opaque`: rendered with [`stats::answer`]
-    /// from what each shard's stats op reported, once all of them,
-    /// queued just before, have run.
-    fn gather_stats(&mut self, opaque: u32);
+    /// Queues the answer for `opaque` that `gather` renders from what each
+    /// shard's op reported, once all of them, queued just before, have run.
+    fn gather(&mut self, opaque: u32, gather: Gather);
+}
+
+/// A request answered from what every shard reports.
+#[derive(Debug)]
+pub enum Gather {
+    /// STATS.
+    Stats,
+    /// TAG_STATUS.
+    TagStatus,
+}
+
+impl Gather {
+    /// The answer frame, from what each shard reported (by shard index).
+    pub fn answer(&self, shared: &Shared, opaque: u32, reports: Vec<(u16, Report)>) -> Bytes {
+        match self {
+            Gather::Stats => {
+                let per_shard: Vec<(u16, ShardStats)> = reports
+                    .into_iter()
+                    .filter_map(|(shard, report)| match report {
+                        Report::Stats(stats) => Some((shard, stats)),
+                        Report::Tags(_) => None,
+                    })
+                    .collect();
+                stats::answer(shared, opaque, &per_shard)
+            }
+            Gather::TagStatus => {
+                let per_shard: Vec<TagReport> = reports
+                    .into_iter()
+                    .filter_map(|(_, report)| match report {
+                        Report::Tags(tags) => Some(tags),
+                        Report::Stats(_) => None,
+                    })
+                    .collect();
+                tag_status::answer(shared, opaque, per_shard)
+            }
+        }
+    }
+}
+
+/// What one shard reports to a gathering request.
+#[derive(Debug)]
+pub enum Report {
+    /// Its counters, for STATS.
+    Stats(ShardStats),
+    /// What it knows of some tags, for TAG_STATUS.
+    Tags(TagReport),
+}
+
+/// One shard's answer to TAG_STATUS.
+#[derive(Debug)]
+pub struct TagReport {
+    /// The shard's floor, and when it was raised there (store clock).
+    floor: (u64, u64),
+    /// One per requested tag, in request order.
+    statuses: Vec<TagStatus>,
 }
 
 /// How planning a request ended.
@@ -94,6 +148,10 @@ pub struct Op {
     opaque: u32,
     quiet: bool,
     with_tags: bool,
+    /// GET and GETM: ALLOW_STALE.
+    allow_stale: bool,
+    /// GET and GETM: LEASE.
+    lease: bool,
     /// The invalidation sequence read when the request was planned, in
     /// request order: a read's fence, a write's stamp, an invalidation's
     /// number.
@@ -114,17 +172,20 @@ enum OpKind {
         outcome: Outcome,
     },
     Get(Get),
-    /// One key of a GETM, with its position in the request.
+    /// One key of a GETM, with its position in the request and the
+    /// request-scoped tags every key is read with.
     GetManyKey {
         index: u16,
         key: Bytes,
+        request_tags: Option<Arc<[Bytes]>>,
     },
     Set(Set),
     Delete(Delete),
     Touch(Touch),
-    InvalidateTags(Arc<[Bytes]>),
-    FlushAll,
+    InvalidateTags(Arc<invalidate_tags::Invalidation>),
+    FlushAll(flush_all::Flush),
     Stats,
+    TagStatus(Arc<[Bytes]>),
 }
 
 impl Op {
@@ -133,6 +194,8 @@ impl Op {
             opaque,
             quiet: flags.contains(Flags::QUIET),
             with_tags: flags.contains(Flags::WITH_TAGS),
+            allow_stale: flags.contains(Flags::ALLOW_STALE),
+            lease: flags.contains(Flags::LEASE),
             seq,
             kind,
         }
@@ -145,7 +208,7 @@ impl Op {
         Op::new(opaque, flags, 0, OpKind::Answer { opcode, outcome })
     }
 
-    /// Reports the shard's counters for a STATS (see [`Planner::gather_stats`]).
+    /// Reports the shard's counters for a STATS (see [`Planner::gather`]).
     fn stats() -> Op {
         Op::new(0, Flags::NONE, 0, OpKind::Stats)
     }
@@ -153,10 +216,6 @@ impl Op {
 
 /// Plans a decoded request (see the module comment).
 pub fn plan(request: Request, shared: &Shared, planner: &mut impl Planner) -> Planned {
-    if let Some(refusal) = unserved(&request) {
-        plan_refusal(refusal, planner);
-        return Planned::Queued;
-    }
     let Request {
         opaque,
         flags,
@@ -174,39 +233,11 @@ pub fn plan(request: Request, shared: &Shared, planner: &mut impl Planner) -> Pl
         Command::InvalidateTags(invalidate) => {
             invalidate_tags::plan(opaque, flags, invalidate, shared, planner);
         }
-        Command::FlushAll(_) => flush_all::plan(opaque, flags, shared, planner),
+        Command::FlushAll(flush) => flush_all::plan(opaque, flags, flush, shared, planner),
         Command::Stats => stats::plan(opaque, planner),
-        // Refused by `unserved`.
-        Command::TagStatus(_) => {}
+        Command::TagStatus(request) => tag_status::plan(opaque, request, planner),
     }
     Planned::Queued
-}
-
-/// The refusal of a request that needs a feature HELLO does not report
-/// (protocol.md §2.1, §6.1): the server does not serve issue 9's flags and
-/// TAG_STATUS yet, and answers them as protocol version 1 did.
-fn unserved(request: &Request) -> Option<RequestError> {
-    let opcode = request.command.opcode();
-    let flags = request.wire_flags();
-    if Features::required_by(opcode, flags) == Features::default() {
-        return None;
-    }
-    let error = if opcode == Opcode::TAG_STATUS {
-        Invalid::new(
-            ErrorCode::UnknownOpcode,
-            format!("unknown opcode {:#04x}", opcode.0),
-        )
-    } else {
-        Invalid::new(
-            ErrorCode::BadFlags,
-            format!("flags {:#04x} not served on {opcode:?}", flags.0),
-        )
-    };
-    Some(RequestError {
-        opaque: request.opaque,
-        opcode,
-        error,
-    })
 }
 
 /// Plans the answer to a request whose frame was sound but whose body was
@@ -260,24 +291,33 @@ fn run(
     now_ms: u64,
     room: usize,
     out: &mut BytesMut,
-    stats: &mut VecDeque<ShardStats>,
+    reports: &mut VecDeque<Report>,
 ) -> Ran {
     match &op.kind {
         OpKind::Answer { opcode, outcome } => {
             encode(op.opaque, *opcode, outcome.clone(), op.quiet, out);
             Ran::Done
         }
-        OpKind::Get(get) => get::run(shard, op, &get.key, now_ms, room, out),
-        OpKind::GetManyKey { index, key } => {
-            get_many::run(shard, op, *index, key, now_ms, room, out)
+        OpKind::Get(get) => get::run(shard, op, get, now_ms, room, out),
+        OpKind::GetManyKey {
+            index,
+            key,
+            request_tags,
+        } => {
+            let request_tags = request_tags.as_deref().unwrap_or_default();
+            get_many::run(shard, op, *index, key, request_tags, now_ms, room, out)
         }
         OpKind::Set(set) => set::run(shard, op, set, now_ms, out),
         OpKind::Delete(delete) => delete::run(shard, op, delete, now_ms, out),
         OpKind::Touch(touch) => touch::run(shard, op, touch, now_ms, out),
-        OpKind::InvalidateTags(tags) => invalidate_tags::run(shard, op, tags, now_ms),
-        OpKind::FlushAll => flush_all::run(shard, op, now_ms),
+        OpKind::InvalidateTags(invalidation) => invalidate_tags::run(shard, op, invalidation),
+        OpKind::FlushAll(flush) => flush_all::run(shard, op, *flush),
         OpKind::Stats => {
-            stats.push_back(shard.stats());
+            reports.push_back(Report::Stats(shard.stats()));
+            Ran::Done
+        }
+        OpKind::TagStatus(tags) => {
+            reports.push_back(Report::Tags(tag_status::run(shard, tags)));
             Ran::Done
         }
     }

@@ -52,8 +52,8 @@ pub(super) fn run(shard: &mut Shard, op: &Op, set: &Set, now_ms: u64, out: &mut 
         tags: &set.tags,
         mode,
         fence: set.fence.map(InvalidationSeq::new),
-        lease: None,
-        stale_after_secs: 0,
+        lease: set.lease,
+        stale_after_secs: set.stale_after.unwrap_or(0),
     };
     let outcome = match shard.set(args, InvalidationSeq::new(op.seq), now_ms) {
         store::SetOutcome::Stored { cas } => Outcome::Stored { cas },
@@ -61,8 +61,7 @@ pub(super) fn run(shard: &mut Shard, op: &Op, set: &Set, now_ms: u64, out: &mut 
         store::SetOutcome::Exists => Outcome::Exists,
         store::SetOutcome::NotFound => Outcome::NotFound,
         store::SetOutcome::Fenced => Outcome::Fenced,
-        // Not sent yet: this SET carried no lease.
-        store::SetOutcome::LeaseLost => Outcome::Fenced,
+        store::SetOutcome::LeaseLost => Outcome::LeaseLost,
         store::SetOutcome::TooLarge => error(
             ErrorCode::ValueTooLarge,
             format!(

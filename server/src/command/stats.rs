@@ -10,7 +10,7 @@ use tagcached_protocol::response::Outcome;
 use tagcached_protocol::{Opcode, Response};
 use tagcached_store::ShardStats;
 
-use super::{Op, Planner};
+use super::{Gather, Op, Planner};
 use crate::shared::Shared;
 
 /// `tagcached <version>`, reported by HELLO and STATS.
@@ -20,7 +20,7 @@ pub(super) fn plan(opaque: u32, planner: &mut impl Planner) {
     for shard in 0..planner.shard_count() {
         planner.queue(shard, Op::stats());
     }
-    planner.gather_stats(opaque);
+    planner.gather(opaque, Gather::Stats);
 }
 
 /// The STATS answer frame, from each shard's counters (by shard index).
@@ -46,7 +46,7 @@ fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
     line("uptime", &shared.started.elapsed().as_secs());
     line("version", &env!("CARGO_PKG_VERSION"));
     line("threads", &shared.config.threads);
-    let server: [(&str, u64); 10] = [
+    let server: [(&str, u64); 12] = [
         (
             "curr_connections",
             counters.curr_connections.load(Ordering::Relaxed) as u64,
@@ -64,7 +64,12 @@ fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
             "invalidations",
             counters.invalidations.load(Ordering::Relaxed),
         ),
+        (
+            "soft_invalidations",
+            counters.soft_invalidations.load(Ordering::Relaxed),
+        ),
         ("cmd_flush", counters.flushes.load(Ordering::Relaxed)),
+        ("lease_time", shared.config.lease_time.as_secs()),
         ("idle_kicks", counters.idle_kicks.load(Ordering::Relaxed)),
         (
             "partial_frame_bytes",
@@ -94,7 +99,7 @@ fn write_shard(
     prefix: &str,
     stats: &ShardStats,
 ) {
-    let fields: [(&str, u64); 17] = [
+    let fields: [(&str, u64); 22] = [
         ("curr_items", stats.curr_items),
         ("bytes", stats.bytes),
         ("limit_maxbytes", stats.limit_bytes),
@@ -102,6 +107,11 @@ fn write_shard(
         ("get_misses", stats.get_misses),
         ("get_invalidated", stats.get_misses_invalidated),
         ("get_expired", stats.get_misses_expired),
+        ("get_stale", stats.get_stale),
+        ("get_hot_misses", stats.get_hot_misses),
+        ("leases_granted", stats.leases_granted),
+        ("set_lease_lost", stats.set_lease_lost),
+        ("leases_held", stats.leases_held),
         ("cmd_set", stats.sets),
         ("set_fenced", stats.sets_fenced),
         ("cas_misses", stats.cas_mismatches),

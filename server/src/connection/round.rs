@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use tokio::sync::mpsc;
 
 use super::write::Output;
-use crate::command::{self, Batch, Op, Planner};
+use crate::command::{Batch, Gather, Op, Planner};
 use crate::context::WorkerContext;
 use crate::router::{Message, ReplyTo, Router};
 use crate::shared::Shared;
@@ -28,10 +28,9 @@ pub(super) struct ShardStopped;
 enum Entry {
     /// The answers of the next `ops` ops of `shard`'s batch.
     Answers { shard: u16, ops: usize },
-    /// A STATS answer, rendered from what every shard reported (each
-    /// shard's report was queued just before, so it is in when this is
-    /// reached).
-    Stats { opaque: u32 },
+    /// An answer rendered from what every shard reported (each shard's
+    /// report was queued just before, so it is in when this is reached).
+    Gathered { opaque: u32, gather: Gather },
 }
 
 /// See the module comment.
@@ -168,14 +167,14 @@ impl Round {
                         return;
                     }
                 }
-                Entry::Stats { opaque } => {
-                    let per_shard: Vec<_> = self
+                Entry::Gathered { opaque, gather } => {
+                    let reports: Vec<_> = self
                         .batches
                         .iter_mut()
                         .flatten()
-                        .filter_map(|batch| Some((batch.shard(), batch.take_stats()?)))
+                        .filter_map(|batch| Some((batch.shard(), batch.take_report()?)))
                         .collect();
-                    out.push(command::stats::answer(shared, *opaque, &per_shard));
+                    out.push(gather.answer(shared, *opaque, reports));
                 }
             }
             self.order.pop_front();
@@ -219,7 +218,7 @@ impl Planner for Round {
         }
     }
 
-    fn gather_stats(&mut self, opaque: u32) {
-        self.order.push_back(Entry::Stats { opaque });
+    fn gather(&mut self, opaque: u32, gather: Gather) {
+        self.order.push_back(Entry::Gathered { opaque, gather });
     }
 }
