@@ -234,6 +234,19 @@ pub(crate) enum Verdict {
 }
 
 impl Verdict {
+    /// The most severe of `verdicts`, looking no further than the first
+    /// [`Verdict::Dead`].
+    fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        let mut worst = Verdict::Fresh;
+        for verdict in verdicts {
+            worst = worst.max(verdict);
+            if worst == Verdict::Dead {
+                break;
+            }
+        }
+        worst
+    }
+
     /// The verdict of a hard sequence and a soft window on an entry stamped
     /// `stored_seq`, at `now_ms`.
     pub(crate) fn of(
@@ -436,21 +449,12 @@ impl TagTable {
         if stored_seq >= self.max_applied {
             return Verdict::Fresh;
         }
-        let mut verdict = Verdict::Fresh;
-        for id in ids {
-            // Tags an entry carries are never missing; if one were, the floor
-            // is the answer that cannot revive anything.
-            let of_tag = match self.tag(id) {
-                Some(tag) => tag.verdict(stored_seq, now_ms),
-                None if self.floor > stored_seq => Verdict::Dead,
-                None => Verdict::Fresh,
-            };
-            verdict = verdict.max(of_tag);
-            if verdict == Verdict::Dead {
-                break;
-            }
-        }
-        verdict
+        Verdict::worst(ids.into_iter().map(|id| match self.tag(id) {
+            Some(tag) => tag.verdict(stored_seq, now_ms),
+            // Tags an entry carries are never missing; if one were, the
+            // floor is the answer that cannot revive anything.
+            None => self.unheld_verdict(stored_seq),
+        }))
     }
 
     /// What the tags `names`, named by a read but not carried by the entry,
@@ -465,22 +469,26 @@ impl TagTable {
         if stored_seq >= self.max_applied {
             return Verdict::Fresh;
         }
-        let mut verdict = Verdict::Fresh;
-        for name in names {
+        Verdict::worst(names.iter().map(|name| {
             let name = name.as_ref();
-            let of_tag = match self.find(self.hasher.hash_one(name), name) {
-                Some(id) => self
-                    .tag(id)
-                    .map_or(Verdict::Dead, |tag| tag.request_verdict(stored_seq, now_ms)),
-                None if self.floor > stored_seq => Verdict::Dead,
-                None => Verdict::Fresh,
-            };
-            verdict = verdict.max(of_tag);
-            if verdict == Verdict::Dead {
-                break;
+            match self
+                .find(self.hasher.hash_one(name), name)
+                .and_then(|id| self.tag(id))
+            {
+                Some(tag) => tag.request_verdict(stored_seq, now_ms),
+                None => self.unheld_verdict(stored_seq),
             }
+        }))
+    }
+
+    /// What a tag this shard does not hold makes of an entry stamped
+    /// `stored_seq`: invalidated at the floor, hard.
+    fn unheld_verdict(&self, stored_seq: u64) -> Verdict {
+        if self.floor > stored_seq {
+            Verdict::Dead
+        } else {
+            Verdict::Fresh
         }
-        verdict
     }
 
     /// What this shard knows of `name`, if it holds it.
