@@ -62,4 +62,4 @@ pub use shard::{
     SweepReport,
 };
 pub use stats::ShardStats;
-pub use tags::{SoftWindow, TagStatus, TAG_OVERHEAD};
+pub use tags::{RequestTags, SoftWindow, TagStatus, TAG_OVERHEAD};

@@ -22,7 +22,7 @@ use crate::leases::LeaseTable;
 use crate::seq::InvalidationSeq;
 use crate::stats::ShardStats;
 use crate::table::{EntryTable, SlotId};
-use crate::tags::{SoftWindow, TagId, TagStatus, TagTable, Verdict};
+use crate::tags::{RequestTags, SoftWindow, TagId, TagStatus, TagTable, Verdict};
 
 /// One shard of the cache. See the crate documentation for the contract.
 pub struct Shard {
@@ -199,6 +199,14 @@ impl Shard {
     /// numbered; 0 for the boot floor.
     pub fn floor_at_ms(&self) -> u64 {
         self.tags.floor_at_ms()
+    }
+
+    /// Resolves a read's request-scoped tags (protocol.md §8.5) against
+    /// this shard at `now_ms`, for [`ReadOptions::request_tags`]: valid for
+    /// reads at the same instant with no invalidation applied in between.
+    /// O(tags), however many keys the reads then cover.
+    pub fn resolve_request_tags<T: AsRef<[u8]>>(&self, tags: &[T], now_ms: u64) -> RequestTags {
+        self.tags.resolve_request_tags(tags, now_ms)
     }
 
     /// What this shard knows of `tag` (protocol.md §6.11): all zeros if it

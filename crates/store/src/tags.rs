@@ -211,12 +211,29 @@ impl Tag {
             now_ms,
         )
     }
+}
 
-    /// As [`Tag::verdict`], for a read that names the tag without the
-    /// entry carrying it: the floor at interning counts as hard.
-    fn request_verdict(&self, stored_seq: u64, now_ms: u64) -> Verdict {
-        let hard = self.hard_seq.max(self.interned_floor);
-        Verdict::of(hard, self.soft_seq, self.soft_until_ms, stored_seq, now_ms)
+/// Request-scoped tags resolved against one shard at one instant
+/// ([`Shard::resolve_request_tags`](crate::Shard::resolve_request_tags)):
+/// an entry stamped before `dead_before` is dead to the read, else one
+/// stamped before `stale_before` is stale. The worst of several tags'
+/// verdicts is exactly this pair of maxima, which is what lets a GETM
+/// resolve its tags once rather than once per key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestTags {
+    dead_before: u64,
+    stale_before: u64,
+}
+
+impl RequestTags {
+    pub(crate) fn verdict(&self, stored_seq: u64) -> Verdict {
+        if self.dead_before > stored_seq {
+            Verdict::Dead
+        } else if self.stale_before > stored_seq {
+            Verdict::Stale
+        } else {
+            Verdict::Fresh
+        }
     }
 }
 
@@ -457,28 +474,32 @@ impl TagTable {
         }))
     }
 
-    /// What the tags `names`, named by a read but not carried by the entry,
-    /// make of an entry stamped `stored_seq` at `now_ms` ("Request-scoped
-    /// tags"): a name not held here reads as hard-invalidated at the floor.
-    pub(crate) fn request_verdict<T: AsRef<[u8]>>(
+    /// What the tags `names`, named by a read but not carried by its
+    /// entries, make of entries at `now_ms` ("Request-scoped tags"), as two
+    /// sequences, so that a GETM of many keys looks each name up once: a
+    /// name not held here reads as hard-invalidated at the floor.
+    pub(crate) fn resolve_request_tags<T: AsRef<[u8]>>(
         &self,
         names: &[T],
-        stored_seq: u64,
         now_ms: u64,
-    ) -> Verdict {
-        if stored_seq >= self.max_applied {
-            return Verdict::Fresh;
-        }
-        Verdict::worst(names.iter().map(|name| {
+    ) -> RequestTags {
+        let mut resolved = RequestTags::default();
+        for name in names {
             let name = name.as_ref();
-            match self
-                .find(self.hasher.hash_one(name), name)
-                .and_then(|id| self.tag(id))
-            {
-                Some(tag) => tag.request_verdict(stored_seq, now_ms),
-                None => self.unheld_verdict(stored_seq),
+            let held = self.find(self.hasher.hash_one(name), name);
+            let Some(tag) = held.and_then(|id| self.tag(id)) else {
+                resolved.dead_before = resolved.dead_before.max(self.floor);
+                continue;
+            };
+            let hard = tag.hard_seq.max(tag.interned_floor);
+            resolved.dead_before = resolved.dead_before.max(hard);
+            if now_ms >= tag.soft_until_ms {
+                resolved.dead_before = resolved.dead_before.max(tag.soft_seq);
+            } else {
+                resolved.stale_before = resolved.stale_before.max(tag.soft_seq);
             }
-        }))
+        }
+        resolved
     }
 
     /// What a tag this shard does not hold makes of an entry stamped
@@ -885,6 +906,56 @@ mod tests {
         // the fast path answers without looking.
         assert!(!table.invalidates_entry_now([999], 5));
         assert!(!table.breaks_fence([999], 5));
+    }
+
+    /// Resolving request-scoped tags to two sequences must agree with
+    /// taking the worst verdict tag by tag, for every stamp: held tags hard
+    /// and soft (open or ended), a tag interned above a forgotten
+    /// invalidation, and a tag not held at all.
+    #[test]
+    fn resolved_request_tags_agree_with_the_worst_verdict_of_each_tag() {
+        let mut table = TagTable::new(2);
+        table.invalidate(b"hard", 5, 0);
+        table.invalidate_soft(b"open", window(7, 100, 1_000));
+        table.invalidate_soft(b"ended", window(6, 0, 50));
+        table.invalidate(b"junk", 9, 0);
+        assert!(table.reclaim_oldest() && table.reclaim_oldest());
+        let late = table.intern(b"late");
+        table.acquire(late);
+        let names: [&[u8]; 6] = [b"hard", b"open", b"ended", b"late", b"never", b"junk"];
+        let now = 500;
+        let per_tag = |name: &[u8], stored: u64| {
+            let held = table.find(table.hasher.hash_one(name), name);
+            match held.and_then(|id| table.tag(id)) {
+                Some(tag) => Verdict::of(
+                    tag.hard_seq.max(tag.interned_floor),
+                    tag.soft_seq,
+                    tag.soft_until_ms,
+                    stored,
+                    now,
+                ),
+                None => table.unheld_verdict(stored),
+            }
+        };
+        for mask in 1..(1u32 << names.len()) {
+            let chosen: Vec<&[u8]> = (0..names.len())
+                .filter(|bit| mask & (1 << bit) != 0)
+                .map(|bit| names[bit])
+                .collect();
+            let resolved = table.resolve_request_tags(&chosen, now);
+            for stored in 0..12 {
+                let expected = Verdict::worst(chosen.iter().map(|name| per_tag(name, stored)));
+                assert_eq!(resolved.verdict(stored), expected, "{mask:b} at {stored}");
+            }
+        }
+    }
+
+    fn window(seq: u64, at_ms: u64, until_ms: u64) -> SoftWindow {
+        SoftWindow {
+            seq,
+            at_ms,
+            until_ms,
+        }
     }
 
     #[test]

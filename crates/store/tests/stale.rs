@@ -45,7 +45,7 @@ enum Seen {
     HotMiss,
 }
 
-fn read_with(shard: &mut Shard, key: &str, now: u64, options: &ReadOptions<'_, &str>) -> Seen {
+fn read_with(shard: &mut Shard, key: &str, now: u64, options: &ReadOptions) -> Seen {
     match shard.read(key.as_bytes(), now, options, |_| true) {
         Read::Hit {
             entry,
@@ -65,11 +65,11 @@ fn read_with(shard: &mut Shard, key: &str, now: u64, options: &ReadOptions<'_, &
     }
 }
 
-fn options(allow_stale: bool, lease: bool) -> ReadOptions<'static, &'static str> {
+fn options(allow_stale: bool, lease: bool) -> ReadOptions {
     ReadOptions {
         allow_stale,
         lease: lease.then_some(seq(100)),
-        request_tags: &[],
+        request_tags: None,
     }
 }
 
@@ -421,7 +421,7 @@ fn a_lease_set_is_fenced_at_its_grant_and_ends_the_lease_even_when_refused() {
     let opts = ReadOptions {
         allow_stale: false,
         lease: Some(seq(10)),
-        request_tags: &[] as &[&str],
+        request_tags: None,
     };
     let Seen::Miss(_, Some(token)) = read_with(&mut shard, "k", 0, &opts) else {
         panic!("lease");
@@ -443,28 +443,30 @@ fn a_lease_set_is_fenced_at_its_grant_and_ends_the_lease_even_when_refused() {
 fn request_scoped_tags_apply_to_this_read_only() {
     let mut shard = shard();
     put(&mut shard, "page", "html", &["post:1"], 5, 0);
-    let scoped = |tags: &'static [&'static str]| ReadOptions {
-        allow_stale: true,
-        lease: None,
-        request_tags: tags,
+    let scoped = |shard: &mut Shard, tags: &[&str]| {
+        let options = ReadOptions {
+            allow_stale: true,
+            lease: None,
+            request_tags: Some(shard.resolve_request_tags(tags, 0)),
+        };
+        read_with(shard, "page", 0, &options)
     };
-    assert_eq!(
-        read_with(&mut shard, "page", 0, &scoped(&["_N_T_/blog"])),
-        hit("html")
-    );
+    assert_eq!(scoped(&mut shard, &["_N_T_/blog"]), hit("html"));
     shard.invalidate_soft(&["_N_T_/blog"], window(6, 0, 60));
-    assert_eq!(
-        read_with(&mut shard, "page", 0, &scoped(&["_N_T_/blog"])),
-        stale("html")
-    );
+    assert_eq!(scoped(&mut shard, &["_N_T_/blog"]), stale("html"));
     shard.invalidate(&["_N_T_/layout"], seq(7), 0);
     assert_eq!(
-        read_with(
-            &mut shard,
-            "page",
-            0,
-            &scoped(&["_N_T_/blog", "_N_T_/layout"])
-        ),
+        scoped(&mut shard, &["_N_T_/blog", "_N_T_/layout"]),
+        Seen::Miss(MissReason::RequestTags, None)
+    );
+    // Resolved later, a window that has ended is dead.
+    let late = ReadOptions {
+        allow_stale: true,
+        lease: None,
+        request_tags: Some(shard.resolve_request_tags(&["_N_T_/blog"], 60_000)),
+    };
+    assert_eq!(
+        read_with(&mut shard, "page", 60_000, &late),
         Seen::Miss(MissReason::RequestTags, None)
     );
     // The entry itself is untouched.
@@ -486,7 +488,7 @@ fn a_request_scoped_tag_the_shard_forgot_reads_as_the_floor() {
     let options = ReadOptions {
         allow_stale: true,
         lease: None,
-        request_tags: &["never-seen"],
+        request_tags: Some(shard.resolve_request_tags(&["never-seen"], 0)),
     };
     assert_eq!(
         read_with(&mut shard, "page", 0, &options),

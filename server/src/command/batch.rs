@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 use tagcached_store::Shard;
 
-use super::{run, Op, Ran, Report};
+use super::{run, Op, Ran, Report, ResolvedTags};
 
 /// Answer bytes a batch keeps allocated between rounds (a round of 16 small
 /// answers needs about 2.5 KiB); a buffer that grew past this for large
@@ -101,6 +101,7 @@ impl Batch {
     pub fn run_on(&mut self, shard: &mut Shard, now_ms: u64) {
         let start = self.out.len();
         let first = self.ran;
+        let mut resolved = ResolvedTags::default();
         for op in &self.ops[self.ran..] {
             let added = self.out.len() - start;
             let room = if self.ran == first && self.first_regardless {
@@ -109,7 +110,17 @@ impl Batch {
                 self.room.saturating_sub(added)
             };
             let before = self.out.len();
-            if run(shard, op, now_ms, room, &mut self.out, &mut self.reports) == Ran::NoRoom {
+            let out = &mut self.out;
+            if run(
+                shard,
+                op,
+                now_ms,
+                room,
+                out,
+                &mut self.reports,
+                &mut resolved,
+            ) == Ran::NoRoom
+            {
                 break;
             }
             // One answer is at most a frame of `u32::MAX` bytes.

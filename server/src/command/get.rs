@@ -5,7 +5,9 @@ use bytes::{Bytes, BytesMut};
 use tagcached_protocol::request::Get;
 use tagcached_protocol::response::{HitRef, Lease, Miss, Outcome};
 use tagcached_protocol::{Flags, Opcode, Response};
-use tagcached_store::{HitRef as StoredHit, InvalidationSeq, Read, ReadOptions, Shard};
+use tagcached_store::{
+    HitRef as StoredHit, InvalidationSeq, Read, ReadOptions, RequestTags, Shard,
+};
 
 use super::{encode, Op, OpKind, Planner, Ran};
 use crate::shared::Shared;
@@ -32,7 +34,10 @@ pub(super) fn run(
     room: usize,
     out: &mut BytesMut,
 ) -> Ran {
-    let request_tags = get.request_tags.as_deref().unwrap_or_default();
+    let request_tags = get
+        .request_tags
+        .as_ref()
+        .map(|tags| shard.resolve_request_tags(tags, now_ms));
     let key = Key {
         index: None,
         key: &get.key,
@@ -46,7 +51,7 @@ pub(super) fn run(
 pub(super) struct Key<'a> {
     pub(super) index: Option<u16>,
     pub(super) key: &'a [u8],
-    pub(super) request_tags: &'a [Bytes],
+    pub(super) request_tags: Option<RequestTags>,
 }
 
 /// Looks a key up for a GET or one key of a GETM, as the op's flags ask

@@ -47,6 +47,7 @@ use tagcached_protocol::{
 use tagcached_store::{Shard, ShardStats, TagStatus};
 
 pub use batch::Batch;
+use get_many::ResolvedTags;
 pub use hello::plan_answer as plan_hello_answer;
 
 use crate::shared::Shared;
@@ -285,6 +286,9 @@ enum Ran {
 /// Runs `op` on `shard`, appending its answer frame to `out` (nothing for a
 /// quiet success). A hit whose frame is longer than `room` is not taken
 /// (see [`Ran::NoRoom`]); every other answer is small and always fits.
+///
+/// `resolved` carries a GETM's request-scoped tags, resolved on this shard,
+/// from one of its keys to the next within one run of a batch.
 fn run(
     shard: &mut Shard,
     op: &Op,
@@ -292,6 +296,7 @@ fn run(
     room: usize,
     out: &mut BytesMut,
     reports: &mut VecDeque<Report>,
+    resolved: &mut ResolvedTags,
 ) -> Ran {
     match &op.kind {
         OpKind::Answer { opcode, outcome } => {
@@ -304,7 +309,9 @@ fn run(
             key,
             request_tags,
         } => {
-            let request_tags = request_tags.as_deref().unwrap_or_default();
+            let request_tags = request_tags
+                .as_ref()
+                .map(|tags| resolved.resolve(shard, tags, now_ms));
             get_many::run(shard, op, *index, key, request_tags, now_ms, room, out)
         }
         OpKind::Set(set) => set::run(shard, op, set, now_ms, out),

@@ -7,7 +7,7 @@ use crate::eviction::EvictionPolicy;
 use crate::leases::LeaseState;
 use crate::seq::InvalidationSeq;
 use crate::table::SlotId;
-use crate::tags::Verdict;
+use crate::tags::{RequestTags, Verdict};
 
 /// The answer to [`Shard::get`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,8 +82,8 @@ pub struct HitRef<'a> {
 
 /// How a [`Shard::read`] treats stale entries, leases and request-scoped
 /// tags (protocol.md §6.3, §8.3 to §8.5).
-#[derive(Clone, Copy, Debug)]
-pub struct ReadOptions<'a, T> {
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
     /// Answer a stale entry with its value ([`Read::Hit`] with `stale`)
     /// rather than as a miss.
     pub allow_stale: bool,
@@ -91,16 +91,16 @@ pub struct ReadOptions<'a, T> {
     /// response carries) as the lease's: its SET is fenced there.
     pub lease: Option<InvalidationSeq>,
     /// Tags checked against the entry as if it carried them, for this read
-    /// only. The caller has validated them.
-    pub request_tags: &'a [T],
+    /// only, resolved by [`Shard::resolve_request_tags`].
+    pub request_tags: Option<RequestTags>,
 }
 
-impl ReadOptions<'static, &'static [u8]> {
+impl ReadOptions {
     /// A v1 read: stale entries are misses, no lease, no request tags.
-    pub const PLAIN: ReadOptions<'static, &'static [u8]> = ReadOptions {
+    pub const PLAIN: ReadOptions = ReadOptions {
         allow_stale: false,
         lease: None,
-        request_tags: &[],
+        request_tags: None,
     };
 }
 
@@ -214,11 +214,11 @@ impl Shard {
     /// happened ([`Read::Declined`]), lease included. Dead entries found are
     /// removed, as by [`Shard::get`]; one dead or stale only to
     /// `options.request_tags` is left as it is.
-    pub fn read<T: AsRef<[u8]>>(
+    pub fn read(
         &mut self,
         key: &[u8],
         now_ms: u64,
-        options: &ReadOptions<'_, T>,
+        options: &ReadOptions,
         accept: impl FnOnce(&HitRef<'_>) -> bool,
     ) -> Read<'_> {
         match self.read_slot(key, now_ms, options, accept) {
@@ -233,11 +233,11 @@ impl Shard {
         }
     }
 
-    fn read_slot<T: AsRef<[u8]>>(
+    fn read_slot(
         &mut self,
         key: &[u8],
         now_ms: u64,
-        options: &ReadOptions<'_, T>,
+        options: &ReadOptions,
         accept: impl FnOnce(&HitRef<'_>) -> bool,
     ) -> SlotRead {
         let reason = match self.locate(key, now_ms, options.request_tags) {
@@ -279,11 +279,11 @@ impl Shard {
     /// The slot of the live entry under `key` and whether it is stale
     /// (counting `request_tags`), without counting or marking a read; else
     /// why there is none, with a dead entry reclaimed and counted.
-    fn locate<T: AsRef<[u8]>>(
+    fn locate(
         &mut self,
         key: &[u8],
         now_ms: u64,
-        request_tags: &[T],
+        request_tags: Option<RequestTags>,
     ) -> Result<(SlotId, bool), MissReason> {
         let hash = self.table.hash_key(key);
         let slot = self.table.find(hash, key).ok_or(MissReason::Absent)?;
@@ -301,11 +301,10 @@ impl Shard {
                 return Err(MissReason::Invalidated);
             }
         };
-        if request_tags.is_empty() {
+        let Some(request_tags) = request_tags else {
             return Ok((slot, stale));
-        }
-        let stored_seq = self.table.get(slot).stored_seq;
-        match self.tags.request_verdict(request_tags, stored_seq, now_ms) {
+        };
+        match request_tags.verdict(self.table.get(slot).stored_seq) {
             Verdict::Dead => Err(MissReason::RequestTags),
             Verdict::Stale => Ok((slot, true)),
             Verdict::Fresh => Ok((slot, stale)),
