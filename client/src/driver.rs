@@ -5,8 +5,9 @@
 //! whatever has queued up, gives each request its opaque, registers it with
 //! the reader, and writes the lot in as few `write` calls as it can: many
 //! concurrent callers share one system call and, usually, one TCP segment.
-//! The *reader* task decodes response frames and routes each to its request
-//! through an [`InFlightQueue`].
+//! The *reader* task splits response frames off the stream and routes each
+//! to its request through an [`InFlightQueue`], which reads the frame's body
+//! with the flags its request was sent with.
 //!
 //! Reading and writing are separate tasks, not one `select!` loop, so that a
 //! large batch being written can never wait on responses nobody is reading:
@@ -26,7 +27,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use tagcached_protocol::{ClientCodec, Limits, Outcome, Request, Response};
+use tagcached_protocol::{ClientFrameCodec, Limits, Outcome, Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
@@ -292,7 +293,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut registered: mpsc::UnboundedReceiver<InFlight>,
     shared: Arc<Shared>,
 ) {
-    let mut frames = FramedRead::with_capacity(socket, ClientCodec::default(), READ_BUFFER);
+    let mut frames = FramedRead::with_capacity(socket, ClientFrameCodec::default(), READ_BUFFER);
     let mut in_flight = InFlightQueue::default();
     let failure = loop {
         let next = tokio::select! {
@@ -300,8 +301,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
             () = shared.shutdown.cancelled() => break None,
             next = frames.next() => next,
         };
-        let response = match next {
-            Some(Ok(response)) => response,
+        let frame = match next {
+            Some(Ok(frame)) => frame,
             Some(Err(error)) => break Some(Error::from(error)),
             None => break Some(Error::Closed),
         };
@@ -310,12 +311,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
         while let Ok(entry) = registered.try_recv() {
             in_flight.push(entry);
         }
+        let response = match in_flight.decode(frame) {
+            Ok(response) => response,
+            Err(error) => break Some(error),
+        };
         if let Outcome::Hello(info) = &response.outcome {
             // Every hit the server's limits allow fits in its max_frame
             // (see `Limits::largest_request_body`); never go below the
             // default, which also bounds STATS.
             let max_frame = info.limits.max_frame.max(Limits::default().max_frame);
-            *frames.decoder_mut() = ClientCodec::new(max_frame);
+            *frames.decoder_mut() = ClientFrameCodec::new(max_frame);
         }
         if let Err(error) = in_flight.deliver(response) {
             break Some(error);

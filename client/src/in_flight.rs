@@ -10,6 +10,11 @@
 //! - GETM sends one frame per key (fewer when QUIET leaves misses out), so
 //!   its entry stays at the front until it has them all.
 //!
+//! A frame's body is read only once its request is known
+//! ([`InFlightQueue::decode`]): a GET or GETM sent with LEASE is answered
+//! with a `lease` field in every lookup that the same status lacks without
+//! it (protocol.md §6.3), so the bytes alone could be misread.
+//!
 //! Anything else (a frame for a request not at the front, a frame whose
 //! opcode differs from its request's) means the stream can no longer be
 //! trusted, and the connection is failed rather than risk handing a caller
@@ -21,7 +26,9 @@
 
 use std::collections::VecDeque;
 
-use tagcached_protocol::{Command, Flags, Opcode, Outcome, Request, Response};
+use tagcached_protocol::{
+    Command, FatalError, Flags, Opcode, Outcome, Request, Response, ResponseFrame,
+};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
@@ -35,6 +42,9 @@ pub(crate) type Frames = Result<Vec<Response>>;
 pub(crate) struct InFlight {
     opaque: u32,
     opcode: Opcode,
+    /// The flags the request was sent with, which say how to read its
+    /// frames.
+    flags: Flags,
     quiet: bool,
     /// Frames that complete the request when none is an error: the key
     /// count for GETM, else 1.
@@ -51,12 +61,14 @@ impl InFlight {
             Command::GetMany(get_many) => get_many.keys.len().max(1),
             _ => 1,
         };
+        let flags = request.wire_flags();
         InFlight {
             opaque: request.opaque,
             opcode: request.command.opcode(),
-            quiet: request.flags.contains(Flags::QUIET),
+            flags,
+            quiet: flags.contains(Flags::QUIET),
             expected_frames,
-            frames: Vec::with_capacity(if request.flags.contains(Flags::QUIET) {
+            frames: Vec::with_capacity(if flags.contains(Flags::QUIET) {
                 0
             } else {
                 expected_frames
@@ -73,11 +85,12 @@ impl InFlight {
             // A GETM that fails as a whole sends one error frame instead of
             // one frame per key.
             Outcome::Error(_) => true,
-            // With QUIET only hits are sent, in key order: the last key's
-            // hit is the last frame. Otherwise the next request's frame
-            // tells us (see `InFlightQueue::deliver`).
-            Outcome::Hit(hit) if self.quiet && self.opcode == Opcode::GETM => {
-                hit.key_index.map(usize::from) == Some(self.expected_frames - 1)
+            // With QUIET only the keys' answers that are not plain misses
+            // are sent, in key order: the last key's is the last frame.
+            // Otherwise the next request's frame tells us (see
+            // `InFlightQueue::deliver`).
+            outcome if self.quiet && self.opcode == Opcode::GETM => {
+                key_index(outcome).map(usize::from) == Some(self.expected_frames - 1)
                     || self.frames.len() >= self.expected_frames
             }
             _ => self.frames.len() >= self.expected_frames,
@@ -92,6 +105,15 @@ impl InFlight {
     /// Fails the request, if its caller is still waiting.
     pub(crate) fn fail(self, error: Error) {
         let _ = self.reply.send(Err(error));
+    }
+}
+
+/// The key index of a GETM lookup frame.
+fn key_index(outcome: &Outcome) -> Option<u16> {
+    match outcome {
+        Outcome::Hit(hit) | Outcome::Stale(hit) => hit.key_index,
+        Outcome::Miss(miss) | Outcome::HotMiss(miss) => miss.key_index,
+        _ => None,
     }
 }
 
@@ -114,7 +136,26 @@ impl InFlightQueue {
         self.queue.len()
     }
 
-    /// Routes one frame to its request.
+    /// Reads `frame`'s body as the answer to the request it belongs to,
+    /// with the flags that request was sent with; quiet requests ahead of
+    /// it that it shows answered silently are completed on the way.
+    ///
+    /// An error means the stream is out of step with the requests, or the
+    /// body does not parse as its request's answer: the caller must close
+    /// the connection and [`fail_all`](InFlightQueue::fail_all) with it.
+    pub(crate) fn decode(&mut self, frame: ResponseFrame) -> Result<Response> {
+        let flags = match frame.header.opaque {
+            // The server speaking about the connection itself: no request's
+            // flags apply, and `deliver` turns it into the failure.
+            0 => Flags::NONE,
+            opaque => self.front_for(opaque, frame.header.opcode)?.flags,
+        };
+        frame
+            .decode(flags)
+            .map_err(|invalid| Error::from(FatalError::MalformedResponse(invalid)))
+    }
+
+    /// Routes one decoded frame to its request.
     ///
     /// An error means the stream is out of step with the requests (or the
     /// server failed the whole connection): the caller must close the
@@ -134,40 +175,49 @@ impl InFlightQueue {
                 )),
             });
         }
-        loop {
-            let Some(front) = self.queue.front_mut() else {
-                return Err(Error::protocol(format!(
-                    "response with opaque {} ({:?}) while no request is in flight",
-                    response.opaque, response.opcode
-                )));
-            };
-            if front.opaque == response.opaque {
-                if front.opcode != response.opcode {
-                    return Err(Error::protocol(format!(
-                        "response to request {} has opcode {:?}, the request {:?}",
-                        response.opaque, response.opcode, front.opcode
-                    )));
-                }
-                front.frames.push(response);
-                if front.is_complete() {
-                    if let Some(done) = self.queue.pop_front() {
-                        done.complete();
-                    }
-                }
-                return Ok(());
-            }
-            if !front.quiet {
-                return Err(Error::protocol(format!(
-                    "expected a response to request {} ({:?}), got opaque {} ({:?})",
-                    front.opaque, front.opcode, response.opaque, response.opcode
-                )));
-            }
-            // A later request answered: this quiet one succeeded silently
-            // (or, for a quiet GETM, sent all its hits).
+        let front = self.front_for(response.opaque, response.opcode)?;
+        front.frames.push(response);
+        if front.is_complete() {
             if let Some(done) = self.queue.pop_front() {
                 done.complete();
             }
         }
+        Ok(())
+    }
+
+    /// The request a frame with `opaque` and `opcode` answers, which must
+    /// be at the front once the quiet requests ahead of it are completed.
+    fn front_for(&mut self, opaque: u32, opcode: Opcode) -> Result<&mut InFlight> {
+        loop {
+            let Some(front) = self.queue.front() else {
+                return Err(Error::protocol(format!(
+                    "response with opaque {opaque} ({opcode:?}) while no request is in flight"
+                )));
+            };
+            if front.opaque == opaque {
+                if front.opcode != opcode {
+                    return Err(Error::protocol(format!(
+                        "response to request {opaque} has opcode {opcode:?}, the request {:?}",
+                        front.opcode
+                    )));
+                }
+                break;
+            }
+            if !front.quiet {
+                return Err(Error::protocol(format!(
+                    "expected a response to request {} ({:?}), got opaque {opaque} ({opcode:?})",
+                    front.opaque, front.opcode
+                )));
+            }
+            // A later request answered: this quiet one succeeded silently
+            // (or, for a quiet GETM, sent all its answers).
+            if let Some(done) = self.queue.pop_front() {
+                done.complete();
+            }
+        }
+        self.queue
+            .front_mut()
+            .ok_or_else(|| Error::protocol("the request in flight vanished"))
     }
 
     /// Fails every request in flight with `error`.
@@ -432,5 +482,61 @@ mod tests {
         assert!(matches!(first.try_recv(), Ok(Err(Error::Closed))));
         assert!(matches!(second.try_recv(), Ok(Err(Error::Closed))));
         assert_eq!(queue.len(), 0);
+    }
+
+    /// The frame `response` is on the wire, as the reader receives it.
+    fn on_the_wire(response: &Response) -> ResponseFrame {
+        let mut bytes = bytes::BytesMut::new();
+        response.encode(&mut bytes);
+        let header = tagcached_protocol::Header::peek(&bytes).expect("a whole header");
+        let body = bytes.freeze().slice(tagcached_protocol::HEADER_LEN..);
+        ResponseFrame { header, body }
+    }
+
+    fn leased_get(opaque: u32) -> Request {
+        Request {
+            opaque,
+            flags: Flags::LEASE,
+            command: get(opaque).command,
+        }
+    }
+
+    #[test]
+    fn a_lease_hit_is_read_with_its_requests_flags() {
+        let mut queue = InFlightQueue::default();
+        let _plain = track(&mut queue, &get(1));
+        let _leased = track(&mut queue, &leased_get(2));
+        let plain = hit(1, Opcode::GET, None);
+        assert_eq!(queue.decode(on_the_wire(&plain)).expect("in step"), plain);
+        queue.deliver(plain).expect("in step");
+        let mut leased = hit(2, Opcode::GET, None);
+        if let Outcome::Hit(hit) = &mut leased.outcome {
+            hit.lease = Lease::NotGranted;
+        }
+        // Read without LEASE, the lease field would be taken for the CAS
+        // value, and every field after it would shift.
+        assert_eq!(queue.decode(on_the_wire(&leased)).expect("in step"), leased);
+    }
+
+    #[test]
+    fn a_quiet_leased_getm_ends_at_its_last_keys_answer_whatever_it_is() {
+        let mut queue = InFlightQueue::default();
+        let request = Request {
+            flags: Flags::QUIET | Flags::LEASE,
+            ..get_many(1, 2, Flags::NONE)
+        };
+        let mut getm = track(&mut queue, &request);
+        let granted = Response {
+            opaque: 1,
+            opcode: Opcode::GETM,
+            outcome: Outcome::Miss(Miss {
+                key_index: Some(1),
+                fence: 1,
+                lease: Lease::from_field(Some(9)),
+            }),
+        };
+        let decoded = queue.decode(on_the_wire(&granted)).expect("in step");
+        queue.deliver(decoded).expect("in step");
+        assert_eq!(frames(&mut getm), vec![granted]);
     }
 }
