@@ -16,6 +16,7 @@ use crate::lookup::Lookup;
 use crate::pipeline::execute;
 use crate::placement::key_hash;
 use crate::pool::Node;
+use crate::read::ReadOptions;
 use crate::set::{SetOptions, SetOutcome};
 
 /// One group's answer: the positions (in the caller's order) of its items,
@@ -37,7 +38,7 @@ impl Client {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Lookup>> {
-        self.lookup_many(keys, false).await
+        self.get_many_with(keys, &ReadOptions::new()).await
     }
 
     /// As [`get_many`](Client::get_many), with each hit's tags.
@@ -45,25 +46,23 @@ impl Client {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Lookup>> {
-        self.lookup_many(keys, true).await
+        self.get_many_with(keys, &ReadOptions::new().with_tags())
+            .await
     }
 
-    async fn lookup_many<K: AsRef<[u8]>>(
+    /// As [`get_many`](Client::get_many), each key read as `options` say
+    /// (see [`Client::get_with`]); each lease granted belongs to the server
+    /// of its key.
+    pub async fn get_many_with<K: AsRef<[u8]>>(
         &self,
         keys: impl IntoIterator<Item = K>,
-        with_tags: bool,
+        options: &ReadOptions,
     ) -> Result<Vec<Lookup>> {
         let keys: Vec<Bytes> = keys.into_iter().map(bytes).collect();
         let answers = self
             .by_lane(&keys, |connection, positions| {
                 let keys: Vec<&Bytes> = positions.iter().map(|&at| &keys[at]).collect();
-                async move {
-                    if with_tags {
-                        connection.get_many_with_tags(keys).await
-                    } else {
-                        connection.get_many(keys).await
-                    }
-                }
+                async move { connection.get_many_with(keys, options).await }
             })
             .await;
         let mut lookups = vec![Lookup::unavailable(); keys.len()];

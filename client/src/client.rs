@@ -15,7 +15,9 @@ use crate::health::HealthPolicy;
 use crate::lookup::{Item, Lookup};
 use crate::placement::{key_hash, Placement};
 use crate::pool::{Lanes, Node, PoolSettings};
+use crate::read::ReadOptions;
 use crate::set::{SetOptions, SetOutcome};
+use crate::tag_status::TagReport;
 
 /// A cache over one or several tagcached servers: what an application
 /// server holds, clones into every handler, and shares across tasks.
@@ -89,7 +91,11 @@ use crate::set::{SetOptions, SetOutcome};
 /// (with [`invalidate_tags_on`](Client::invalidate_tags_on) for just the
 /// failed servers) or alert, and can take a server out by hand with
 /// [`mark_down`](Client::mark_down). A server's own restart empties it, so
-/// it never holds entries from before an invalidation it missed.
+/// it never holds entries from before an invalidation it missed. A server
+/// that misses a *soft* invalidation
+/// ([`soft_invalidate_tags`](Client::soft_invalidate_tags),
+/// [`soft_flush_all`](Client::soft_flush_all)) is owed a hard one: it then
+/// misses what the others serve stale, which is never wrong, only slower.
 #[derive(Debug, Clone)]
 pub struct Client {
     shared: Arc<Shared>,
@@ -203,6 +209,10 @@ impl Client {
         &self.shared.nodes
     }
 
+    fn all_nodes(&self) -> Vec<&Arc<Node>> {
+        self.shared.nodes.iter().collect()
+    }
+
     /// The index of the node a key whose hash is `hash` goes to now.
     pub(crate) fn route(&self, hash: u64) -> usize {
         let nodes = &self.shared.nodes;
@@ -245,29 +255,39 @@ impl Client {
         run(node, node.connection(Some(hash)).await, operation).await
     }
 
-    /// [`get_with_fence`](Client::get_with_fence) on the node with index
-    /// `node`, for a read whose fence will go back to that same server.
-    pub(crate) async fn get_with_fence_on(&self, node: usize, key: &[u8]) -> Result<Lookup> {
+    /// [`get_with`](Client::get_with) on the node with index `node`, for a
+    /// read whose fence and lease will go back to that same server;
+    /// `options` are first fitted to what the server offers.
+    pub(crate) async fn get_on(
+        &self,
+        node: usize,
+        key: &[u8],
+        options: impl FnOnce(&Connection) -> ReadOptions,
+    ) -> Result<Lookup> {
         let lookup = self
             .on_node(node, key_hash(key), |connection| async move {
-                connection.get_with_fence(key).await
+                let options = options(&connection);
+                connection.get_with(key, &options).await
             })
             .await;
         miss_if_down(lookup)
     }
 
-    /// [`set`](Client::set) on the node with index `node`: a SET fenced by
-    /// a read of that server goes to it, or fails, and never to another
-    /// (protocol.md §8.2: a fence means something only to its server).
+    /// [`set`](Client::set) on the node with index `node`, with the options
+    /// `options` gives for its connection: a SET fenced by a read of that
+    /// server (or holding its lease) goes to it, or fails, and never to
+    /// another (protocol.md §8.2: a fence means something only to its
+    /// server).
     pub(crate) async fn set_on(
         &self,
         node: usize,
         key: &[u8],
         value: Bytes,
-        options: &SetOptions,
+        options: impl FnOnce(&Connection) -> SetOptions,
     ) -> Result<SetOutcome> {
         self.on_node(node, key_hash(key), |connection| async move {
-            connection.set(key, value, options).await
+            let options = options(&connection);
+            connection.set(key, value, &options).await
         })
         .await
     }
@@ -303,22 +323,30 @@ impl Client {
     /// and its SET on one server, or read and SET through one
     /// [`connection_for`](Client::connection_for) the key.
     pub async fn get_with_fence(&self, key: impl AsRef<[u8]>) -> Result<Lookup> {
-        let key = key.as_ref();
-        let lookup = self
-            .on_key(key, |connection| async move {
-                connection.get_with_fence(key).await
-            })
-            .await;
-        miss_if_down(lookup)
+        self.get_with(key, &ReadOptions::new()).await
     }
 
     /// As [`get_with_fence`](Client::get_with_fence), and a hit's
     /// [`Item::tags`] are filled in.
     pub async fn get_with_tags(&self, key: impl AsRef<[u8]>) -> Result<Lookup> {
+        self.get_with(key, &ReadOptions::new().with_tags()).await
+    }
+
+    /// The lookup of `key` as `options` say: with stale data, a refresh
+    /// lease, request-scoped tags (see
+    /// [`Connection::get_with`](crate::Connection::get_with)). If the key's
+    /// server is marked down the answer is [`Lookup::unavailable`].
+    ///
+    /// A lease, like a fence, belongs to the server that granted it: SET
+    /// the refreshed value through the same server, which
+    /// [`set`](Client::set) does unless failover moved the key meanwhile
+    /// (then the SET is answered `LEASE_LOST` or `FENCED`, never stored
+    /// wrongly). [`fetch`](Client::fetch) keeps both on one server.
+    pub async fn get_with(&self, key: impl AsRef<[u8]>, options: &ReadOptions) -> Result<Lookup> {
         let key = key.as_ref();
         let lookup = self
             .on_key(key, |connection| async move {
-                connection.get_with_tags(key).await
+                connection.get_with(key, options).await
             })
             .await;
         miss_if_down(lookup)
@@ -373,8 +401,27 @@ impl Client {
         tags: impl IntoIterator<Item = T>,
     ) -> Result<Vec<u64>> {
         let tags = tag_list(tags)?;
-        let nodes: Vec<&Arc<Node>> = self.shared.nodes.iter().collect();
-        fan_out(&nodes, |node| invalidate_on(node, &tags)).await
+        fan_out(&self.all_nodes(), |node| invalidate_on(node, &tags, None)).await
+    }
+
+    /// Invalidates softly every entry carrying any of `tags` on every
+    /// server, all at once (see
+    /// [`Connection::soft_invalidate_tags`](crate::Connection::soft_invalidate_tags)):
+    /// stale for `expire` to reads that allow stale data, misses to the
+    /// others at once. Returns each server's invalidation sequence, in the
+    /// order the servers were given; fails as
+    /// [`invalidate_tags`](Client::invalidate_tags) does, and a server that
+    /// missed it is owed a hard invalidation (see the type's docs).
+    /// Repeating it on every server is harmless: a second soft invalidation
+    /// never extends the first one's window (protocol.md §8.3).
+    pub async fn soft_invalidate_tags<T: AsRef<[u8]>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+        expire: Duration,
+    ) -> Result<Vec<u64>> {
+        let tags = tag_list(tags)?;
+        let nodes = self.all_nodes();
+        fan_out(&nodes, |node| invalidate_on(node, &tags, Some(expire))).await
     }
 
     /// As [`invalidate_tags`](Client::invalidate_tags), on the named
@@ -396,22 +443,63 @@ impl Client {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        fan_out(&nodes, |node| invalidate_on(node, &tags)).await
+        fan_out(&nodes, |node| invalidate_on(node, &tags, None)).await
     }
 
     /// Removes every entry on every server; returns each server's
     /// invalidation sequence. A server that misses it owes a flush, as for
     /// [`invalidate_tags`](Client::invalidate_tags).
     pub async fn flush_all(&self) -> Result<Vec<u64>> {
-        let nodes: Vec<&Arc<Node>> = self.shared.nodes.iter().collect();
-        fan_out(&nodes, |node| invalidate_on(node, &[])).await
+        fan_out(&self.all_nodes(), |node| invalidate_on(node, &[], None)).await
+    }
+
+    /// Makes every entry on every server stale for `expire`, then a miss
+    /// (see [`Connection::soft_flush_all`](crate::Connection::soft_flush_all));
+    /// returns each server's invalidation sequence. A server that misses it
+    /// owes a hard flush.
+    pub async fn soft_flush_all(&self, expire: Duration) -> Result<Vec<u64>> {
+        fan_out(&self.all_nodes(), |node| {
+            invalidate_on(node, &[], Some(expire))
+        })
+        .await
+    }
+
+    /// What every server knows of each of `tags`: one [`TagReport`] per
+    /// server, in the order the servers were given, since a tag's entries
+    /// may live on any of them. Fails with [`Error::Unacknowledged`] if a
+    /// server does not answer, so a partial answer is never taken for the
+    /// whole.
+    ///
+    /// Sequences are each server's own and do not combine; times do. The
+    /// tags' last invalidation anywhere, Next.js's `getExpiration`, is the
+    /// latest of the reports':
+    ///
+    /// ```no_run
+    /// # async fn example(cache: tagcached_client::Client) -> tagcached_client::Result<()> {
+    /// let reports = cache.tag_status(["posts", "_N_T_/blog"]).await?;
+    /// let expiration = reports.iter().filter_map(|report| report.last_invalidated()).max();
+    /// # drop(expiration);
+    /// # Ok(()) }
+    /// ```
+    pub async fn tag_status<T: AsRef<[u8]>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<TagReport>> {
+        let tags = tag_list(tags)?;
+        let tags = &tags;
+        fan_out(&self.all_nodes(), |node| async move {
+            run(node, node.connection(None).await, |connection| async move {
+                connection.tag_status(tags).await
+            })
+            .await
+        })
+        .await
     }
 
     /// Checks every server answers, opening a connection to each if none
     /// is open; a way to connect eagerly at start-up.
     pub async fn ping(&self) -> Result<()> {
-        let nodes: Vec<&Arc<Node>> = self.shared.nodes.iter().collect();
-        fan_out(&nodes, |node| async move {
+        fan_out(&self.all_nodes(), |node| async move {
             run(node, node.connection(None).await, |connection| async move {
                 connection.ping().await
             })
@@ -475,17 +563,19 @@ fn miss_if_down(lookup: Result<Lookup>) -> Result<Lookup> {
 }
 
 /// INVALIDATE_TAGS of `tags`, or FLUSH_ALL if `tags` is empty, on one
-/// server; owed to it if it may have missed it.
-async fn invalidate_on(node: &Arc<Node>, tags: &[Bytes]) -> Result<u64> {
+/// server, hard or with the soft window `soft`; owed to it, hard, if it may
+/// have missed it.
+async fn invalidate_on(node: &Arc<Node>, tags: &[Bytes], soft: Option<Duration>) -> Result<u64> {
     if node.health().owe_if_down(tags) {
         node.poke();
         return Err(node.down_error());
     }
     let result = run(node, node.connection(None).await, |connection| async move {
-        if tags.is_empty() {
-            connection.flush_all().await
-        } else {
-            connection.invalidate_tags(tags).await
+        match (tags.is_empty(), soft) {
+            (true, None) => connection.flush_all().await,
+            (true, Some(expire)) => connection.soft_flush_all(expire).await,
+            (false, None) => connection.invalidate_tags(tags).await,
+            (false, Some(expire)) => connection.soft_invalidate_tags(tags, expire).await,
         }
     })
     .await;

@@ -49,6 +49,12 @@ pub enum Error {
     /// frame larger than the server's `max_frame`. Nothing was sent.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The server does not offer what the request needs, by the feature
+    /// bits of its HELLO (protocol.md §6.1): stale reads, soft
+    /// invalidation, stale windows, request-scoped tags and TAG_STATUS need
+    /// stale-while-revalidate, leases need lease tokens. Nothing was sent.
+    #[error("not offered by the server: {0}")]
+    Unsupported(String),
     /// A [`Client`](crate::Client) has marked the server that owns the key
     /// down after repeated failures (or after it missed an invalidation),
     /// and will retry it after a backoff. Nothing was sent. Reads of its
@@ -106,6 +112,7 @@ impl Error {
             Error::Server { code, .. } => code.is_fatal(),
             Error::Timeout(_)
             | Error::InvalidArgument(_)
+            | Error::Unsupported(_)
             | Error::Unacknowledged { .. }
             | Error::Codec(_) => false,
         }

@@ -4,8 +4,11 @@
 //! servers, cheap to clone, safe to share across tasks, with a small pool of
 //! pipelined, shard-aware connections per server, timeouts, reconnection
 //! with backoff, servers marked down after repeated failures, consistent
-//! placement of keys over servers, fan-out invalidation, batch calls,
-//! cache-aside with fences and, behind the `serde` feature, typed values.
+//! placement of keys over servers, fan-out invalidation (hard or soft),
+//! batch calls, stale-while-revalidate reads with refresh leases,
+//! cache-aside with fences and leases (one computer per key across
+//! processes, see [`Client::fetch`]) and, behind the `serde` feature, typed
+//! values.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -79,8 +82,9 @@
 //! `cache_aside.rs` and `typed.rs` are the client's calls over them.
 //!
 //! Layers, each importing only from those before it: `error`, `lookup`,
-//! `set` (the types of answers); `command` (each command's request, and its
-//! response frames to those types); `in_flight` (matching frames to
+//! `read`, `set`, `tag_status` (the types of questions and answers);
+//! `command` (each command's request, and its response frames to those
+//! types); `in_flight` (matching frames to
 //! requests); `driver` (the tasks and the `Link` that reaches them); then
 //! the connection API over a `Link`: `connection`, `options` (connect and
 //! HELLO), `pipeline`; then the client: `placement`, `health`, `pool`,
@@ -104,18 +108,23 @@ mod options;
 mod pipeline;
 mod placement;
 mod pool;
+mod read;
 mod set;
+mod tag_status;
 #[cfg(feature = "serde")]
 mod typed;
 
 pub use builder::ClientBuilder;
+pub use cache_aside::{FetchContext, FetchOptions, FetchOutcome, Fetched};
 pub use client::{Client, ServerStatus};
 pub use connection::Connection;
 pub use error::{Error, Result, ServerFailure};
-pub use lookup::{Item, Lookup};
+pub use lookup::{Item, LeaseToken, Lookup};
 pub use options::ConnectOptions;
 pub use pipeline::{Pipeline, Reply};
+pub use read::ReadOptions;
 pub use set::{SetOptions, SetOutcome};
+pub use tag_status::{Invalidation, SoftInvalidation, TagReport, TagState};
 pub use tagcached_protocol::request::SetMode;
 pub use tagcached_protocol::response::{Features, HelloInfo};
 pub use tagcached_protocol::{shard_for_key, ErrorCode, Limits};

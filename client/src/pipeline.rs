@@ -9,14 +9,16 @@ use tokio::sync::oneshot;
 
 use crate::command::{
     bytes, Call, Command, Delete, FlushAll, Get, GetMany, InvalidateTags, Noop, Ping, Set, Stats,
-    Touch,
+    TagStatus, Touch,
 };
 use crate::connection::Connection;
 use crate::driver::{Outgoing, Submission};
 use crate::error::{Error, Result};
 use crate::in_flight::Frames;
 use crate::lookup::Lookup;
+use crate::read::ReadOptions;
 use crate::set::{SetOptions, SetOutcome};
+use crate::tag_status::TagReport;
 
 /// Commands queued to go out back to back, ended by a NOOP, and answered
 /// in one round trip.
@@ -73,6 +75,8 @@ pub enum Reply {
     Sequence(u64),
     /// STATS's answer.
     Stats(Vec<(String, String)>),
+    /// TAG_STATUS's answer.
+    TagStatus(TagReport),
 }
 
 /// A queued command of any kind, whose answer becomes a [`Reply`].
@@ -137,20 +141,36 @@ impl<'c> Pipeline<'c> {
 
     /// Queue a GET; answered with [`Reply::Lookup`].
     pub fn get(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        self.push(Ok(Get::call(bytes(key), false)), Reply::Lookup)
+        self.get_with(key, &ReadOptions::new())
     }
 
     /// Queue a GET that returns a hit's tags.
     pub fn get_with_tags(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        self.push(Ok(Get::call(bytes(key), true)), Reply::Lookup)
+        self.get_with(key, &ReadOptions::new().with_tags())
+    }
+
+    /// Queue a GET read as `options` say (see [`Connection::get_with`]);
+    /// answered with [`Reply::Lookup`].
+    pub fn get_with(&mut self, key: impl AsRef<[u8]>, options: &ReadOptions) -> &mut Self {
+        self.push(Ok(Get::call(bytes(key), options)), Reply::Lookup)
     }
 
     /// Queue a GETM; answered with [`Reply::Lookups`]. Unlike
     /// [`Connection::get_many`], the keys are not split: more than the
     /// server's `max_keys_per_getm` is its `TOO_MANY_KEYS`.
     pub fn get_many<K: AsRef<[u8]>>(&mut self, keys: impl IntoIterator<Item = K>) -> &mut Self {
+        self.get_many_with(keys, &ReadOptions::new())
+    }
+
+    /// Queue a GETM read as `options` say, not split (as
+    /// [`get_many`](Pipeline::get_many)); answered with [`Reply::Lookups`].
+    pub fn get_many_with<K: AsRef<[u8]>>(
+        &mut self,
+        keys: impl IntoIterator<Item = K>,
+        options: &ReadOptions,
+    ) -> &mut Self {
         let keys = keys.into_iter().map(bytes).collect();
-        self.push(GetMany::call(keys, false), Reply::Lookups)
+        self.push(GetMany::call(keys, options), Reply::Lookups)
     }
 
     /// Queue a SET; answered with [`Reply::Set`].
@@ -202,17 +222,39 @@ impl<'c> Pipeline<'c> {
         &mut self,
         tags: impl IntoIterator<Item = T>,
     ) -> &mut Self {
-        self.push(InvalidateTags::call(tags), Reply::Sequence)
+        self.push(InvalidateTags::call(tags, None), Reply::Sequence)
+    }
+
+    /// Queue a soft INVALIDATE_TAGS with the window `expire` (see
+    /// [`Connection::soft_invalidate_tags`]); answered with
+    /// [`Reply::Sequence`].
+    pub fn soft_invalidate_tags<T: AsRef<[u8]>>(
+        &mut self,
+        tags: impl IntoIterator<Item = T>,
+        expire: Duration,
+    ) -> &mut Self {
+        self.push(InvalidateTags::call(tags, Some(expire)), Reply::Sequence)
     }
 
     /// Queue a FLUSH_ALL; answered with [`Reply::Sequence`].
     pub fn flush_all(&mut self) -> &mut Self {
-        self.push(Ok(FlushAll::call()), Reply::Sequence)
+        self.push(Ok(FlushAll::call(None)), Reply::Sequence)
+    }
+
+    /// Queue a soft FLUSH_ALL with the window `expire` (see
+    /// [`Connection::soft_flush_all`]); answered with [`Reply::Sequence`].
+    pub fn soft_flush_all(&mut self, expire: Duration) -> &mut Self {
+        self.push(Ok(FlushAll::call(Some(expire))), Reply::Sequence)
     }
 
     /// Queue a STATS; answered with [`Reply::Stats`].
     pub fn stats(&mut self) -> &mut Self {
         self.push(Ok(Stats::call()), Reply::Stats)
+    }
+
+    /// Queue a TAG_STATUS; answered with [`Reply::TagStatus`].
+    pub fn tag_status<T: AsRef<[u8]>>(&mut self, tags: impl IntoIterator<Item = T>) -> &mut Self {
+        self.push(TagStatus::call(tags), Reply::TagStatus)
     }
 
     /// How many commands are queued.
@@ -248,7 +290,7 @@ pub(crate) async fn execute<C: Command>(
     let slots: Vec<Slot<C>> = calls
         .into_iter()
         .map(|call| {
-            match call.and_then(|call| connection.check_frame(&call.request).map(|()| call)) {
+            match call.and_then(|call| connection.check_request(&call.request).map(|()| call)) {
                 Ok(Call { request, command }) => {
                     let (outgoing, frames) = Outgoing::new(request);
                     batch.push(outgoing);
@@ -409,7 +451,10 @@ mod tests {
                     p.get("k");
                 }),
                 frame(Opcode::GET, miss(None)),
-                Reply::Lookup(Lookup::Miss { fence: 4 }),
+                Reply::Lookup(Lookup::Miss {
+                    fence: 4,
+                    lease: None,
+                }),
             ),
             (
                 Box::new(|p| {
@@ -420,7 +465,13 @@ mod tests {
                     frame(Opcode::GETM, miss(Some(1))),
                 ]
                 .concat(),
-                Reply::Lookups(vec![Lookup::Miss { fence: 4 }; 2]),
+                Reply::Lookups(vec![
+                    Lookup::Miss {
+                        fence: 4,
+                        lease: None,
+                    };
+                    2
+                ]),
             ),
         ];
         for (queue, frames, expected) in cases {

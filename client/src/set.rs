@@ -5,7 +5,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tagcached_protocol::request::SetMode;
 
-/// How to store a value: TTL, tags, client flags, mode and fence.
+use crate::lookup::LeaseToken;
+
+/// How to store a value: TTL, tags, client flags, mode, fence, and for a
+/// refresh, the lease and the stale window.
 ///
 /// The default stores unconditionally, forever, with no tags and no fence.
 /// Build one with the chained setters, or with a struct literal and
@@ -40,6 +43,20 @@ pub struct SetOptions {
     /// server's below it, so send the SET to the server of the read (see
     /// [`Client::get_with_fence`](crate::Client::get_with_fence)).
     pub fence: Option<u64>,
+    /// The refresh lease a read granted (see
+    /// [`Lookup::lease`](crate::Lookup::lease)): the SET is refused with
+    /// [`SetOutcome::LeaseLost`] if the lease was superseded (a DELETE,
+    /// another SET, a FLUSH_ALL, or a new lease after the lease time), and
+    /// with [`SetOutcome::Fenced`] if one of the tags was invalidated after
+    /// the lease was granted, whatever `fence` says (protocol.md §6.5). Like
+    /// a fence, it belongs to the server that granted it.
+    pub lease: Option<LeaseToken>,
+    /// How long the entry stays fresh before it turns stale (served only to
+    /// reads that allow stale data, with a refresh lease to one of them)
+    /// until its TTL ends; rounded up to whole seconds. `None` or zero:
+    /// fresh until it expires. Next.js's `revalidate`, where the TTL is its
+    /// `expire`.
+    pub stale_after: Option<Duration>,
 }
 
 impl Default for SetOptions {
@@ -50,6 +67,8 @@ impl Default for SetOptions {
             client_flags: 0,
             mode: SetMode::Set,
             fence: None,
+            lease: None,
+            stale_after: None,
         }
     }
 }
@@ -98,12 +117,27 @@ impl SetOptions {
         self.fence = Some(fence);
         self
     }
+
+    /// Store as the holder of the refresh lease `lease`
+    /// ([`SetOptions::lease`]).
+    pub fn lease(mut self, lease: LeaseToken) -> SetOptions {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Turn stale after `stale_after` ([`SetOptions::stale_after`]).
+    pub fn stale_after(mut self, stale_after: Duration) -> SetOptions {
+        self.stale_after = Some(stale_after);
+        self
+    }
 }
 
-/// A TTL on the wire: whole seconds, rounded up so that a short but non-zero
-/// TTL never becomes 0 ("never expire"); saturating, so an absurd TTL is the
-/// server's `BAD_TTL` rather than a silent wrap.
-pub(crate) fn ttl_seconds(ttl: Duration) -> u32 {
+/// A TTL or a window (a stale window, a soft invalidation's) on the wire:
+/// whole seconds, rounded up so that a short but non-zero duration never
+/// becomes 0 (which means "never expire", "never stale", "hard");
+/// saturating, so an absurd one is the server's `BAD_TTL` rather than a
+/// silent wrap.
+pub(crate) fn whole_seconds(ttl: Duration) -> u32 {
     let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
     u32::try_from(seconds).unwrap_or(u32::MAX)
 }
@@ -122,9 +156,14 @@ pub enum SetOutcome {
     Exists,
     /// Mode CAS: no live entry under the key.
     NotFound,
-    /// A tag was invalidated after the fence; nothing stored. Read again,
-    /// recompute, and SET with the new fence.
+    /// A tag was invalidated after the fence (or after the lease was
+    /// granted); nothing stored. Read again, recompute, and SET with the new
+    /// fence.
     Fenced,
+    /// The SET carried a lease that is no longer the key's (superseded or
+    /// dropped, protocol.md §8.4); nothing stored. Someone else refreshed
+    /// or removed the key meanwhile.
+    LeaseLost,
 }
 
 impl SetOutcome {
@@ -141,6 +180,7 @@ impl SetOutcome {
             SetOutcome::Exists => "EXISTS",
             SetOutcome::NotFound => "NOT_FOUND",
             SetOutcome::Fenced => "FENCED",
+            SetOutcome::LeaseLost => "LEASE_LOST",
         }
     }
 }
@@ -151,10 +191,10 @@ mod tests {
 
     #[test]
     fn ttl_rounds_up_to_whole_seconds_so_short_ttls_still_expire() {
-        assert_eq!(ttl_seconds(Duration::ZERO), 0);
-        assert_eq!(ttl_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(ttl_seconds(Duration::from_secs(60)), 60);
-        assert_eq!(ttl_seconds(Duration::from_millis(60_001)), 61);
-        assert_eq!(ttl_seconds(Duration::from_secs(u64::MAX)), u32::MAX);
+        assert_eq!(whole_seconds(Duration::ZERO), 0);
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(60)), 60);
+        assert_eq!(whole_seconds(Duration::from_millis(60_001)), 61);
+        assert_eq!(whole_seconds(Duration::from_secs(u64::MAX)), u32::MAX);
     }
 }

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::cache_aside::FetchOptions;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::set::{SetOptions, SetOutcome};
@@ -71,7 +72,8 @@ impl Client {
 
     /// Typed [`get_or_set_with`](Client::get_or_set_with): the value under
     /// `key` as a `T`; on a miss, or a stored value that is not a `T`,
-    /// `compute`s it and stores it fenced by the read.
+    /// `compute`s it and stores it fenced by the read (and under the
+    /// read's lease, so concurrent misses compute it once).
     pub async fn get_or_set_as<T, K, G, F, Fut>(
         &self,
         key: K,
@@ -107,15 +109,17 @@ impl Client {
         Fut: Future<Output = std::result::Result<T, E>>,
         E: From<Error>,
     {
-        let options = SetOptions::new().ttl(ttl).tags(tags);
-        self.cache_aside(
-            key.as_ref(),
-            options,
-            |bytes| decode(bytes).ok(),
-            compute,
-            |value| encode(value),
-        )
-        .await
+        let options = FetchOptions::new().ttl(ttl).tags(tags);
+        let (value, _) = self
+            .cache_aside(
+                key.as_ref(),
+                &options,
+                |bytes| decode(bytes).ok(),
+                |_| compute(),
+                |value| encode(value),
+            )
+            .await?;
+        Ok(value)
     }
 }
 

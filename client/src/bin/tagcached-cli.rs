@@ -229,6 +229,7 @@ impl Args {
                         client_flags: set.flags,
                         mode,
                         fence: set.fence,
+                        ..SetOptions::default()
                     },
                 }
             }
@@ -469,6 +470,7 @@ mod tests {
                     client_flags: 7,
                     mode: SetMode::Add,
                     fence: Some(99),
+                    ..SetOptions::default()
                 },
             }
         );
@@ -602,7 +604,10 @@ mod tests {
         };
         assert_eq!(shown(&hit, all), "tags: a b\ncas: 7\nfence: 99\n");
         assert_eq!(shown(&hit, Shown::default()), "");
-        let miss = Lookup::Miss { fence: 100 };
+        let miss = Lookup::Miss {
+            fence: 100,
+            lease: None,
+        };
         assert_eq!(shown(&miss, all), "fence: 100\n");
         assert_eq!(
             shown(

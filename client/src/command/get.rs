@@ -1,31 +1,27 @@
-//! GET (protocol.md §6.3): one key's lookup, a hit or a miss, each with the
-//! fence.
+//! GET (protocol.md §6.3): one key's lookup: a hit, a stale hit, a miss or
+//! a hot miss, each with the fence, and the lease when one was granted.
 
 use bytes::Bytes;
 use tagcached_protocol::request;
-use tagcached_protocol::{Flags, Outcome, Response};
+use tagcached_protocol::{Outcome, Response};
 
 use super::{answer_one, Call, Command};
 use crate::error::Result;
-use crate::lookup::Lookup;
+use crate::lookup::{Item, LeaseToken, Lookup};
+use crate::read::ReadOptions;
 
 /// A GET sent.
 #[derive(Debug)]
 pub(crate) struct Get;
 
 impl Get {
-    /// GET of `key`; `with_tags` asks for a hit's tags.
-    pub(crate) fn call(key: Bytes, with_tags: bool) -> Call<Get> {
-        let flags = if with_tags {
-            Flags::WITH_TAGS
-        } else {
-            Flags::NONE
-        };
+    /// GET of `key` as `options` say.
+    pub(crate) fn call(key: Bytes, options: &ReadOptions) -> Call<Get> {
         Call::new(
-            flags,
+            options.flags(),
             tagcached_protocol::Command::Get(request::Get {
                 key,
-                request_tags: None,
+                request_tags: options.request_tag_list(),
             }),
             Get,
         )
@@ -40,12 +36,19 @@ impl Command for Get {
     }
 }
 
-/// A hit or a miss as a [`Lookup`], with the key index a GETM frame
+/// A lookup status as a [`Lookup`], with the key index a GETM frame
 /// carries (`None` in a GET's).
 pub(super) fn lookup(outcome: Outcome) -> Result<(Option<u16>, Lookup), Outcome> {
     match outcome {
         Outcome::Hit(hit) => Ok((hit.key_index, Lookup::from(hit))),
+        Outcome::Stale(hit) => {
+            let lease = hit.lease.token().and_then(LeaseToken::new);
+            let key_index = hit.key_index;
+            let item = Item::from_hit(hit);
+            Ok((key_index, Lookup::Stale { item, lease }))
+        }
         Outcome::Miss(miss) => Ok((miss.key_index, Lookup::from(miss))),
+        Outcome::HotMiss(miss) => Ok((miss.key_index, Lookup::HotMiss { fence: miss.fence })),
         other => Err(other),
     }
 }
@@ -53,12 +56,11 @@ pub(super) fn lookup(outcome: Outcome) -> Result<(Option<u16>, Lookup), Outcome>
 #[cfg(test)]
 mod tests {
     use tagcached_protocol::response::{Hit, Lease, Miss};
-    use tagcached_protocol::Opcode;
+    use tagcached_protocol::{Flags, Opcode};
 
     use super::*;
     use crate::command::tests::response;
     use crate::error::Error;
-    use crate::lookup::Item;
 
     #[test]
     fn a_hit_becomes_an_item_with_its_fence_and_a_miss_keeps_its_fence() {
@@ -88,7 +90,13 @@ mod tests {
             lease: Lease::NotRequested,
         });
         let missed = Get.answer(vec![response(Opcode::GET, miss)]).expect("miss");
-        assert_eq!(missed, Lookup::Miss { fence: 11 });
+        assert_eq!(
+            missed,
+            Lookup::Miss {
+                fence: 11,
+                lease: None
+            }
+        );
         assert_eq!(missed.fence(), 11);
     }
 
@@ -102,9 +110,47 @@ mod tests {
     }
 
     #[test]
-    fn with_tags_is_the_flag() {
+    fn read_options_become_the_flags_and_the_request_tags() {
         let key = Bytes::from_static(b"k");
-        assert_eq!(Get::call(key.clone(), false).request.flags, Flags::NONE);
-        assert_eq!(Get::call(key, true).request.flags, Flags::WITH_TAGS);
+        let plain = Get::call(key.clone(), &ReadOptions::new()).request;
+        assert_eq!(plain.wire_flags(), Flags::NONE);
+        let options = ReadOptions::new().lease().request_tags(["t"]);
+        let leased = Get::call(key, &options).request;
+        assert_eq!(leased.wire_flags(), Flags::LEASE | Flags::REQUEST_TAGS);
+    }
+
+    #[test]
+    fn stale_and_hot_misses_keep_their_fence_and_a_granted_lease() {
+        let granted = Lease::from_field(Some(7));
+        let stale = Outcome::Stale(Hit {
+            key_index: None,
+            fence: 10,
+            lease: granted,
+            cas: 20,
+            client_flags: 0,
+            tags: Vec::new(),
+            value: Bytes::from_static(b"old"),
+        });
+        let found = Get
+            .answer(vec![response(Opcode::GET, stale)])
+            .expect("stale");
+        assert!(found.is_stale() && !found.is_hit());
+        assert_eq!(found.lease(), LeaseToken::new(7));
+        assert_eq!(found.item().map(|item| &item.value[..]), Some(&b"old"[..]));
+        let miss = |lease| Miss {
+            key_index: None,
+            fence: 11,
+            lease,
+        };
+        let leased = Get
+            .answer(vec![response(Opcode::GET, Outcome::Miss(miss(granted)))])
+            .expect("miss");
+        assert_eq!(leased.lease(), LeaseToken::new(7));
+        let hot = Outcome::HotMiss(miss(Lease::NotGranted));
+        let hot = Get
+            .answer(vec![response(Opcode::GET, hot)])
+            .expect("hot miss");
+        assert_eq!(hot, Lookup::HotMiss { fence: 11 });
+        assert_eq!((hot.fence(), hot.lease(), hot.item()), (11, None, None));
     }
 }

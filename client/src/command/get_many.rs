@@ -3,12 +3,13 @@
 
 use bytes::Bytes;
 use tagcached_protocol::request;
-use tagcached_protocol::{Flags, Response};
+use tagcached_protocol::Response;
 
 use super::get::lookup;
 use super::{unexpected, Call, Command};
 use crate::error::{Error, Result};
 use crate::lookup::Lookup;
+use crate::read::ReadOptions;
 
 /// A GETM sent, of `key_count` keys.
 #[derive(Debug)]
@@ -17,10 +18,10 @@ pub(crate) struct GetMany {
 }
 
 impl GetMany {
-    /// GETM of `keys`; `with_tags` asks for each hit's tags. Refuses, before
-    /// sending, a count the wire cannot carry; the server's own bound,
-    /// `max_keys_per_getm`, is lower and is the server's to enforce.
-    pub(crate) fn call(keys: Vec<Bytes>, with_tags: bool) -> Result<Call<GetMany>> {
+    /// GETM of `keys` as `options` say. Refuses, before sending, a count
+    /// the wire cannot carry; the server's own bound, `max_keys_per_getm`,
+    /// is lower and is the server's to enforce.
+    pub(crate) fn call(keys: Vec<Bytes>, options: &ReadOptions) -> Result<Call<GetMany>> {
         if keys.is_empty() || keys.len() > usize::from(u16::MAX) {
             return Err(Error::InvalidArgument(format!(
                 "{} keys; one GETM takes 1..={}",
@@ -28,19 +29,14 @@ impl GetMany {
                 u16::MAX
             )));
         }
-        let flags = if with_tags {
-            Flags::WITH_TAGS
-        } else {
-            Flags::NONE
-        };
         let command = GetMany {
             key_count: keys.len(),
         };
         let body = tagcached_protocol::Command::GetMany(request::GetMany {
             keys,
-            request_tags: None,
+            request_tags: options.request_tag_list(),
         });
-        Ok(Call::new(flags, body, command))
+        Ok(Call::new(options.flags(), body, command))
     }
 }
 
@@ -153,8 +149,12 @@ mod tests {
 
     #[test]
     fn a_getm_the_wire_cannot_count_is_refused_before_sending() {
-        let refused =
-            |keys: Vec<Bytes>| matches!(GetMany::call(keys, false), Err(Error::InvalidArgument(_)));
+        let refused = |keys: Vec<Bytes>| {
+            matches!(
+                GetMany::call(keys, &ReadOptions::new()),
+                Err(Error::InvalidArgument(_))
+            )
+        };
         assert!(refused(Vec::new()));
         assert!(refused(vec![
             Bytes::from_static(b"k");

@@ -1,5 +1,8 @@
 //! INVALIDATE_TAGS (protocol.md §6.8): every entry carrying any of the
-//! tags, on every shard, is a miss from the answer on.
+//! tags, on every shard, is a miss from the answer on; or, soft, stale for
+//! a window and a miss after it.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use tagcached_protocol::request;
@@ -7,6 +10,7 @@ use tagcached_protocol::{Flags, Response};
 
 use super::{answer_one, bytes, sequence, Call, Command};
 use crate::error::{Error, Result};
+use crate::set::whole_seconds;
 
 /// An INVALIDATE_TAGS sent; answered with the invalidation sequence
 /// assigned.
@@ -14,13 +18,16 @@ use crate::error::{Error, Result};
 pub(crate) struct InvalidateTags;
 
 impl InvalidateTags {
-    /// INVALIDATE_TAGS of `tags`; refused as [`tag_list`] says.
+    /// INVALIDATE_TAGS of `tags`, hard, or soft with the window
+    /// `soft_expire` (rounded up to whole seconds; zero acts as hard);
+    /// refused as [`tag_list`] says.
     pub(crate) fn call<T: AsRef<[u8]>>(
         tags: impl IntoIterator<Item = T>,
+        soft_expire: Option<Duration>,
     ) -> Result<Call<InvalidateTags>> {
         let body = tagcached_protocol::Command::InvalidateTags(request::InvalidateTags {
             tags: tag_list(tags)?,
-            soft_expire: None,
+            soft_expire: soft_expire.map(whole_seconds),
         });
         Ok(Call::new(Flags::NONE, body, InvalidateTags))
     }
@@ -34,14 +41,15 @@ impl Command for InvalidateTags {
     }
 }
 
-/// The tags of an invalidation, refused before any server sees them if
-/// there are none or more than the wire can count. A client fanning out to
-/// several servers checks once, so that none gets what another refuses.
+/// The tags of an invalidation or a TAG_STATUS, refused before any server
+/// sees them if there are none or more than the wire can count. A client
+/// fanning out to several servers checks once, so that none gets what
+/// another refuses.
 pub(crate) fn tag_list<T: AsRef<[u8]>>(tags: impl IntoIterator<Item = T>) -> Result<Vec<Bytes>> {
     let tags: Vec<Bytes> = tags.into_iter().map(bytes).collect();
     if tags.is_empty() || tags.len() > usize::from(u16::MAX) {
         return Err(Error::InvalidArgument(format!(
-            "{} tags; INVALIDATE_TAGS takes 1..={}",
+            "{} tags; INVALIDATE_TAGS and TAG_STATUS take 1..={}",
             tags.len(),
             u16::MAX
         )));
@@ -60,14 +68,27 @@ mod tests {
     fn invalidating_no_tags_is_refused_before_sending() {
         let none: [&str; 0] = [];
         assert!(matches!(
-            InvalidateTags::call(none),
+            InvalidateTags::call(none, None),
             Err(Error::InvalidArgument(_))
         ));
-        let call = InvalidateTags::call(["a", "b"]).expect("two tags");
+        let call = InvalidateTags::call(["a", "b"], None).expect("two tags");
         assert!(matches!(
             call.request.command,
             tagcached_protocol::Command::InvalidateTags(request::InvalidateTags { tags, .. })
                 if tags.len() == 2
+        ));
+    }
+
+    #[test]
+    fn a_soft_window_is_sent_in_whole_seconds_with_the_soft_flag() {
+        let call = InvalidateTags::call(["a"], Some(Duration::from_millis(1))).expect("a tag");
+        assert_eq!(call.request.wire_flags(), Flags::SOFT);
+        assert!(matches!(
+            call.request.command,
+            tagcached_protocol::Command::InvalidateTags(request::InvalidateTags {
+                soft_expire: Some(1),
+                ..
+            })
         ));
     }
 

@@ -26,6 +26,7 @@ mod invalidate_tags;
 mod ping;
 mod set;
 mod stats;
+mod tag_status;
 mod touch;
 
 use bytes::Bytes;
@@ -43,6 +44,7 @@ pub(crate) use invalidate_tags::{tag_list, InvalidateTags};
 pub(crate) use ping::{Noop, Ping};
 pub(crate) use set::Set;
 pub(crate) use stats::Stats;
+pub(crate) use tag_status::TagStatus;
 pub(crate) use touch::Touch;
 
 /// A command sent, holding what reading its answer needs.

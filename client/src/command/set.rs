@@ -6,7 +6,8 @@ use tagcached_protocol::{Flags, Outcome, Response};
 
 use super::{answer_one, Call, Command};
 use crate::error::{Error, Result};
-use crate::set::{ttl_seconds, SetOptions, SetOutcome};
+use crate::lookup::LeaseToken;
+use crate::set::{whole_seconds, SetOptions, SetOutcome};
 
 /// A SET sent.
 #[derive(Debug)]
@@ -26,10 +27,10 @@ impl Set {
         let body = tagcached_protocol::Command::Set(request::Set {
             mode: options.mode,
             client_flags: options.client_flags,
-            ttl: ttl_seconds(options.ttl),
+            ttl: whole_seconds(options.ttl),
             fence: options.fence,
-            lease: None,
-            stale_after: None,
+            lease: options.lease.map(LeaseToken::get),
+            stale_after: options.stale_after.map(whole_seconds),
             key,
             tags: options.tags.clone(),
             value,
@@ -48,6 +49,7 @@ impl Command for Set {
             Outcome::Exists => Ok(SetOutcome::Exists),
             Outcome::NotFound => Ok(SetOutcome::NotFound),
             Outcome::Fenced => Ok(SetOutcome::Fenced),
+            Outcome::LeaseLost => Ok(SetOutcome::LeaseLost),
             other => Err(other),
         })
     }
@@ -79,7 +81,9 @@ mod tests {
             .tags(["a", "b"])
             .client_flags(7)
             .mode(SetMode::Cas(99))
-            .fence(1234);
+            .fence(1234)
+            .lease(LeaseToken::new(5).expect("not 0"))
+            .stale_after(Duration::from_millis(1500));
         assert_eq!(
             body(&options, b"v").expect("encodable"),
             request::Set {
@@ -87,8 +91,8 @@ mod tests {
                 client_flags: 7,
                 ttl: 30,
                 fence: Some(1234),
-                lease: None,
-                stale_after: None,
+                lease: Some(5),
+                stale_after: Some(2),
                 key: Bytes::from_static(b"k"),
                 tags: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
                 value: Bytes::from_static(b"v"),
@@ -101,6 +105,7 @@ mod tests {
         let set = body(&SetOptions::default(), b"").expect("encodable");
         assert_eq!(set.mode, SetMode::Set);
         assert_eq!((set.ttl, set.fence, set.client_flags), (0, None, 0));
+        assert_eq!((set.lease, set.stale_after), (None, None));
         assert!(set.tags.is_empty());
     }
 
@@ -119,6 +124,7 @@ mod tests {
             (Outcome::Exists, SetOutcome::Exists),
             (Outcome::NotFound, SetOutcome::NotFound),
             (Outcome::Fenced, SetOutcome::Fenced),
+            (Outcome::LeaseLost, SetOutcome::LeaseLost),
         ];
         for (outcome, expected) in cases {
             let frames = vec![response(Opcode::SET, outcome)];

@@ -8,7 +8,7 @@ use tagcached_protocol::{Flags, Response};
 
 use super::{answer_one, found, Call, Command};
 use crate::error::Result;
-use crate::set::ttl_seconds;
+use crate::set::whole_seconds;
 
 /// A TOUCH sent; answered with whether a live entry's TTL was reset.
 #[derive(Debug)]
@@ -19,7 +19,7 @@ impl Touch {
     /// expire).
     pub(crate) fn call(key: Bytes, ttl: Duration) -> Call<Touch> {
         let body = tagcached_protocol::Command::Touch(request::Touch {
-            ttl: ttl_seconds(ttl),
+            ttl: whole_seconds(ttl),
             key,
         });
         Call::new(Flags::NONE, body, Touch)
