@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use support::cli::{cli, cli_with_stdin, Output};
 use support::start_server;
 
-/// The exit status of a command that ran but did not apply (a miss,
-/// NOT_FOUND, EXISTS, FENCED).
+/// The exit status of a command that ran but did not apply (a miss, a hot
+/// miss, NOT_FOUND, EXISTS, FENCED, LEASE_LOST).
 const DID_NOT_APPLY: Option<i32> = Some(1);
 
 #[track_caller]
@@ -178,6 +178,120 @@ fn touch_takes_ttl_as_set_does_and_still_as_a_second_argument() {
         }
     }
     assert_eq!(cli(&addr, &["get", "kept"]).stdout, b"v");
+}
+
+/// The value of `name=` in a `tags` line.
+#[track_caller]
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let prefix = format!("{name}=");
+    line.split(' ')
+        .find_map(|word| word.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+}
+
+/// Issue 9: `invalidate --soft`, `get --allow-stale` and `tags`.
+#[test]
+fn a_soft_invalidation_is_stale_to_get_allow_stale_and_a_miss_to_get() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    assert_ok(
+        &cli(&addr, &["set", "page", "v1", "--tag", "posts"]),
+        "STORED\n",
+    );
+    let soft = cli(&addr, &["invalidate", "posts", "--soft", "--expire", "60"]);
+    assert_eq!(soft.code, Some(0), "{soft:?}");
+    let soft_seq = soft.stdout_text().trim().to_owned();
+
+    let plain = cli(&addr, &["get", "page"]);
+    assert_eq!(plain.code, DID_NOT_APPLY, "a plain read misses: {plain:?}");
+    assert!(plain.stdout.is_empty(), "{plain:?}");
+    let stale = cli(&addr, &["get", "page", "--allow-stale"]);
+    assert_eq!(stale.code, Some(0), "{stale:?}");
+    assert_eq!(stale.stdout, b"v1");
+    assert_eq!(stale.stderr, "STALE\n");
+
+    let tags = cli(&addr, &["tags", "posts", "never-invalidated"]);
+    assert_eq!(tags.code, Some(0), "{tags:?}");
+    let text = tags.stdout_text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{tags:?}");
+    assert!(
+        lines[0].starts_with("posts entries=1 hard=none soft="),
+        "{tags:?}"
+    );
+    assert_eq!(field(lines[0], "soft"), soft_seq);
+    let at: u64 = field(lines[0], "soft_at").parse().expect("Unix ms");
+    let until: u64 = field(lines[0], "soft_until").parse().expect("Unix ms");
+    assert_eq!(until - at, 60_000, "the window asked for");
+    assert_eq!(lines[1], "never-invalidated entries=0 hard=none soft=none");
+
+    // A hard invalidation ends the window at once.
+    let hard = cli(&addr, &["invalidate", "posts"]);
+    assert_eq!(hard.code, Some(0), "{hard:?}");
+    let gone = cli(&addr, &["get", "page", "--allow-stale"]);
+    assert_eq!(gone.code, DID_NOT_APPLY, "{gone:?}");
+    let tags = cli(&addr, &["tags", "posts"]).stdout_text();
+    assert_eq!(field(&tags, "hard"), hard.stdout_text().trim());
+}
+
+/// Issue 9: `flush --soft` makes every entry stale, not gone.
+#[test]
+fn a_soft_flush_leaves_every_entry_stale() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    assert_ok(&cli(&addr, &["set", "untagged", "v"]), "STORED\n");
+    assert_ok(&cli(&addr, &["flush", "--soft", "--expire", "60"]), "OK\n");
+    assert_eq!(cli(&addr, &["get", "untagged"]).code, DID_NOT_APPLY);
+    let stale = cli(&addr, &["get", "untagged", "--allow-stale"]);
+    assert_eq!((stale.code, stale.stderr.as_str()), (Some(0), "STALE\n"));
+    assert_ok(&cli(&addr, &["flush"]), "OK\n");
+    let gone = cli(&addr, &["get", "untagged", "--allow-stale"]);
+    assert_eq!(gone.code, DID_NOT_APPLY, "{gone:?}");
+}
+
+/// Issue 9: `get --lease` prints the token `set --lease` takes; a second
+/// reader is told someone is on it; a DELETE makes the lease lost.
+#[test]
+fn get_lease_grants_one_reader_the_token_that_set_lease_takes() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let first = cli(&addr, &["get", "k", "--lease"]);
+    assert_eq!(first.code, DID_NOT_APPLY, "{first:?}");
+    let token = shown(&first, "lease").to_string();
+    let second = cli(&addr, &["get", "k", "--lease"]);
+    assert_eq!(
+        (second.code, second.stderr.as_str()),
+        (DID_NOT_APPLY, "HOT_MISS\n")
+    );
+    assert_ok(
+        &cli(
+            &addr,
+            &["set", "k", "v", "--lease", &token, "--stale-after", "1"],
+        ),
+        "STORED\n",
+    );
+    assert_ok(&cli(&addr, &["get", "k"]), "v");
+    // The lease ended with the SET that stored.
+    let again = cli(&addr, &["set", "k", "v2", "--lease", &token]);
+    assert_eq!(again.code, DID_NOT_APPLY, "{again:?}");
+    assert_eq!(again.stdout_text(), "LEASE_LOST\n");
+
+    // A second later the entry is stale, and one reader may refresh it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refresh = loop {
+        let read = cli(&addr, &["get", "k", "--allow-stale", "--lease"]);
+        if read.stderr.starts_with("STALE") {
+            break read;
+        }
+        assert!(Instant::now() < deadline, "never stale: {read:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(refresh.stdout, b"v");
+    let token = shown(&refresh, "lease").to_string();
+    assert_ok(&cli(&addr, &["del", "k"]), "DELETED\n");
+    let lost = cli(&addr, &["set", "k", "v3", "--lease", &token]);
+    assert_eq!(lost.code, DID_NOT_APPLY, "{lost:?}");
+    assert_eq!(lost.stdout_text(), "LEASE_LOST\n");
 }
 
 /// Running the CLI with its standard output on a pseudo-terminal.

@@ -1,16 +1,19 @@
 //! `tagcached-cli`: run one command against a tagcached server.
 //!
-//! Exit status: 0 when the command did what it says; 1 when it ran but
-//! found nothing or did not apply (a miss, `NOT_FOUND`, `NOT_STORED`,
-//! `EXISTS`, `FENCED`); 2 for a usage, connection or server error, with the
-//! message on standard error.
+//! Exit status: 0 when the command did what it says (`get --allow-stale`
+//! that finds a stale value included); 1 when it ran but found nothing or
+//! did not apply (a miss, a hot miss, `NOT_FOUND`, `NOT_STORED`, `EXISTS`,
+//! `FENCED`, `LEASE_LOST`); 2 for a usage, connection or server error, with
+//! the message on standard error.
 //!
 //! Standard output carries only what a script wants to capture: `get`
 //! writes the value's bytes unchanged to a pipe or file (on a terminal it
 //! ends them with a newline, so the prompt starts on a line of its own),
-//! the other commands one answer per line. What `get` is asked to show
-//! besides the value (`--show-tags`, `--show-cas`, `--show-fence`) goes to
-//! standard error, one `name: value` line each, after the value.
+//! the other commands one answer per line. What `get` says besides the
+//! value goes to standard error, after the value: `STALE` or `HOT_MISS`
+//! when the read found that, then what it was asked to show (`--lease`,
+//! `--show-tags`, `--show-cas`, `--show-fence`), one `name: value` line
+//! each.
 //!
 //! The command line is parsed by clap into [`Args`], then turned into one
 //! [`Invocation`] in [`Args::into_invocation`]; [`run`] is a thin layer over
@@ -21,10 +24,21 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::num::NonZeroU64;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use anyhow::Context;
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use tagcached_client::{ConnectOptions, Connection, Lookup, SetMode, SetOptions, SetOutcome};
+use tagcached_client::{
+    ConnectOptions, Connection, LeaseToken, Lookup, ReadOptions, SetMode, SetOptions, SetOutcome,
+    TagState,
+};
+
+/// The stale window of `invalidate --soft` and `flush --soft` without
+/// `--expire`: an hour, long enough for every page to be refreshed, short
+/// enough that a page nobody asks for is not kept for a day.
+const DEFAULT_SOFT_WINDOW: u32 = 3600;
 
 /// Talk to a tagcached server.
 #[derive(Debug, Parser)]
@@ -60,6 +74,16 @@ enum CommandArgs {
     Get {
         /// The key.
         key: OsString,
+        /// Also write a stale value (an invalidated tag's soft window, or
+        /// the entry's stale window); stderr then says `STALE`, and the
+        /// exit status is 0.
+        #[arg(long)]
+        allow_stale: bool,
+        /// Ask for the key's refresh lease: a read that finds no fresh
+        /// value prints `lease: N` on stderr, for `set --lease N`, or
+        /// `HOT_MISS` (exit 1) if another reader holds it.
+        #[arg(long)]
+        lease: bool,
         /// Also print the entry's tags to stderr, as `tags: a b c`.
         #[arg(long)]
         show_tags: bool,
@@ -94,17 +118,55 @@ enum CommandArgs {
         #[arg(value_name = "SECS")]
         secs: Option<u32>,
     },
-    /// Invalidate every entry carrying any of the tags; prints the
-    /// invalidation sequence number.
+    /// Invalidate every entry carrying any of the tags (`--soft`: make them
+    /// stale for a while); prints the invalidation sequence number.
     Invalidate {
         /// The tags.
         #[arg(required = true, value_name = "TAG")]
         tags: Vec<String>,
+        #[command(flatten)]
+        soft: SoftArgs,
     },
-    /// Remove every entry; prints OK.
-    Flush,
+    /// Remove every entry (`--soft`: make every entry stale for a while);
+    /// prints OK.
+    Flush {
+        #[command(flatten)]
+        soft: SoftArgs,
+    },
     /// Print the server's counters, one `name value` per line.
     Stats,
+    /// Print each tag's latest invalidations and how many entries carry it.
+    ///
+    /// One line per tag: `TAG entries=N hard=SEQ hard_at=MS soft=SEQ
+    /// soft_at=MS soft_until=MS`, times in Unix milliseconds, `hard=none`
+    /// or `soft=none` when the server remembers no such invalidation (never
+    /// invalidated, or forgotten). `entries` counts what the server holds,
+    /// including entries dead but not yet removed.
+    Tags {
+        /// The tags.
+        #[arg(required = true, value_name = "TAG")]
+        tags: Vec<String>,
+    },
+}
+
+/// Whether an invalidation or a flush is soft, and its window.
+#[derive(Debug, clap::Args)]
+struct SoftArgs {
+    /// Invalidate softly: entries turn stale, served only to reads that
+    /// allow stale data (`get --allow-stale`), and are gone once the window
+    /// passes.
+    #[arg(long)]
+    soft: bool,
+    /// The soft window in seconds; 0 is a hard invalidation.
+    #[arg(long, value_name = "SECS", requires = "soft", default_value_t = DEFAULT_SOFT_WINDOW)]
+    expire: u32,
+}
+
+impl SoftArgs {
+    /// The soft window, or `None` for a hard invalidation.
+    fn window(&self) -> Option<Duration> {
+        self.soft.then(|| Duration::from_secs(self.expire.into()))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +193,15 @@ struct SetArgs {
     /// Refuse (FENCED) if a tag was invalidated after fence N (from a GET).
     #[arg(long, value_name = "N")]
     fence: Option<u64>,
+    /// Store as the holder of lease TOKEN (from `get --lease`); refused
+    /// with LEASE_LOST if the lease was superseded, FENCED if a tag was
+    /// invalidated since it was granted.
+    #[arg(long, value_name = "TOKEN")]
+    lease: Option<NonZeroU64>,
+    /// Seconds after which the entry turns stale (served to `get
+    /// --allow-stale` until the TTL ends); 0 never.
+    #[arg(long, value_name = "SECS")]
+    stale_after: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +229,7 @@ enum Action {
     },
     Get {
         key: Vec<u8>,
+        read: ReadOptions,
         shown: Shown,
     },
     Delete {
@@ -169,9 +241,15 @@ enum Action {
     },
     Invalidate {
         tags: Vec<String>,
+        soft: Option<Duration>,
     },
-    Flush,
+    Flush {
+        soft: Option<Duration>,
+    },
     Stats,
+    Tags {
+        tags: Vec<String>,
+    },
 }
 
 /// What `get` prints on stderr besides the value.
@@ -229,17 +307,26 @@ impl Args {
                         client_flags: set.flags,
                         mode,
                         fence: set.fence,
-                        ..SetOptions::default()
+                        lease: set.lease.map(LeaseToken::from),
+                        stale_after: set.stale_after.map(|secs| Duration::from_secs(secs.into())),
                     },
                 }
             }
             CommandArgs::Get {
                 key,
+                allow_stale,
+                lease,
                 show_tags,
                 show_cas,
                 show_fence,
             } => Action::Get {
                 key: key.into_encoded_bytes(),
+                read: ReadOptions {
+                    with_tags: show_tags,
+                    allow_stale,
+                    lease,
+                    ..ReadOptions::default()
+                },
                 shown: Shown {
                     tags: show_tags,
                     cas: show_cas,
@@ -256,9 +343,15 @@ impl Args {
                     ttl: Duration::from_secs(ttl.into()),
                 }
             }
-            CommandArgs::Invalidate { tags } => Action::Invalidate { tags },
-            CommandArgs::Flush => Action::Flush,
+            CommandArgs::Invalidate { tags, soft } => Action::Invalidate {
+                tags,
+                soft: soft.window(),
+            },
+            CommandArgs::Flush { soft } => Action::Flush {
+                soft: soft.window(),
+            },
             CommandArgs::Stats => Action::Stats,
+            CommandArgs::Tags { tags } => Action::Tags { tags },
         };
         Invocation {
             server: self.server,
@@ -334,20 +427,16 @@ async fn execute(connection: &Connection, action: Action) -> anyhow::Result<bool
             writeln!(stdout, "{}", outcome.name())?;
             matches!(outcome, SetOutcome::Stored { .. })
         }
-        Action::Get { key, shown } => {
-            let lookup = if shown.tags {
-                connection.get_with_tags(key).await?
-            } else {
-                connection.get_with_fence(key).await?
-            };
-            // The value first, then what was asked for on stderr: on a
-            // terminal they then appear in that order.
+        Action::Get { key, read, shown } => {
+            let lookup = connection.get_with(key, &read).await?;
+            // The value first, then the rest on stderr: on a terminal they
+            // then appear in that order.
             if let Some(item) = lookup.item() {
                 write_value(&mut stdout, &item.value, stdout_is_terminal)?;
                 stdout.flush()?;
             }
             write_shown(&mut io::stderr().lock(), &lookup, shown)?;
-            lookup.is_hit()
+            lookup.item().is_some()
         }
         Action::Delete { key } => {
             let found = connection.delete(key).await?;
@@ -359,18 +448,31 @@ async fn execute(connection: &Connection, action: Action) -> anyhow::Result<bool
             writeln!(stdout, "{}", if found { "TOUCHED" } else { "NOT_FOUND" })?;
             found
         }
-        Action::Invalidate { tags } => {
-            writeln!(stdout, "{}", connection.invalidate_tags(tags).await?)?;
+        Action::Invalidate { tags, soft } => {
+            let seq = match soft {
+                Some(expire) => connection.soft_invalidate_tags(tags, expire).await?,
+                None => connection.invalidate_tags(tags).await?,
+            };
+            writeln!(stdout, "{seq}")?;
             true
         }
-        Action::Flush => {
-            connection.flush_all().await?;
+        Action::Flush { soft } => {
+            match soft {
+                Some(expire) => connection.soft_flush_all(expire).await?,
+                None => connection.flush_all().await?,
+            };
             writeln!(stdout, "OK")?;
             true
         }
         Action::Stats => {
             for (name, value) in connection.stats().await? {
                 writeln!(stdout, "{name} {value}")?;
+            }
+            true
+        }
+        Action::Tags { tags } => {
+            for state in connection.tag_status(tags).await?.tags {
+                writeln!(stdout, "{}", tag_line(&state))?;
             }
             true
         }
@@ -391,9 +493,19 @@ fn write_value(out: &mut impl Write, value: &[u8], terminal: bool) -> io::Result
     Ok(())
 }
 
-/// Writes what `get` was asked to show, one `name: value` line each:
-/// a hit's tags and CAS value, and the fence of a hit or a miss.
+/// Writes what `get` says besides the value: `STALE` or `HOT_MISS` if the
+/// read found that, the lease granted, then what it was asked to show, one
+/// `name: value` line each: a hit's tags and CAS value, and the fence of a
+/// hit or a miss.
 fn write_shown(out: &mut impl Write, lookup: &Lookup, shown: Shown) -> io::Result<()> {
+    match lookup {
+        Lookup::Stale { .. } => writeln!(out, "STALE")?,
+        Lookup::HotMiss { .. } => writeln!(out, "HOT_MISS")?,
+        Lookup::Hit(_) | Lookup::Miss { .. } => {}
+    }
+    if let Some(lease) = lookup.lease() {
+        writeln!(out, "lease: {lease}")?;
+    }
     if let Some(item) = lookup.item() {
         if shown.tags {
             let tags: Vec<_> = item
@@ -411,6 +523,37 @@ fn write_shown(out: &mut impl Write, lookup: &Lookup, shown: Shown) -> io::Resul
         writeln!(out, "fence: {}", lookup.fence())?;
     }
     Ok(())
+}
+
+/// One line of `tags`: `TAG entries=N hard=SEQ hard_at=MS soft=SEQ
+/// soft_at=MS soft_until=MS`, with `hard=none`, `soft=none` for an
+/// invalidation the server does not remember.
+fn tag_line(state: &TagState) -> String {
+    let mut line = format!(
+        "{} entries={}",
+        String::from_utf8_lossy(&state.tag),
+        state.entries
+    );
+    match state.hard {
+        Some(hard) => line.push_str(&format!(" hard={} hard_at={}", hard.seq, millis(hard.at))),
+        None => line.push_str(" hard=none"),
+    }
+    match state.soft {
+        Some(soft) => line.push_str(&format!(
+            " soft={} soft_at={} soft_until={}",
+            soft.seq,
+            millis(soft.at),
+            millis(soft.until)
+        )),
+        None => line.push_str(" soft=none"),
+    }
+    line
+}
+
+/// `time` in Unix milliseconds, as the server sent it.
+fn millis(time: SystemTime) -> u128 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis())
 }
 
 #[cfg(test)]
@@ -470,7 +613,8 @@ mod tests {
                     client_flags: 7,
                     mode: SetMode::Add,
                     fence: Some(99),
-                    ..SetOptions::default()
+                    lease: None,
+                    stale_after: None,
                 },
             }
         );
@@ -509,6 +653,7 @@ mod tests {
             parse(&["get", "k", "--show-tags"]).action,
             Action::Get {
                 key: b"k".to_vec(),
+                read: ReadOptions::new().with_tags(),
                 shown: Shown {
                     tags: true,
                     ..Shown::default()
@@ -519,6 +664,7 @@ mod tests {
             parse(&["get", "k", "--show-cas", "--show-fence"]).action,
             Action::Get {
                 key: b"k".to_vec(),
+                read: ReadOptions::new(),
                 shown: Shown {
                     tags: false,
                     cas: true,
@@ -540,10 +686,17 @@ mod tests {
         assert_eq!(
             parse(&["invalidate", "a", "b"]).action,
             Action::Invalidate {
+                tags: vec!["a".to_owned(), "b".to_owned()],
+                soft: None,
+            }
+        );
+        assert_eq!(parse(&["flush"]).action, Action::Flush { soft: None });
+        assert_eq!(
+            parse(&["tags", "a", "b"]).action,
+            Action::Tags {
                 tags: vec!["a".to_owned(), "b".to_owned()]
             }
         );
-        assert_eq!(parse(&["flush"]).action, Action::Flush);
         assert_eq!(parse(&["stats"]).action, Action::Stats);
         assert_eq!(parse(&["ping"]).action, Action::Ping);
     }
@@ -618,6 +771,104 @@ mod tests {
                 }
             ),
             ""
+        );
+    }
+
+    #[test]
+    fn soft_invalidations_and_flushes_take_a_window_that_defaults_to_an_hour() {
+        let hour = Some(Duration::from_secs(DEFAULT_SOFT_WINDOW.into()));
+        assert_eq!(
+            parse(&["invalidate", "--soft", "a"]).action,
+            Action::Invalidate {
+                tags: vec!["a".to_owned()],
+                soft: hour,
+            }
+        );
+        assert_eq!(
+            parse(&["invalidate", "a", "--soft", "--expire", "60"]).action,
+            Action::Invalidate {
+                tags: vec!["a".to_owned()],
+                soft: Some(Duration::from_secs(60)),
+            }
+        );
+        assert_eq!(
+            parse(&["flush", "--soft", "--expire", "0"]).action,
+            Action::Flush {
+                soft: Some(Duration::ZERO)
+            }
+        );
+        let hard_with_a_window = parse_error(&["invalidate", "a", "--expire", "60"]);
+        assert_eq!(
+            hard_with_a_window.kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn get_and_set_take_the_stale_and_lease_options() {
+        let Action::Get { read, .. } = parse(&["get", "k", "--allow-stale", "--lease"]).action
+        else {
+            panic!("not a get");
+        };
+        assert_eq!(read, ReadOptions::new().allow_stale().lease());
+        let Action::Set { options, .. } =
+            parse(&["set", "k", "v", "--lease", "12", "--stale-after", "30"]).action
+        else {
+            panic!("not a set");
+        };
+        assert_eq!(options.lease, LeaseToken::new(12));
+        assert_eq!(options.stale_after, Some(Duration::from_secs(30)));
+        let no_lease = parse_error(&["set", "k", "v", "--lease", "0"]);
+        assert_eq!(no_lease.exit_code(), 2, "0 is no lease token");
+    }
+
+    #[test]
+    fn a_stale_value_or_a_hot_miss_is_said_first_and_a_granted_lease_next() {
+        let shown = |lookup: &Lookup| {
+            let mut out = Vec::new();
+            write_shown(&mut out, lookup, Shown::default()).expect("write to a Vec");
+            String::from_utf8(out).expect("UTF-8")
+        };
+        let item = tagcached_client::Item {
+            value: Bytes::from_static(b"v"),
+            cas: 7,
+            client_flags: 0,
+            fence: 99,
+            tags: Vec::new(),
+        };
+        let lease = LeaseToken::new(5);
+        assert_eq!(shown(&Lookup::Stale { item, lease }), "STALE\nlease: 5\n");
+        assert_eq!(shown(&Lookup::HotMiss { fence: 1 }), "HOT_MISS\n");
+        assert_eq!(shown(&Lookup::Miss { fence: 1, lease }), "lease: 5\n");
+    }
+
+    #[test]
+    fn a_tag_line_names_each_invalidation_or_none() {
+        use tagcached_client::{Invalidation, SoftInvalidation};
+        let at = |millis| UNIX_EPOCH + Duration::from_millis(millis);
+        let never = TagState {
+            tag: Bytes::from_static(b"posts"),
+            entries: 3,
+            hard: None,
+            soft: None,
+        };
+        assert_eq!(tag_line(&never), "posts entries=3 hard=none soft=none");
+        let both = TagState {
+            tag: Bytes::from_static(b"user:3"),
+            entries: 0,
+            hard: Some(Invalidation {
+                seq: 10,
+                at: at(1_000),
+            }),
+            soft: Some(SoftInvalidation {
+                seq: 11,
+                at: at(2_000),
+                until: at(62_000),
+            }),
+        };
+        assert_eq!(
+            tag_line(&both),
+            "user:3 entries=0 hard=10 hard_at=1000 soft=11 soft_at=2000 soft_until=62000"
         );
     }
 
