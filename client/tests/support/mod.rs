@@ -33,6 +33,14 @@ pub fn start_server() -> Server {
     Server::start(Config::local_ephemeral()).expect("server starts")
 }
 
+/// A server with two threads on an ephemeral loopback port, configured
+/// further by `change`.
+pub fn start_server_with(change: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config::local_ephemeral();
+    change(&mut config);
+    Server::start(config).expect("server starts")
+}
+
 /// A server on `addr`, e.g. to restart one where it was.
 pub fn start_server_at(addr: SocketAddr) -> Server {
     let mut config = Config::local_ephemeral();
