@@ -387,30 +387,32 @@ impl Client {
     /// waits and who is served a stale value.
     ///
     /// ```no_run
-    /// # struct Post { id: u64, author: u64, html: String }
-    /// # async fn load_posts() -> Result<Vec<Post>, tagcached_client::Error> { Ok(Vec::new()) }
-    /// # async fn example(cache: tagcached_client::Client) -> Result<(), tagcached_client::Error> {
+    /// # struct Post { id: u64 }
+    /// # async fn load_posts() -> tagcached_client::Result<Vec<Post>> { Ok(Vec::new()) }
+    /// # fn render(posts: &[Post]) -> String { format!("{} posts", posts.len()) }
+    /// # async fn example(cache: tagcached_client::Client) -> tagcached_client::Result<()> {
     /// use std::time::Duration;
     /// use tagcached_client::{FetchOptions, FetchOutcome};
     ///
+    /// // Served stale at once while one caller, in any process, renders it
+    /// // anew; the tags it depends on are declared while it renders.
     /// let options = FetchOptions::new()
-    ///     .tag("posts")
-    ///     .ttl(Duration::from_secs(3600))
+    ///     .tag("blog")
+    ///     .ttl(Duration::from_secs(86_400))
     ///     .serve_stale(true);
     /// let page = cache
     ///     .fetch("page:/blog", &options, |cx| async move {
     ///         let posts = load_posts().await?;
-    ///         // Tags known only once the data is read.
-    ///         for post in &posts {
-    ///             cx.tag(format!("post:{}", post.id));
-    ///             cx.tag(format!("user:{}", post.author));
-    ///         }
-    ///         Ok::<_, tagcached_client::Error>(posts.iter().map(|post| post.html.as_str()).collect::<String>())
+    ///         cx.tags(posts.iter().map(|post| format!("post:{}", post.id)));
+    ///         Ok::<_, tagcached_client::Error>(render(&posts))
     ///     })
     ///     .await?;
-    /// if page.outcome == FetchOutcome::Stale {
-    ///     // Served at once; another caller is refreshing it.
-    /// }
+    /// let stale = page.outcome == FetchOutcome::Stale;
+    ///
+    /// // Post 7 changed: pages built from it are served stale for up to an
+    /// // hour while they are refreshed, then they miss.
+    /// cache.soft_invalidate_tags(["post:7"], Duration::from_secs(3600)).await?;
+    /// # drop(stale);
     /// # Ok(()) }
     /// ```
     pub async fn fetch<K, F, Fut, V, E>(

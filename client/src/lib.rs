@@ -25,7 +25,8 @@
 //!
 //! // Read, or compute and store (`render_user_page` is an `async fn`: the
 //! // closure returns a future). The miss's fence keeps a value computed
-//! // before an invalidation from being stored after it.
+//! // before an invalidation from being stored after it, and its lease makes
+//! // concurrent misses, in every process, compute it once.
 //! let page = cache
 //!     .get_or_set_with("page:/users/42", ["user:42"], Duration::from_secs(3600), || {
 //!         render_user_page(42)

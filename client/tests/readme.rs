@@ -1,7 +1,8 @@
 //! The README's examples, run as written, so that they cannot drift from
 //! what the code does: the shell session of "A session from the shell",
-//! line by line against a real server, and the Rust snippet of "From Rust",
-//! which must be the crate's doctest (compiled by `cargo test`).
+//! line by line against a real server, and the Rust snippets of "From Rust"
+//! and "Hard or soft invalidation", which must be doctests (compiled by
+//! `cargo test`): the crate's and `Client::fetch`'s.
 
 mod support;
 
@@ -13,6 +14,7 @@ use support::start_server;
 
 const README: &str = include_str!("../../README.md");
 const LIB_RS: &str = include_str!("../src/lib.rs");
+const CACHE_ASIDE_RS: &str = include_str!("../src/cache_aside.rs");
 
 /// The body of the first code block tagged `info` after `heading`.
 fn readme_block(heading: &str, info: &str) -> Vec<&'static str> {
@@ -80,15 +82,41 @@ fn stat(server: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no counter {name}"))
 }
 
-/// Whether printed lines match the README's. The one number the session
-/// cannot fix, the invalidation's sequence (it starts at the server's boot
-/// time), is matched by any number.
+/// Whether printed lines match the README's. The numbers the session
+/// cannot fix, invalidation sequences (they start at the server's boot
+/// time) and clock times in Unix milliseconds, are long: each run of ten
+/// or more digits in the README matches any run of digits. Everything else,
+/// counters included, must be as shown.
 fn lines_match(printed: &[&str], readme: &[String]) -> bool {
     printed.len() == readme.len()
-        && printed.iter().zip(readme).all(|(printed, readme)| {
-            let number = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-            printed == readme || (number(readme) && number(printed))
-        })
+        && printed
+            .iter()
+            .zip(readme)
+            .all(|(printed, readme)| line_matches(printed, readme))
+}
+
+fn line_matches(printed: &str, readme: &str) -> bool {
+    let (mut printed, mut readme) = (printed, readme);
+    loop {
+        let long = readme.bytes().take_while(u8::is_ascii_digit).count();
+        if long >= 10 {
+            let digits = printed.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return false;
+            }
+            (printed, readme) = (&printed[digits..], &readme[long..]);
+            continue;
+        }
+        let mut readme_chars = readme.chars();
+        let mut printed_chars = printed.chars();
+        match (readme_chars.next(), printed_chars.next()) {
+            (None, None) => return true,
+            (Some(expected), Some(found)) if expected == found => {
+                (printed, readme) = (printed_chars.as_str(), readme_chars.as_str());
+            }
+            _ => return false,
+        }
+    }
 }
 
 fn printed_lines(bytes: &[u8]) -> Vec<&str> {
@@ -111,7 +139,10 @@ fn the_readme_shell_session_prints_what_the_readme_shows() {
             assert!(alias.contains("--bin tagcached-cli"), "{alias}");
             continue;
         }
-        let invalidates = step.command.starts_with("tc invalidate ");
+        // A soft invalidation leaves its entries stale, not dead: nothing
+        // for the sweep to remove.
+        let invalidates =
+            step.command.starts_with("tc invalidate ") && !step.command.contains("--soft");
         let reclaimed = stat(&addr, "invalidated_reclaimed");
 
         let mut shell = Command::new("sh");
@@ -143,18 +174,38 @@ fn the_readme_shell_session_prints_what_the_readme_shows() {
     }
 }
 
-/// The visible lines of the first `no_run` example in the crate's docs.
-fn crate_doctest() -> Vec<&'static str> {
-    let docs = LIB_RS
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .map(|line| line.strip_prefix(' ').unwrap_or(line));
-    docs.skip_while(|line| *line != "```no_run")
+/// The visible lines of the first `no_run` example in `docs`, doc comment
+/// lines with their `//!` or `///` taken off.
+fn doctest(docs: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
+    docs.map(|line| line.strip_prefix(' ').unwrap_or(line))
+        .skip_while(|line| *line != "```no_run")
         .skip(1)
         .take_while(|line| *line != "```")
         // rustdoc's hidden lines: compiled, not shown.
         .filter(|line| *line != "#" && !line.starts_with("# "))
         .collect()
+}
+
+/// The visible lines of the first `no_run` example in the crate's docs.
+fn crate_doctest() -> Vec<&'static str> {
+    doctest(LIB_RS.lines().filter_map(|line| line.strip_prefix("//!")))
+}
+
+/// The visible lines of the `no_run` example in the docs of the item that
+/// `source` declares on the line starting with `item`.
+fn item_doctest(source: &'static str, item: &str) -> Vec<&'static str> {
+    let lines: Vec<&'static str> = source.lines().map(str::trim_start).collect();
+    let at = lines
+        .iter()
+        .position(|line| line.starts_with(item))
+        .unwrap_or_else(|| panic!("no `{item}`"));
+    let docs = lines[..at]
+        .iter()
+        .rev()
+        .take_while(|line| line.starts_with("///"))
+        .filter_map(|line| line.strip_prefix("///"))
+        .collect::<Vec<_>>();
+    doctest(docs.into_iter().rev())
 }
 
 /// Issue 8: the README's snippet passed `|| render(42)` where a closure
@@ -168,5 +219,18 @@ fn the_readme_rust_snippet_is_the_crate_doctest() {
     assert_eq!(
         readme, doctest,
         "README's snippet must be the visible lines of the example in client/src/lib.rs"
+    );
+}
+
+/// The Rust snippet of "Hard or soft invalidation" is the example of
+/// `Client::fetch`, so that it compiles as shown.
+#[test]
+fn the_readme_soft_invalidation_snippet_is_the_fetch_doctest() {
+    let readme = readme_block("## Hard or soft invalidation", "rust");
+    let doctest = item_doctest(CACHE_ASIDE_RS, "pub async fn fetch<");
+    assert!(doctest.len() > 5, "the doctest was found: {doctest:?}");
+    assert_eq!(
+        readme, doctest,
+        "README's snippet must be the visible lines of Client::fetch's example"
     );
 }
