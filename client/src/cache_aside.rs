@@ -195,36 +195,31 @@ impl Default for FetchOptions {
 /// helpers the computation calls.
 #[derive(Debug, Clone)]
 pub struct FetchContext {
-    declared: Arc<Mutex<Declared>>,
-}
-
-/// What a [`FetchContext`] holds.
-#[derive(Debug, Clone)]
-struct Declared {
-    tags: Vec<Bytes>,
-    ttl: Duration,
-    stale_after: Option<Duration>,
+    /// What the SET will store with: TTL, tags and stale window so far.
+    declared: Arc<Mutex<SetOptions>>,
 }
 
 impl FetchContext {
     fn new(options: &FetchOptions) -> FetchContext {
-        let declared = Declared {
-            tags: options.tags.clone(),
+        let declared = SetOptions {
             ttl: options.ttl,
+            tags: options.tags.clone(),
             stale_after: options.stale_after,
+            ..SetOptions::default()
         };
         FetchContext {
             declared: Arc::new(Mutex::new(declared)),
         }
     }
 
-    fn update(&self, change: impl FnOnce(&mut Declared)) {
+    fn update(&self, change: impl FnOnce(SetOptions) -> SetOptions) {
         // Nothing can be left half-changed by a panic here, so a poisoned
         // lock is used as is.
-        change(&mut self.declared.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut declared = self.declared.lock().unwrap_or_else(PoisonError::into_inner);
+        *declared = change(std::mem::take(&mut *declared));
     }
 
-    fn declared(&self) -> Declared {
+    fn declared(&self) -> SetOptions {
         self.declared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -233,27 +228,22 @@ impl FetchContext {
 
     /// Tag the value with `tag` too.
     pub fn tag(&self, tag: impl AsRef<[u8]>) {
-        let tag = Bytes::copy_from_slice(tag.as_ref());
-        self.update(|declared| declared.tags.push(tag));
+        self.update(|declared| declared.tag(tag));
     }
 
     /// Tag the value with each of `tags` too.
     pub fn tags<T: AsRef<[u8]>>(&self, tags: impl IntoIterator<Item = T>) {
-        let tags: Vec<Bytes> = tags
-            .into_iter()
-            .map(|tag| Bytes::copy_from_slice(tag.as_ref()))
-            .collect();
-        self.update(|declared| declared.tags.extend(tags));
+        self.update(|declared| declared.tags(tags));
     }
 
     /// Store the value with this TTL instead.
     pub fn ttl(&self, ttl: Duration) {
-        self.update(|declared| declared.ttl = ttl);
+        self.update(|declared| declared.ttl(ttl));
     }
 
     /// Store the value with this stale window instead.
     pub fn stale_after(&self, stale_after: Duration) {
-        self.update(|declared| declared.stale_after = Some(stale_after));
+        self.update(|declared| declared.stale_after(stale_after));
     }
 }
 
@@ -573,17 +563,15 @@ fn read_options(connection: &crate::Connection, options: &FetchOptions) -> ReadO
 
 /// How a fetch stores on `connection` what was `declared`, under `grant`;
 /// a stale window only where the server offers one.
-fn set_options(connection: &crate::Connection, declared: Declared, grant: Grant) -> SetOptions {
+fn set_options(connection: &crate::Connection, declared: SetOptions, grant: Grant) -> SetOptions {
     let stale_after = declared
         .stale_after
         .filter(|_| connection.offers(Features::STALE_WHILE_REVALIDATE));
     SetOptions {
-        ttl: declared.ttl,
-        tags: declared.tags,
         fence: Some(grant.fence),
         lease: grant.lease,
         stale_after,
-        ..SetOptions::default()
+        ..declared
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::join_all;
+use tagcached::Server;
 use tagcached_client::{
     Client, Connection, Error, FetchOptions, FetchOutcome, Lookup, ReadOptions, Reply, SetOptions,
     SetOutcome,
@@ -24,6 +25,16 @@ const CLOCKS_AGREE: Duration = Duration::from_secs(1);
 
 fn value(lookup: &Lookup) -> Option<&[u8]> {
     lookup.item().map(|item| &item.value[..])
+}
+
+/// Two servers, and a client of both.
+fn two_servers() -> ([Server; 2], Client) {
+    let servers = [start_server(), start_server()];
+    let cache = Client::builder()
+        .servers(servers.iter().map(|server| server.local_addr().to_string()))
+        .build()
+        .expect("client");
+    (servers, cache)
 }
 
 /// Reads `key` with stale data allowed until it misses, checking it is
@@ -367,15 +378,7 @@ async fn request_scoped_tags_make_an_entry_miss_or_stale_for_that_read_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tag_status_reports_each_servers_invalidations_and_entries() {
     bounded(async {
-        let first = start_server();
-        let second = start_server();
-        let cache = Client::builder()
-            .servers([
-                first.local_addr().to_string(),
-                second.local_addr().to_string(),
-            ])
-            .build()
-            .expect("client");
+        let (_servers, cache) = two_servers();
         let tagged = SetOptions::new().tag("posts");
         for n in 0..10 {
             let key = format!("post:{n}");
@@ -438,15 +441,7 @@ async fn tag_status_reports_each_servers_invalidations_and_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_soft_flush_on_every_server_leaves_every_entry_stale() {
     bounded(async {
-        let first = start_server();
-        let second = start_server();
-        let cache = Client::builder()
-            .servers([
-                first.local_addr().to_string(),
-                second.local_addr().to_string(),
-            ])
-            .build()
-            .expect("client");
+        let (_servers, cache) = two_servers();
         let keys: Vec<String> = (0..10).map(|n| format!("key:{n}")).collect();
         for key in &keys {
             assert!(cache
