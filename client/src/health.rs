@@ -67,6 +67,16 @@ impl Owed {
         !self.flush && self.tags.is_empty()
     }
 
+    /// Owes the invalidation of `tags`; none means a FLUSH_ALL.
+    fn add_invalidation(&mut self, tags: &[Bytes]) {
+        if tags.is_empty() {
+            self.tags = Vec::new();
+            self.flush = true;
+        } else {
+            self.add_tags(tags);
+        }
+    }
+
     fn add_tags(&mut self, tags: &[Bytes]) {
         if self.flush {
             return;
@@ -341,8 +351,9 @@ impl Health {
         self.publish(&state);
     }
 
-    /// If the server is down, records `tags` as owed and returns `true`: the
-    /// invalidation must not be sent. Otherwise returns `false`.
+    /// If the server is down, records the invalidation of `tags` as owed
+    /// (`tags` empty: a FLUSH_ALL) and returns `true`: the invalidation must
+    /// not be sent. Otherwise returns `false`.
     pub(crate) fn owe_if_down(&self, tags: &[Bytes]) -> bool {
         if !self.is_down() {
             return false;
@@ -351,7 +362,7 @@ impl Health {
         if !state.down {
             return false;
         }
-        state.owed.add_tags(tags);
+        state.owed.add_invalidation(tags);
         self.publish(&state);
         true
     }
@@ -361,12 +372,7 @@ impl Health {
     /// FLUSH_ALL. Returns whether this marked it down.
     pub(crate) fn owe(&self, tags: &[Bytes], now: Instant, error: &Error) -> bool {
         let mut state = self.lock();
-        if tags.is_empty() {
-            state.owed.flush = true;
-            state.owed.tags = Vec::new();
-        } else {
-            state.owed.add_tags(tags);
-        }
+        state.owed.add_invalidation(tags);
         state.last_error = Some(error.clone());
         let marked = !state.down;
         if marked {
@@ -513,6 +519,18 @@ mod tests {
         assert_eq!(health.recover_or_take_owed(), None);
         assert!(!health.is_down());
         assert!(!health.owe_if_down(&tags(&["d"])));
+    }
+
+    /// A FLUSH_ALL sent while the server was down was dropped: the empty
+    /// tag list that stands for it was owed as no tags at all.
+    #[test]
+    fn a_flush_sent_to_a_server_marked_down_is_owed() {
+        let health = health(5);
+        let t0 = Instant::now();
+        assert!(health.owe(&tags(&["a"]), t0, &Error::Closed));
+        assert!(health.owe_if_down(&[]));
+        let owed = health.snapshot().owed;
+        assert!(owed.flush && owed.tags.is_empty(), "{owed:?}");
     }
 
     #[test]
