@@ -480,6 +480,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_the_servers_features_do_not_cover_is_refused_before_sending() {
+        // The test connection's server offers no features.
+        let connection = connection();
+        let mut pipeline = connection.pipeline();
+        pipeline
+            .get("k")
+            .get_with("k", &ReadOptions::new().allow_stale())
+            .get_with("k", &ReadOptions::new().lease())
+            .tag_status(["t"]);
+        let checked: Vec<Result<()>> = pipeline
+            .queued
+            .iter()
+            .map(|call| {
+                let call = call.as_ref().expect("buildable");
+                connection.check_request(&call.request)
+            })
+            .collect();
+        assert!(checked[0].is_ok());
+        assert!(checked[1..]
+            .iter()
+            .all(|checked| matches!(checked, Err(Error::Unsupported(_)))));
+    }
+
+    #[tokio::test]
     async fn a_command_that_cannot_be_sent_fails_in_its_slot() {
         let none: [&str; 0] = [];
         let refused = reply(
