@@ -16,16 +16,18 @@
 //! that finds no fresh value is granted it and computes; the others are
 //! told someone is recomputing (HOT_MISS) and read again after a short,
 //! growing pause (from [`FetchOptions::FIRST_PAUSE`] up to
-//! [`FetchOptions::LONGEST_PAUSE`]), until the
-//! value lands ([`FetchOutcome::Waited`]), or the lease passes to them (the
-//! holder's lease time ran out: they compute), or
+//! [`FetchOptions::LONGEST_PAUSE`]), until the value lands
+//! ([`FetchOutcome::Waited`]), or the lease passes to one of them (the
+//! holder gave it up, or its lease time ran out: that one computes), or
 //! [`FetchOptions::max_wait`] has passed: then each computes the value
 //! itself and stores it fenced, so a computer that died or hangs costs the
 //! others at most that wait, at the price of their computing at once. The
 //! holder's SET carries its lease and is refused (LEASE_LOST) if the lease
 //! was superseded, by a DELETE or another SET of the key, meanwhile. If
 //! `compute` fails, its error is returned, nothing is stored, and the lease
-//! is given up, so that a waiting caller is granted it and tries in turn.
+//! is given up, so that a waiting caller is granted it and tries in turn. A
+//! call dropped while it computes (a cancelled request) cannot give its
+//! lease up: it lapses at the server's lease time.
 //!
 //! **Stale copies.** With [`FetchOptions::serve_stale`], a stale entry (its
 //! tag was invalidated softly, or its `stale_after` passed) is served at
@@ -502,9 +504,7 @@ impl Client {
         };
         Ok((value, outcome))
     }
-}
 
-impl Client {
     /// Gives up the lease `lease` on `key` without storing anything, so
     /// that the callers waiting for its value are granted it at their next
     /// read instead of waiting for it to lapse. A SET with the lease ends it
