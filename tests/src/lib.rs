@@ -13,20 +13,20 @@
 //! the sweep, noticing a closed socket) polls under a [`Deadline`] instead
 //! of guessing a fixed sleep.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use tagcached::{Config, Server};
 use tagcached_protocol::request::{Command, Delete, Get, GetMany, Hello, InvalidateTags, Set};
-use tagcached_protocol::request::{FlushAll, SetMode, Touch};
-use tagcached_protocol::response::{ErrorReply, HelloInfo, Hit, Miss, Outcome};
+use tagcached_protocol::request::{FlushAll, SetMode, TagStatus, Touch};
+use tagcached_protocol::response::{ErrorReply, HelloInfo, Hit, Miss, Outcome, TagStatusInfo};
 use tagcached_protocol::{
-    shard_for_key, ClientCodec, ErrorCode, FatalError, Flags, Request, Response,
+    shard_for_key, ClientFrameCodec, ErrorCode, FatalError, Flags, Opcode, Request, Response,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -244,12 +244,59 @@ pub fn touch_cmd(key: impl AsRef<[u8]>, ttl: u32) -> Command {
 /// An INVALIDATE_TAGS command.
 pub fn invalidate_cmd(tags: &[&str]) -> Command {
     Command::InvalidateTags(InvalidateTags {
-        tags: tags
-            .iter()
-            .map(|tag| Bytes::copy_from_slice(tag.as_bytes()))
-            .collect(),
+        tags: to_bytes(tags),
         soft_expire: None,
     })
+}
+
+/// A soft INVALIDATE_TAGS command with a window of `expire` seconds
+/// (protocol.md §6.8).
+pub fn soft_invalidate_cmd(tags: &[&str], expire: u32) -> Command {
+    Command::InvalidateTags(InvalidateTags {
+        tags: to_bytes(tags),
+        soft_expire: Some(expire),
+    })
+}
+
+/// A GET command with request-scoped tags (protocol.md §8.5).
+pub fn get_scoped_cmd(key: impl AsRef<[u8]>, request_tags: &[&str]) -> Command {
+    Command::Get(Get {
+        key: Bytes::copy_from_slice(key.as_ref()),
+        request_tags: Some(to_bytes(request_tags)),
+    })
+}
+
+/// A GETM command with request-scoped tags (protocol.md §8.5).
+pub fn get_many_scoped_cmd<K: AsRef<[u8]>>(keys: &[K], request_tags: &[&str]) -> Command {
+    Command::GetMany(GetMany {
+        keys: keys
+            .iter()
+            .map(|key| Bytes::copy_from_slice(key.as_ref()))
+            .collect(),
+        request_tags: Some(to_bytes(request_tags)),
+    })
+}
+
+/// A TAG_STATUS command (protocol.md §6.11).
+pub fn tag_status_cmd(tags: &[&str]) -> Command {
+    Command::TagStatus(TagStatus {
+        tags: to_bytes(tags),
+    })
+}
+
+fn to_bytes(tags: &[&str]) -> Vec<Bytes> {
+    tags.iter()
+        .map(|tag| Bytes::copy_from_slice(tag.as_bytes()))
+        .collect()
+}
+
+/// The wall clock in Unix milliseconds, to bound the times the server
+/// reports.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
 }
 
 /// A HELLO command; `want_shard` `None` is "any shard".
@@ -328,10 +375,17 @@ pub fn request(opaque: u32, flags: Flags, command: Command) -> Request {
     }
 }
 
-/// One protocol connection, speaking frames through [`ClientCodec`].
+/// One protocol connection. Responses are split off the stream by the
+/// [`ClientFrameCodec`] and decoded with the flags of the request they
+/// answer, which the connection remembers by opaque: a GET or GETM sent with
+/// LEASE has a `lease` field in its answers (protocol.md §6.3). A frame sent
+/// with [`RawConn::send_raw`] is not remembered, so its answer is read as
+/// one to a request without LEASE.
 pub struct RawConn {
-    framed: Framed<TcpStream, ClientCodec>,
+    framed: Framed<TcpStream, ClientFrameCodec>,
     next_opaque: u32,
+    /// Opaques of the GET and GETM requests last sent with LEASE.
+    lease_opaques: HashSet<u32>,
 }
 
 impl RawConn {
@@ -340,10 +394,11 @@ impl RawConn {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(RawConn {
-            framed: Framed::new(stream, ClientCodec::default()),
+            framed: Framed::new(stream, ClientFrameCodec::default()),
             // Start away from 0 so an echoed 0 (the "untrusted header"
             // opaque) is never mistaken for ours.
             next_opaque: 1000,
+            lease_opaques: HashSet::new(),
         })
     }
 
@@ -379,6 +434,13 @@ impl RawConn {
     pub async fn send_batch<'a>(&mut self, requests: impl IntoIterator<Item = &'a Request>) {
         let mut bytes = BytesMut::new();
         for request in requests {
+            let opcode = request.command.opcode();
+            let lookup = opcode == Opcode::GET || opcode == Opcode::GETM;
+            if lookup && request.flags.contains(Flags::LEASE) {
+                self.lease_opaques.insert(request.opaque);
+            } else {
+                self.lease_opaques.remove(&request.opaque);
+            }
             request.encode(&mut bytes);
         }
         self.send_raw(&bytes).await.expect("write the batch");
@@ -392,9 +454,17 @@ impl RawConn {
     /// The next response frame, or `None` on a clean close; `Err` on a
     /// reset or an undecodable frame. Panics after [`RECV_TIMEOUT`].
     pub async fn try_recv(&mut self) -> Option<Result<Response, FatalError>> {
-        tokio::time::timeout(RECV_TIMEOUT, self.framed.next())
+        let frame = tokio::time::timeout(RECV_TIMEOUT, self.framed.next())
             .await
-            .expect("no response within RECV_TIMEOUT")
+            .expect("no response within RECV_TIMEOUT")?;
+        Some(frame.and_then(|frame| {
+            let flags = if self.lease_opaques.contains(&frame.header.opaque) {
+                Flags::LEASE
+            } else {
+                Flags::NONE
+            };
+            frame.decode(flags).map_err(FatalError::MalformedResponse)
+        }))
     }
 
     /// The next response frame; panics on close, error or timeout.
@@ -536,6 +606,40 @@ impl RawConn {
         match self.run(Command::FlushAll(FlushAll::HARD)).await {
             Outcome::Sequence(seq) => seq,
             other => panic!("FLUSH_ALL answered {other:?}"),
+        }
+    }
+
+    /// GET with `flags` (ALLOW_STALE, LEASE, ...).
+    pub async fn get_with(&mut self, flags: Flags, key: impl AsRef<[u8]>) -> Outcome {
+        self.run_with(flags, get_cmd(key)).await
+    }
+
+    /// Soft INVALIDATE_TAGS with a window of `expire` seconds; panics
+    /// unless OK. Returns the sequence.
+    pub async fn invalidate_soft(&mut self, tags: &[&str], expire: u32) -> u64 {
+        match self.run(soft_invalidate_cmd(tags, expire)).await {
+            Outcome::Sequence(seq) => seq,
+            other => panic!("soft INVALIDATE_TAGS answered {other:?}"),
+        }
+    }
+
+    /// Soft FLUSH_ALL with a window of `expire` seconds; panics unless OK.
+    /// Returns the sequence.
+    pub async fn flush_all_soft(&mut self, expire: u32) -> u64 {
+        let flush = FlushAll {
+            soft_expire: Some(expire),
+        };
+        match self.run(Command::FlushAll(flush)).await {
+            Outcome::Sequence(seq) => seq,
+            other => panic!("soft FLUSH_ALL answered {other:?}"),
+        }
+    }
+
+    /// TAG_STATUS; panics unless OK.
+    pub async fn tag_status(&mut self, tags: &[&str]) -> TagStatusInfo {
+        match self.run(tag_status_cmd(tags)).await {
+            Outcome::TagStatus(info) => info,
+            other => panic!("TAG_STATUS answered {other:?}"),
         }
     }
 
