@@ -177,18 +177,22 @@ impl LeaseTable {
         token
     }
 
-    /// Ends the lease on `key` if `token` is its current token, returning
-    /// the sequence it was granted at; else `None`, leaving any record for
-    /// the key as it is.
-    pub(crate) fn take(&mut self, key: &[u8], token: u64) -> Option<u64> {
+    /// Ends the lease on `key` if `token` is its current token and its
+    /// record is not due to be dropped at `now_ms`, returning the sequence
+    /// it was granted at; else `None`, leaving a record of another token
+    /// as it is and removing one past its time. A record's time is checked
+    /// here, not left to [`LeaseTable::expire`], so that a token is refused
+    /// from twice the lease time on however late the sweep runs.
+    pub(crate) fn take(&mut self, key: &[u8], token: u64, now_ms: u64) -> Option<u64> {
         let slot = self.find(self.hasher.hash_one(key), key)?;
         let lease = self.lease(slot);
         if lease.token != token {
             return None;
         }
+        let honoured = now_ms < lease.drop_at_ms;
         let granted_seq = lease.granted_seq;
         self.remove(slot);
-        Some(granted_seq)
+        honoured.then_some(granted_seq)
     }
 
     /// Ends the lease on `key`, if any.
@@ -298,9 +302,9 @@ mod tests {
         assert_eq!(leases.state(b"k", LEASE_MS), LeaseState::Free);
         assert_eq!(leases.state(b"other", 0), LeaseState::Free);
         assert_eq!(leases.expire(2 * LEASE_MS - 1), 0);
-        assert_eq!(leases.take(b"k", token + 1), None, "wrong token");
-        assert_eq!(leases.take(b"k", token), Some(7));
-        assert_eq!(leases.take(b"k", token), None, "taken once");
+        assert_eq!(leases.take(b"k", token + 1, 0), None, "wrong token");
+        assert_eq!(leases.take(b"k", token, 2 * LEASE_MS - 1), Some(7));
+        assert_eq!(leases.take(b"k", token, 0), None, "taken once");
         assert_eq!(leases.len(), 0);
         leases.assert_invariants();
     }
@@ -311,12 +315,12 @@ mod tests {
         let old = leases.grant(b"k", 1, 0, LEASE_MS);
         let new = leases.grant(b"k", 2, LEASE_MS, LEASE_MS);
         assert_ne!(old, new);
-        assert_eq!(leases.take(b"k", old), None);
+        assert_eq!(leases.take(b"k", old, LEASE_MS), None);
         assert_eq!(leases.len(), 1);
         leases.assert_invariants();
         // The stale queue item of the first grant does not drop the second.
         assert_eq!(leases.expire(2 * LEASE_MS), 0);
-        assert_eq!(leases.take(b"k", new), Some(2));
+        assert_eq!(leases.take(b"k", new, 2 * LEASE_MS), Some(2));
     }
 
     #[test]
@@ -325,11 +329,24 @@ mod tests {
         let a = leases.grant(b"a", 1, 0, LEASE_MS);
         leases.grant(b"b", 1, 5, LEASE_MS);
         assert_eq!(leases.expire(2 * LEASE_MS), 1);
-        assert_eq!(leases.take(b"a", a), None);
+        assert_eq!(leases.take(b"a", a, 0), None);
         assert_eq!(leases.len(), 1);
         assert!(leases.drop_oldest());
         assert!(!leases.drop_oldest());
         assert_eq!(leases.bytes(), 0);
+        leases.assert_invariants();
+    }
+
+    /// Regression: a token was honoured until [`LeaseTable::expire`] dropped
+    /// its record, so past twice the lease time when the sweep ran late.
+    #[test]
+    fn a_token_is_refused_from_twice_the_lease_time_on_without_an_expire() {
+        let mut leases = LeaseTable::new();
+        let token = leases.grant(b"k", 7, 0, LEASE_MS);
+        assert_eq!(leases.take(b"k", token, 2 * LEASE_MS), None);
+        assert_eq!(leases.len(), 0, "the record past its time went");
+        let token = leases.grant(b"k", 7, 0, LEASE_MS);
+        assert_eq!(leases.take(b"k", token, 2 * LEASE_MS - 1), Some(7));
         leases.assert_invariants();
     }
 

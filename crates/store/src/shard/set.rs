@@ -184,7 +184,7 @@ impl Shard {
         now_ms: u64,
     ) -> SetOutcome {
         if let Some(token) = args.lease {
-            let Some(granted) = self.leases.take(args.key, token) else {
+            let Some(granted) = self.leases.take(args.key, token, now_ms) else {
                 self.counters.set_lease_lost += 1;
                 return SetOutcome::LeaseLost;
             };
