@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use tagcached_protocol::request::{Command, FlushAll, Set, SetMode};
 use tagcached_protocol::response::{Miss, Outcome};
-use tagcached_protocol::Flags;
-use tagcached_tests::{keys_on_shard, set_cmd, within, Deadline, RawConn, TestServer};
+use tagcached_protocol::{Flags, Request};
+use tagcached_tests::{
+    get_many_cmd, keys_on_shard, set_cmd, within, Deadline, RawConn, TestServer,
+};
 
 /// The server's clock counts whole milliseconds.
 const CLOCK_SLACK: Duration = Duration::from_millis(2);
@@ -317,6 +319,47 @@ async fn a_hard_flush_ends_the_leases_of_every_shard() {
         for key in &keys {
             grant(&mut conn, Flags::NONE, key).await;
         }
+    })
+    .await;
+}
+
+/// §8.4: a shard's lease records take at most a sixteenth of its memory;
+/// past that the oldest are dropped, and their tokens are LEASE_LOST.
+#[tokio::test]
+async fn lease_records_past_a_sixteenth_of_the_memory_drop_the_oldest_first() {
+    within(async {
+        let server = TestServer::with_config(|config| {
+            config.threads = 1;
+            config.memory = 1 << 20;
+        });
+        let mut conn = server.connect().await;
+        let keys: Vec<String> = (0..2048).map(|i| format!("lease-{i:04}")).collect();
+        let mut tokens = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1024) {
+            let opaque = conn.next_opaque();
+            conn.send(&Request {
+                opaque,
+                flags: Flags::LEASE,
+                command: get_many_cmd(chunk),
+            })
+            .await;
+            for _ in chunk {
+                match conn.recv().await.outcome {
+                    Outcome::Miss(miss) => tokens.push((miss.lease.token(), miss.fence)),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        let held = conn.stats().await.num("leases_held");
+        // 64 KiB of records of 100 bytes or so.
+        assert!((100..2048).contains(&held), "{held} records kept");
+        let refresh_of = |i: usize| {
+            let (token, fence) = tokens[i];
+            refresh(&keys[i], "v", &[], token.expect("granted"), fence)
+        };
+        assert_eq!(conn.run(refresh_of(0)).await, Outcome::LeaseLost);
+        let newest = conn.run(refresh_of(2047)).await;
+        assert!(matches!(newest, Outcome::Stored { .. }), "{newest:?}");
     })
     .await;
 }
