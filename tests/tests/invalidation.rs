@@ -1,16 +1,18 @@
 //! The invalidation guarantee across threads (protocol.md §8.2): once the
 //! OK to an INVALIDATE_TAGS has arrived, every GET the server receives
 //! afterwards, on any connection and any shard, misses every entry stored
-//! before it under one of its tags.
+//! before it under one of its tags; with soft invalidations (§8.3) mixed
+//! in, for every read that does not ask for stale data, and for hard ones
+//! for every read.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tagcached_protocol::request::Command;
+use tagcached_protocol::request::{Command, Set};
 use tagcached_protocol::response::Outcome;
-use tagcached_protocol::Request;
-use tagcached_tests::{get_cmd, set_cmd, within, Deadline, RawConn, TestServer};
+use tagcached_protocol::{Flags, Request};
+use tagcached_tests::{get_cmd, get_scoped_cmd, set_cmd, within, Deadline, RawConn, TestServer};
 
 const THREADS: usize = 4;
 const CONNECTIONS: usize = 16;
@@ -135,83 +137,287 @@ async fn after_the_ack_every_connection_on_every_shard_misses_the_tagged_entries
 /// a value written before that round's invalidation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_that_start_after_the_ack_never_see_the_old_value() {
-    within(async {
-        const ROUNDS: u64 = 20;
-        const READERS: usize = 8;
-        // A bound, not a target: readers stop once the writer is done.
-        const MAX_READS_PER_READER: usize = 20_000;
-        let server = TestServer::with_config(|config| config.threads = THREADS);
-        let keys: Arc<Vec<String>> = Arc::new((0..16).map(|i| format!("hot-{i}")).collect());
-        let mut writer = server.connect().await;
-        write_round(&mut writer, &keys, 0).await;
+    within(rounds(Mix::HardOnly, 20, seed())).await;
+}
 
-        let acked_round = Arc::new(AtomicU64::new(0));
-        let done = Arc::new(AtomicBool::new(false));
-        let started = Arc::new(AtomicUsize::new(0));
-        let mut readers = Vec::new();
-        for reader in 0..READERS {
-            let mut conn = server.connect().await;
-            if reader % 2 == 0 {
-                conn.hello(Some((reader / 2 % THREADS) as u16)).await;
-            }
-            let keys = keys.clone();
-            let acked_round = acked_round.clone();
-            let done = done.clone();
-            let started = started.clone();
-            readers.push(tokio::spawn(async move {
-                let mut checked_after_an_ack = 0;
-                for read in 0..MAX_READS_PER_READER {
-                    if read == 1 {
-                        started.fetch_add(1, Ordering::AcqRel);
+/// The same with soft invalidations mixed in (protocol.md §8.3), some of a
+/// tag the entries carry and some of a request-scoped tag (§8.5) that some
+/// reads name, and readers asking for stale data and leases at random. A
+/// read without ALLOW_STALE treats soft as hard. One with it may get a
+/// STALE value from before a soft invalidation, but never one from before
+/// a hard invalidation acknowledged before the read was sent, nor from
+/// before a soft one whose window had ended by then; and a HIT is fresh,
+/// so never from before any acknowledged invalidation. Readers granted a
+/// lease compute the value as a cache-aside client does, from the origin
+/// the writer updates before each invalidation, and SET it with the lease
+/// and its fence: the fence keeps what they store within the guarantee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_soft_invalidations_mixed_in_no_read_sees_a_value_its_flags_forbid() {
+    within(rounds(Mix::SoftMixedIn, 100, seed())).await;
+}
+
+/// The seed of the random choices: `TAGCACHED_TEST_SEED`, or the clock.
+/// Failures print it; it replays the choices, not how the threads
+/// interleave.
+fn seed() -> u64 {
+    std::env::var("TAGCACHED_TEST_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(tagcached_tests::unix_ms)
+}
+
+/// A small seeded generator (splitmix64): the test needs a few random
+/// choices per operation and reproducibility from a seed, nothing more.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (x ^ (x >> 31)) % bound
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mix {
+    /// Hard invalidations of the carried tag, plain reads: the v1 guarantee.
+    HardOnly,
+    /// Hard and soft invalidations of a carried or a request-scoped tag;
+    /// reads with random flags and request tags; lease holders refresh.
+    SoftMixedIn,
+}
+
+/// The tag every entry carries.
+const CARRIED: &str = "hot";
+/// The tag some reads name as request-scoped, and no entry carries.
+const SCOPED: &str = "scope";
+
+/// What readers know of the invalidations acknowledged so far: for each tag,
+/// the last round whose invalidation of it (of any kind) was acknowledged,
+/// the last whose hard one was, and the soft windows with when they were
+/// acknowledged.
+#[derive(Default)]
+struct Acked {
+    /// Indexed by [`tag_index`]: any kind.
+    any: [AtomicU64; 2],
+    /// Indexed by [`tag_index`]: hard (or soft with expire 0).
+    hard: [AtomicU64; 2],
+    /// (tag index, round, acknowledged at, window) of soft invalidations.
+    windows: Mutex<Vec<(usize, u64, Instant, Duration)>>,
+}
+
+fn tag_index(tag: &str) -> usize {
+    usize::from(tag == SCOPED)
+}
+
+/// The rounds a read must not see values from before: (fresh floor,
+/// stale floor) over the tags it counts (`scoped`: both).
+fn floors(acked: &Acked, scoped: bool, now: Instant) -> (u64, u64) {
+    let tags: &[usize] = if scoped { &[0, 1] } else { &[0] };
+    let any = tags
+        .iter()
+        .map(|&tag| acked.any[tag].load(Ordering::Acquire))
+        .max()
+        .unwrap_or(0);
+    let hard = tags
+        .iter()
+        .map(|&tag| acked.hard[tag].load(Ordering::Acquire))
+        .max()
+        .unwrap_or(0);
+    // A window ends at most its length after the OK (the server numbers
+    // the invalidation before answering), give or take its clock's
+    // millisecond.
+    let ended = acked
+        .windows
+        .lock()
+        .expect("windows")
+        .iter()
+        .filter(|(tag, _, at, window)| {
+            tags.contains(tag) && *at + *window + Duration::from_millis(2) < now
+        })
+        .map(|(_, round, _, _)| *round)
+        .max()
+        .unwrap_or(0);
+    (any, hard.max(ended))
+}
+
+fn round_of(value: &[u8]) -> u64 {
+    std::str::from_utf8(value)
+        .expect("utf-8")
+        .parse()
+        .expect("a round number")
+}
+
+/// `rounds` rounds of: the writer updates the origin, invalidates (as `mix`
+/// draws), notes the ack, and rewrites the keys (with soft invalidations
+/// mixed in, about half of them); readers check every answer against what
+/// was acknowledged before they sent the read.
+async fn rounds(mix: Mix, rounds: u64, seed: u64) {
+    const READERS: usize = 8;
+    // A bound, not a target: readers stop once the writer is done.
+    const MAX_READS_PER_READER: usize = 20_000;
+    let server = TestServer::with_config(|config| config.threads = THREADS);
+    let keys: Arc<Vec<String>> = Arc::new((0..16).map(|i| format!("hot-{i}")).collect());
+    let mut writer = server.connect().await;
+    write_round(&mut writer, &keys, 0).await;
+
+    let acked = Arc::new(Acked::default());
+    // What a cache-aside client computes a value from: the round the data
+    // is at, moved before the invalidation is sent.
+    let origin = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for reader in 0..READERS {
+        let mut conn = server.connect().await;
+        if reader % 2 == 0 {
+            conn.hello(Some((reader / 2 % THREADS) as u16)).await;
+        }
+        let keys = keys.clone();
+        let acked = acked.clone();
+        let origin = origin.clone();
+        let done = done.clone();
+        let started = started.clone();
+        let mut rng = Rng(seed ^ (reader as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+        readers.push(tokio::spawn(async move {
+            let mut checked_after_an_ack = 0;
+            for read in 0..MAX_READS_PER_READER {
+                if read == 1 {
+                    started.fetch_add(1, Ordering::AcqRel);
+                }
+                if done.load(Ordering::Acquire) {
+                    break;
+                }
+                let key = &keys[(read * 5 + reader) % keys.len()];
+                let (flags, scoped) = match mix {
+                    Mix::HardOnly => (Flags::NONE, false),
+                    Mix::SoftMixedIn => {
+                        let flags = [Flags::ALLOW_STALE, Flags::LEASE][..]
+                            .iter()
+                            .filter(|_| rng.below(2) == 0)
+                            .fold(Flags::NONE, |all, &flag| all | flag);
+                        (flags, rng.below(2) == 0)
                     }
-                    if done.load(Ordering::Acquire) {
-                        break;
+                };
+                // Taken before the GET is sent: the read starts after the
+                // acks counted here.
+                let (fresh_floor, stale_floor) = floors(&acked, scoped, Instant::now());
+                let command = if scoped {
+                    get_scoped_cmd(key, &[SCOPED])
+                } else {
+                    get_cmd(key)
+                };
+                let context = || {
+                    format!(
+                        "seed {seed}, {key} read with {flags:?}{}",
+                        if scoped { " and the scoped tag" } else { "" }
+                    )
+                };
+                let lease = match conn.run_with(flags, command).await {
+                    Outcome::Hit(hit) => {
+                        let round = round_of(&hit.value);
+                        assert!(
+                            round >= fresh_floor,
+                            "{}: HIT of round {round} after round {fresh_floor}'s invalidation was acked",
+                            context()
+                        );
+                        hit.lease.token().map(|token| (token, hit.fence))
                     }
-                    let key = &keys[(read * 5 + reader) % keys.len()];
-                    // Taken before the GET is sent: the read starts after
-                    // the ack of this round's invalidation.
-                    let floor = acked_round.load(Ordering::Acquire);
-                    match conn.get(key).await {
-                        Outcome::Hit(hit) => {
-                            let round: u64 = std::str::from_utf8(&hit.value)
-                                .expect("utf-8")
-                                .parse()
-                                .expect("a round number");
-                            assert!(
-                                round >= floor,
-                                "{key}: read round {round} after round {floor}'s invalidation was acked"
-                            );
-                        }
-                        Outcome::Miss(_) => {}
-                        other => panic!("GET answered {other:?}"),
+                    Outcome::Stale(hit) => {
+                        assert!(flags.contains(Flags::ALLOW_STALE), "{}: STALE", context());
+                        let round = round_of(&hit.value);
+                        assert!(
+                            round >= stale_floor,
+                            "{}: STALE of round {round} after round {stale_floor}'s hard \
+                             invalidation was acked (or its soft window ended)",
+                            context()
+                        );
+                        hit.lease.token().map(|token| (token, hit.fence))
                     }
-                    if floor > 0 {
-                        checked_after_an_ack += 1;
+                    Outcome::Miss(miss) => miss.lease.token().map(|token| (token, miss.fence)),
+                    Outcome::HotMiss(_) if flags.contains(Flags::LEASE) => None,
+                    other => panic!("{}: {other:?}", context()),
+                };
+                if let Some((token, fence)) = lease {
+                    // The refresh, as cache-aside computes it: from the
+                    // origin as it is after the read.
+                    let value = origin.load(Ordering::Acquire).to_string();
+                    let set = Set {
+                        lease: Some(token),
+                        fence: Some(fence),
+                        ..set_cmd(key, value, &[CARRIED])
+                    };
+                    match conn.run(Command::Set(set)).await {
+                        Outcome::Stored { .. } | Outcome::Fenced | Outcome::LeaseLost => {}
+                        other => panic!("{}: the lease SET got {other:?}", context()),
                     }
                 }
-                checked_after_an_ack
-            }));
-        }
+                if fresh_floor > 0 {
+                    checked_after_an_ack += 1;
+                }
+            }
+            checked_after_an_ack
+        }));
+    }
 
-        // Every reader is reading before the first invalidation.
-        let deadline = Deadline::new("the readers to start", Duration::from_secs(5));
-        while started.load(Ordering::Acquire) < READERS {
-            deadline.tick().await;
+    // Every reader is reading before the first invalidation.
+    let deadline = Deadline::new("the readers to start", Duration::from_secs(5));
+    while started.load(Ordering::Acquire) < READERS {
+        deadline.tick().await;
+    }
+    let mut rng = Rng(seed);
+    for round in 1..=rounds {
+        origin.store(round, Ordering::Release);
+        let (tag, expire) = match mix {
+            Mix::HardOnly => (CARRIED, None),
+            Mix::SoftMixedIn => {
+                let tag = if rng.below(3) == 0 { SCOPED } else { CARRIED };
+                // Hard, soft with expire 0 (hard too), or a window of 1 s.
+                (
+                    tag,
+                    [None, Some(0), Some(1), Some(1)][rng.below(4) as usize],
+                )
+            }
+        };
+        match expire {
+            None => {
+                writer.invalidate(&[tag]).await;
+            }
+            Some(expire) => {
+                writer.invalidate_soft(&[tag], expire).await;
+            }
         }
-        for round in 1..=ROUNDS {
-            writer.invalidate(&["hot"]).await;
-            acked_round.store(round, Ordering::Release);
-            write_round(&mut writer, &keys, round).await;
-            tokio::task::yield_now().await;
+        let at = Instant::now();
+        let index = tag_index(tag);
+        if let Some(window @ 1..) = expire {
+            let window = Duration::from_secs(u64::from(window));
+            let mut windows = acked.windows.lock().expect("windows");
+            windows.push((index, round, at, window));
+        } else {
+            acked.hard[index].store(round, Ordering::Release);
         }
-        done.store(true, Ordering::Release);
-        let mut checked = 0;
-        for reader in readers {
-            checked += reader.await.expect("reader");
+        acked.any[index].store(round, Ordering::Release);
+        match mix {
+            Mix::HardOnly => write_round(&mut writer, &keys, round).await,
+            Mix::SoftMixedIn => {
+                // About half the keys, so that older values live on
+                // through several invalidations, hard after soft and soft
+                // after hard.
+                let some: Vec<String> =
+                    keys.iter().filter(|_| rng.below(2) == 0).cloned().collect();
+                write_round(&mut writer, &some, round).await;
+            }
         }
-        assert!(checked > 0, "reads ran between the invalidations");
-    })
-    .await;
+        tokio::task::yield_now().await;
+    }
+    done.store(true, Ordering::Release);
+    let mut checked = 0;
+    for reader in readers {
+        checked += reader.await.expect("reader");
+    }
+    assert!(checked > 0, "reads ran between the invalidations");
 }
 
 /// A connection's requests run in the order sent (protocol.md §5), so a SET
