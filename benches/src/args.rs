@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::config::{Config, Protocol, Stop};
 use crate::dataset::digits;
+use crate::stampede::{Refresh, Stampede};
 use crate::workload::{OpMix, ValueSize};
 use crate::zipf::Distribution;
 
@@ -19,6 +20,9 @@ pub const MAX_KEY_SIZE: usize = 250;
 pub const MAX_TAGS_PER_ITEM: u32 = 1024;
 /// Rendered keys are kept in memory once per thread; bound them.
 pub const MAX_KEY_BYTES: u64 = 512 << 20;
+
+/// The longest `--soft-window`: tagcached's default `max_ttl`.
+pub const MAX_SOFT_WINDOW: u32 = 315_360_000;
 
 /// The default zipf exponent for `--distribution zipf`.
 pub const DEFAULT_ZIPF_EXPONENT: f64 = 0.99;
@@ -153,6 +157,28 @@ pub struct Args {
     /// No progress line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Run the stampede workload instead of the op mix: --connections
+    /// readers doing cache-aside on --keys hot keys (key i tagged
+    /// t(i mod --tag-space)), an origin that takes --origin-latency per
+    /// value, and --invalidate-rate invalidations a second, `hard`, or
+    /// `soft` with refresh leases. Reports origin recomputations per
+    /// invalidation and read latency.
+    #[arg(long, value_enum, value_name = "REFRESH")]
+    pub stampede: Option<Refresh>,
+
+    /// --stampede: milliseconds the origin takes to compute a value.
+    #[arg(long, default_value_t = 10.0, value_name = "MS", requires = "stampede")]
+    pub origin_latency: f64,
+
+    /// --stampede soft: the stale window of each invalidation, seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS", requires = "stampede")]
+    pub soft_window: u32,
+
+    /// --stampede soft: milliseconds a reader waits after a HOT_MISS before
+    /// reading again, doubling up to 8 times that.
+    #[arg(long, default_value_t = 2.0, value_name = "MS", requires = "stampede")]
+    pub hot_miss_wait: f64,
 }
 
 /// Arguments that parse one by one but not together.
@@ -231,6 +257,10 @@ impl Args {
             return fail("--invalidate-rate must be a non-negative number");
         }
         let timeout = positive_seconds("--timeout", self.timeout)?;
+        let stampede = match self.stampede {
+            Some(refresh) => Some(self.stampede_settings(refresh, stop)?),
+            None => None,
+        };
         Ok(Config {
             server: self.server,
             protocol: self.protocol,
@@ -255,6 +285,48 @@ impl Args {
             timeout,
             quiet: self.quiet,
             spin: self.spin,
+            stampede,
+        })
+    }
+
+    /// The `--stampede` settings, and the other arguments checked against
+    /// them.
+    fn stampede_settings(&self, refresh: Refresh, stop: Stop) -> Result<Stampede, ConfigError> {
+        let Stop::After(duration) = stop else {
+            return fail("--stampede measures for a --duration, not a number of --requests");
+        };
+        if self.protocol != Protocol::Tagcached {
+            return fail("--stampede needs tagcached's tags and leases (--protocol tagcached)");
+        }
+        if self.pipeline != 1 {
+            return fail("--stampede readers send one request at a time; --pipeline must be 1");
+        }
+        if self.tags_per_item != 0 {
+            return fail("--stampede tags key i with t(i mod --tag-space); drop --tags-per-item");
+        }
+        if self.invalidate_rate <= 0.0 {
+            return fail("--stampede needs --invalidate-rate above 0");
+        }
+        let millis = |name: &str, ms: f64, min: f64| {
+            if ms >= min && ms <= 60_000.0 {
+                Ok(Duration::from_secs_f64(ms / 1000.0))
+            } else {
+                fail(format!(
+                    "{name} must be {min} to 60000 milliseconds, not {ms}"
+                ))
+            }
+        };
+        if !(1..=MAX_SOFT_WINDOW).contains(&self.soft_window) {
+            return fail(format!(
+                "--soft-window must be 1 to {MAX_SOFT_WINDOW} seconds"
+            ));
+        }
+        Ok(Stampede {
+            refresh,
+            duration,
+            origin_latency: millis("--origin-latency", self.origin_latency, 0.0)?,
+            soft_window: self.soft_window,
+            hot_miss_wait: millis("--hot-miss-wait", self.hot_miss_wait, 0.01)?,
         })
     }
 }
@@ -477,6 +549,60 @@ mod tests {
         assert!(parse_distribution("zipf:-1").is_err());
         assert!(parse_distribution("zipf:x").is_err());
         assert!(parse_distribution("normal").is_err());
+    }
+
+    #[test]
+    fn stampede_settings_parse_and_default() {
+        let config = parse(&["--stampede", "soft", "--invalidate-rate", "10"]).unwrap();
+        let stampede = config.stampede.expect("a stampede run");
+        assert_eq!(stampede.refresh, Refresh::Soft);
+        assert_eq!(stampede.duration, Duration::from_secs(10));
+        assert_eq!(stampede.origin_latency, Duration::from_millis(10));
+        assert_eq!(stampede.soft_window, 60);
+        assert_eq!(stampede.hot_miss_wait, Duration::from_millis(2));
+        let config = parse(&[
+            "--stampede",
+            "hard",
+            "--invalidate-rate",
+            "10",
+            "--duration",
+            "3",
+            "--origin-latency",
+            "20",
+            "--soft-window",
+            "5",
+            "--hot-miss-wait",
+            "0.5",
+        ])
+        .unwrap();
+        let stampede = config.stampede.unwrap();
+        assert_eq!(stampede.refresh, Refresh::Hard);
+        assert_eq!(stampede.duration, Duration::from_secs(3));
+        assert_eq!(stampede.origin_latency, Duration::from_millis(20));
+        assert_eq!(stampede.soft_window, 5);
+        assert_eq!(stampede.hot_miss_wait, Duration::from_micros(500));
+        assert!(parse(&[]).unwrap().stampede.is_none());
+    }
+
+    #[test]
+    fn stampede_refuses_what_it_cannot_run() {
+        let stampede = ["--stampede", "soft", "--invalidate-rate", "10"];
+        for (extra, expected) in [
+            (&["--requests", "5"][..], "--duration"),
+            (&["--protocol", "redis"], "--protocol tagcached"),
+            (&["--pipeline", "2"], "--pipeline"),
+            (&["--tags-per-item", "1"], "--tags-per-item"),
+            (&["--invalidate-rate", "0"], "--invalidate-rate"),
+            (&["--origin-latency=-1"], "--origin-latency"),
+            (&["--soft-window", "0"], "--soft-window"),
+            (&["--hot-miss-wait", "0"], "--hot-miss-wait"),
+        ] {
+            let args: Vec<&str> = stampede.iter().chain(extra).copied().collect();
+            let error = parse(&args).expect_err(&format!("{extra:?} should be refused"));
+            assert!(error.contains(expected), "{extra:?}: {error}");
+        }
+        let error = parse(&["--soft-window", "5"]).expect_err("needs --stampede");
+        assert!(error.contains("--stampede"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::stampede::Stampede;
 use crate::workload::{OpMix, ValueSize};
 use crate::zipf::Distribution;
 
@@ -89,6 +90,8 @@ pub struct Config {
     pub quiet: bool,
     /// Open loop: spin rather than sleep through sub-millisecond waits.
     pub spin: bool,
+    /// Run the stampede workload (`--stampede`) instead of the op mix.
+    pub stampede: Option<Stampede>,
 }
 
 impl Config {

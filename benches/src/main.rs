@@ -4,6 +4,7 @@
 //! The binary is glue: [`args`] turns the command line into a [`Config`],
 //! [`runner`] runs it on generator threads of [`connection`]s that speak
 //! through a [`driver`], and [`report`] prints what the [`recorder`]s saw.
+//! `--stampede` runs the [`stampede`] workload instead.
 
 mod args;
 mod config;
@@ -17,6 +18,7 @@ mod report;
 mod rng;
 mod runner;
 mod schedule;
+mod stampede;
 mod workload;
 mod zipf;
 
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ValueValidation, error)
             .exit(),
     };
+    if let Some(stampede) = config.stampede {
+        return run_stampede(&config, stampede);
+    }
     let result = runner::run(&config, &mut |warning| {
         eprintln!("tagcached-bench: warning: {warning}");
     });
@@ -50,6 +55,29 @@ fn main() -> ExitCode {
     for warning in summary.warnings() {
         eprintln!("tagcached-bench: warning: {warning}");
     }
+    if config.json {
+        match serde_json::to_string_pretty(&summary) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("tagcached-bench: error: cannot write JSON: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", summary.table());
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--stampede`: the run and its report.
+fn run_stampede(config: &Config, stampede: stampede::Stampede) -> ExitCode {
+    let summary = match stampede::run(config, stampede) {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("tagcached-bench: error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if config.json {
         match serde_json::to_string_pretty(&summary) {
             Ok(json) => println!("{json}"),

@@ -33,7 +33,8 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(histogram: &Histogram<u64>) -> Latency {
+    /// The percentiles of a nanosecond histogram.
+    pub fn of(histogram: &Histogram<u64>) -> Latency {
         let us = |ns: u64| ns as f64 / 1000.0;
         Latency {
             p50: us(histogram.value_at_quantile(0.50)),

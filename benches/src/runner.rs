@@ -135,7 +135,8 @@ struct Shared {
     workload_running: AtomicUsize,
 }
 
-fn resolve(server: &str) -> Result<SocketAddr, RunError> {
+/// The first address `server` resolves to.
+pub fn resolve(server: &str) -> Result<SocketAddr, RunError> {
     let fail = |reason: String| RunError::Resolve {
         server: server.to_string(),
         reason,

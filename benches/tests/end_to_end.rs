@@ -212,9 +212,80 @@ fn bad_arguments_exit_with_status_2_and_a_reason() {
         (&["--value-size", "9..3"], "empty range"),
         (&["--distribution", "zipf:-1"], "zipf"),
         (&["--nonsense"], "unexpected argument"),
+        (&["--stampede", "soft"], "--invalidate-rate"),
+        (&["--origin-latency", "5"], "--stampede"),
     ] {
         let (status, _, stderr) = run_bounded(args, Duration::from_secs(20));
         assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(reason), "{args:?}: {stderr}");
     }
+}
+
+/// `--stampede`, one second against the in-process server: the JSON report,
+/// and what the mode guarantees whatever the machine's speed.
+fn stampede(refresh: &str) -> serde_json::Value {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let (status, stdout, stderr) = run_bounded(
+        &[
+            "--server",
+            &addr,
+            "--stampede",
+            refresh,
+            "--duration",
+            "1",
+            "--json",
+            "--connections",
+            "8",
+            "--threads",
+            "2",
+            "--keys",
+            "8",
+            "--tag-space",
+            "8",
+            "--invalidate-rate",
+            "20",
+            "--origin-latency",
+            "5",
+            "--rate",
+            "2000",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(json["workload"], "stampede");
+    assert_eq!(json["refresh"], refresh);
+    assert!(json["invalidations"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["reads"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["latency_us"]["p99"].is_number(), "{json}");
+    assert!(json["start_lag_us"]["p50"].is_number(), "{json}");
+    assert_eq!(json["keys_per_tag"], 1.0);
+    json
+}
+
+#[test]
+fn a_hard_stampede_run_recomputes_on_every_miss() {
+    let json = stampede("hard");
+    let count = |name: &str| json[name].as_u64().unwrap();
+    assert_eq!((count("stale"), count("hot_misses")), (0, 0), "{json}");
+    assert!(count("recomputations") > 0, "{json}");
+    assert_eq!(count("sets_lease_lost"), 0, "no leases: {json}");
+    assert_eq!(json["soft_window_s"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_soft_stampede_run_recomputes_once_per_invalidation_and_never_misses() {
+    let json = stampede("soft");
+    let count = |name: &str| json[name].as_u64().unwrap();
+    // Every key is stored before measuring, and a 60 s window outlives the
+    // run: readers always have a value, fresh or stale.
+    assert_eq!((count("misses"), count("hot_misses")), (0, 0), "{json}");
+    // One lease per stale period: one per invalidation of the key's tag
+    // (one key each here), plus one per refresh an invalidation fenced.
+    assert!(
+        count("recomputations") <= count("invalidations") + count("sets_fenced"),
+        "{json}"
+    );
+    assert_eq!(json["soft_window_s"], 60);
 }
