@@ -262,16 +262,18 @@ read checks its tags; `invalidate_tag_on_1_entry` and
 
 {micro}
 """
-# benches/threads.sh owns the "## Thread hops" section: keep it.
+# Sections other runs own: "## Thread hops" (benches/threads.sh) and
+# "## Stampedes" (tagcached-bench --stampede, by hand): keep them.
 try:
     previous = open(out_path).read()
 except FileNotFoundError:
     previous = ""
-kept = previous.find("\n## Thread hops")
-if kept >= 0:
-    rest = previous[kept + 1:]
-    after = rest.find("\n## ", 1)
-    doc = doc.rstrip("\n") + "\n\n" + (rest if after < 0 else rest[:after + 1]).rstrip("\n") + "\n"
+for heading in ("\n## Thread hops", "\n## Stampedes"):
+    kept = previous.find(heading)
+    if kept >= 0:
+        rest = previous[kept + 1:]
+        after = rest.find("\n## ", 1)
+        doc = doc.rstrip("\n") + "\n\n" + (rest if after < 0 else rest[:after + 1]).rstrip("\n") + "\n"
 open(out_path, "w").write(doc)
 print(f"\nwrote {out_path}", file=sys.stderr)
 PY
