@@ -25,10 +25,12 @@ mod zipf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use serde::Serialize;
 
 use crate::args::Args;
 use crate::config::Config;
 use crate::report::Summary;
+use crate::stampede::StampedeSummary;
 
 fn main() -> ExitCode {
     // Bad arguments exit with status 2, from clap or from here.
@@ -39,55 +41,40 @@ fn main() -> ExitCode {
             .exit(),
     };
     if let Some(stampede) = config.stampede {
-        return run_stampede(&config, stampede);
+        return match stampede::run(&config, stampede) {
+            Ok(summary) => print_report(config.json, &summary, StampedeSummary::table),
+            Err(error) => fail(error),
+        };
     }
     let result = runner::run(&config, &mut |warning| {
         eprintln!("tagcached-bench: warning: {warning}");
     });
     let result = match result {
         Ok(result) => result,
-        Err(error) => {
-            eprintln!("tagcached-bench: error: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return fail(error),
     };
     let summary = Summary::new(&config, &result);
     for warning in summary.warnings() {
         eprintln!("tagcached-bench: warning: {warning}");
     }
-    if config.json {
-        match serde_json::to_string_pretty(&summary) {
+    print_report(config.json, &summary, Summary::table)
+}
+
+/// Prints a run's report, as one JSON object or as `table` has it.
+fn print_report<T: Serialize>(json: bool, summary: &T, table: fn(&T) -> String) -> ExitCode {
+    if json {
+        match serde_json::to_string_pretty(summary) {
             Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("tagcached-bench: error: cannot write JSON: {error}");
-                return ExitCode::FAILURE;
-            }
+            Err(error) => return fail(format!("cannot write JSON: {error}")),
         }
     } else {
-        print!("{}", summary.table());
+        print!("{}", table(summary));
     }
     ExitCode::SUCCESS
 }
 
-/// `--stampede`: the run and its report.
-fn run_stampede(config: &Config, stampede: stampede::Stampede) -> ExitCode {
-    let summary = match stampede::run(config, stampede) {
-        Ok(summary) => summary,
-        Err(error) => {
-            eprintln!("tagcached-bench: error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if config.json {
-        match serde_json::to_string_pretty(&summary) {
-            Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("tagcached-bench: error: cannot write JSON: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        print!("{}", summary.table());
-    }
-    ExitCode::SUCCESS
+/// Reports a failed run.
+fn fail(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tagcached-bench: error: {error}");
+    ExitCode::FAILURE
 }

@@ -37,6 +37,12 @@ pub mod daemon;
 pub use daemon::{run_to_exit, tagcached_binary, Daemon, BASE_ARGS};
 pub use tagcached_protocol::{REQUEST_MAGIC, RESPONSE_MAGIC};
 
+/// How far the server's clock may put a deadline from where the test's
+/// clock does: it counts whole milliseconds. Tests that bound a TTL, a
+/// soft window, a stale window or a lease time by their own clock allow
+/// this much either side.
+pub const CLOCK_SLACK: Duration = Duration::from_millis(2);
+
 /// The bound on a whole test body (see [`within`]).
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The bound on waiting for one response frame, or for a close.
@@ -325,6 +331,16 @@ pub fn keys_on_shard(prefix: &str, shard: u16, shard_count: u16, count: usize) -
     }
     assert_eq!(keys.len(), count, "found keys on shard {shard}");
     keys
+}
+
+/// One key owned by each shard of a server with two: the keys a test
+/// stores to see a behaviour on both shards.
+pub fn keys_on_both_shards(prefix: &str) -> Vec<String> {
+    [
+        keys_on_shard(prefix, 0, 2, 1),
+        keys_on_shard(prefix, 1, 2, 1),
+    ]
+    .concat()
 }
 
 /// A raw request frame: the 16-byte header (magic, version, opcode, flags,

@@ -10,11 +10,9 @@ use tagcached_protocol::request::{Command, FlushAll, Set, SetMode};
 use tagcached_protocol::response::{Miss, Outcome};
 use tagcached_protocol::{Flags, Request};
 use tagcached_tests::{
-    get_many_cmd, keys_on_shard, set_cmd, within, Deadline, RawConn, TestServer,
+    get_many_cmd, keys_on_both_shards, keys_on_shard, set_cmd, within, Deadline, RawConn,
+    TestServer, CLOCK_SLACK,
 };
-
-/// The server's clock counts whole milliseconds.
-const CLOCK_SLACK: Duration = Duration::from_millis(2);
 
 /// A lease read that must be granted: its token and fence.
 async fn grant(conn: &mut RawConn, flags: Flags, key: &str) -> (u64, u64) {
@@ -298,11 +296,7 @@ async fn a_hard_flush_ends_the_leases_of_every_shard() {
     within(async {
         let server = TestServer::start();
         let mut conn = server.connect().await;
-        let keys = [
-            keys_on_shard("held", 0, 2, 1),
-            keys_on_shard("held", 1, 2, 1),
-        ]
-        .concat();
+        let keys = keys_on_both_shards("held");
         for key in &keys {
             grant(&mut conn, Flags::NONE, key).await;
         }

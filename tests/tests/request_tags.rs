@@ -6,17 +6,9 @@ use tagcached_protocol::request::Command;
 use tagcached_protocol::response::Outcome;
 use tagcached_protocol::{ErrorCode, Flags, Limits, Request};
 use tagcached_tests::{
-    assert_error, get_many_scoped_cmd, get_scoped_cmd, keys_on_shard, within, RawConn, TestServer,
+    assert_error, get_many_scoped_cmd, get_scoped_cmd, keys_on_both_shards, within, RawConn,
+    TestServer,
 };
-
-/// One key on each shard of a two-shard server.
-fn keys_on_both_shards(prefix: &str) -> Vec<String> {
-    [
-        keys_on_shard(prefix, 0, 2, 1),
-        keys_on_shard(prefix, 1, 2, 1),
-    ]
-    .concat()
-}
 
 async fn scoped(conn: &mut RawConn, flags: Flags, key: &str, tags: &[&str]) -> Outcome {
     conn.run_with(flags, get_scoped_cmd(key, tags)).await

@@ -13,24 +13,12 @@ use tagcached_protocol::request::{Command, FlushAll, Set};
 use tagcached_protocol::response::Outcome;
 use tagcached_protocol::{ErrorCode, Flags, Limits};
 use tagcached_tests::{
-    assert_error, keys_on_shard, set_cmd, soft_invalidate_cmd, within, Deadline, RawConn,
-    TestServer,
+    assert_error, keys_on_both_shards, set_cmd, soft_invalidate_cmd, within, Deadline, RawConn,
+    TestServer, CLOCK_SLACK,
 };
 
-/// The server's clock counts whole milliseconds: a window may end up to a
-/// millisecond either side of where the test's clock puts it.
-const CLOCK_SLACK: Duration = Duration::from_millis(2);
 /// A window far longer than any test.
 const LONG: u32 = 600;
-
-/// One key on each shard of a two-shard server.
-fn keys_on_both_shards(prefix: &str) -> Vec<String> {
-    [
-        keys_on_shard(prefix, 0, 2, 1),
-        keys_on_shard(prefix, 1, 2, 1),
-    ]
-    .concat()
-}
 
 async fn stale_value(conn: &mut RawConn, key: &str) -> bytes::Bytes {
     match conn.get_with(Flags::ALLOW_STALE, key).await {

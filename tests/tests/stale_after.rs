@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 use tagcached_protocol::request::{Command, Set};
 use tagcached_protocol::response::Outcome;
 use tagcached_protocol::Flags;
-use tagcached_tests::{set_cmd, within, Deadline, RawConn, TestServer};
-
-/// The server's clock counts whole milliseconds.
-const CLOCK_SLACK: Duration = Duration::from_millis(2);
+use tagcached_tests::{set_cmd, within, Deadline, RawConn, TestServer, CLOCK_SLACK};
 
 /// SETs `key` = `value` with a TTL and a stale window; returns when the
 /// SET was sent and when STORED arrived.
