@@ -249,24 +249,10 @@ pub fn run(config: &Config, notice: &mut dyn FnMut(String)) -> Result<RunResult,
     let mut stats = Stats::default();
     let mut finished = start;
     let mut backlog = 0;
-    let mut first_error = None;
-    for handle in handles {
-        match handle.join() {
-            Ok(Ok(output)) => {
-                stats.merge(&output.stats);
-                finished = finished.max(output.finished.unwrap_or(start));
-                backlog += output.backlog;
-            }
-            Ok(Err(error)) => {
-                first_error.get_or_insert(error);
-            }
-            Err(_) => {
-                first_error.get_or_insert(RunError::Panicked);
-            }
-        }
-    }
-    if let Some(error) = first_error {
-        return Err(error);
+    for output in join_all(handles, || RunError::Panicked)? {
+        stats.merge(&output.stats);
+        finished = finished.max(output.finished.unwrap_or(start));
+        backlog += output.backlog;
     }
     Ok(RunResult {
         stats,
@@ -280,6 +266,31 @@ pub fn run(config: &Config, notice: &mut dyn FnMut(String)) -> Result<RunResult,
         server_version: hello
             .map(|info| String::from_utf8_lossy(&info.server_version).into_owned()),
     })
+}
+
+/// Waits for every generator thread; their outputs, or the first error
+/// (`panicked()` for a thread that panicked) once all have ended.
+pub fn join_all<T, E>(
+    handles: Vec<std::thread::JoinHandle<Result<T, E>>>,
+    panicked: impl Fn() -> E,
+) -> Result<Vec<T>, E> {
+    let mut outputs = Vec::with_capacity(handles.len());
+    let mut first_error = None;
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(output)) => outputs.push(output),
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(_) => {
+                first_error.get_or_insert_with(&panicked);
+            }
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(outputs),
+    }
 }
 
 /// Decides every connection's keys, pacing, quota and prefill share.

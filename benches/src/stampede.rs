@@ -70,7 +70,7 @@ use crate::dataset::Dataset;
 use crate::recorder::new_histogram;
 use crate::report::Latency;
 use crate::rng::Rng;
-use crate::runner::resolve;
+use crate::runner::{join_all, resolve};
 use crate::zipf::Sampler;
 
 /// How many times a reader meeting HOT_MISS doubles its wait.
@@ -675,20 +675,8 @@ pub fn run(config: &Config, stampede: Stampede) -> Result<StampedeSummary, Stamp
         .expect("set once");
     shared.go.wait();
     let mut counts = Counts::default();
-    let mut first_error = None;
-    for handle in handles {
-        match handle.join() {
-            Ok(Ok(thread)) => counts.merge(&thread),
-            Ok(Err(error)) => {
-                first_error.get_or_insert(error);
-            }
-            Err(_) => {
-                first_error.get_or_insert(StampedeError::Panicked);
-            }
-        }
-    }
-    if let Some(error) = first_error {
-        return Err(error);
+    for thread in join_all(handles, || StampedeError::Panicked)? {
+        counts.merge(&thread);
     }
     Ok(StampedeSummary::new(
         config,
