@@ -1,4 +1,4 @@
-//! protocol.md and this crate agree: the worked example of §10 is the bytes
+//! protocol.md and this crate agree: the worked example of §11 is the bytes
 //! the codecs write and read, and the tables of opcodes (§3), flags (§2.1),
 //! status codes (§4), feature bits (§6.1) and default limits (§7) are the
 //! crate's constants. The tests read protocol.md itself, so an edit to one
@@ -7,7 +7,7 @@
 //! The frames of issue 9 (soft invalidation, leases, stale windows,
 //! request-scoped tags, TAG_STATUS) have no worked example in protocol.md;
 //! their bytes are written out below from the layouts of §6, field by
-//! field, as §10 writes its own.
+//! field, as §11 writes its own.
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -78,10 +78,10 @@ fn hex(dump: &str) -> Vec<u8> {
 }
 
 #[test]
-fn the_set_example_of_section_10_is_what_the_codecs_write_and_read() {
-    let dumps = hex_dumps(section("## 10."));
+fn the_set_example_of_section_11_is_what_the_codecs_write_and_read() {
+    let dumps = hex_dumps(section("## 11."));
     let [set_bytes, stored_bytes] = &dumps[..] else {
-        panic!("§10 should hold two hex dumps, found {}", dumps.len());
+        panic!("§11 should hold two hex dumps, found {}", dumps.len());
     };
     assert_eq!(set_bytes.len(), 16 + 35, "header plus body_length 35");
     assert_eq!(stored_bytes.len(), 16 + 8);
