@@ -25,6 +25,7 @@ import {
   DEFAULT_CONNECT_TIMEOUT,
   DEFAULT_QUEUE_DEPTH,
   DEFAULT_REQUEST_TIMEOUT,
+  checkMillis,
   parseAddress,
   type Connection,
 } from './connection.js'
@@ -108,16 +109,6 @@ function positiveInteger(value: number | undefined, fallback: number, what: stri
   return value
 }
 
-function millis(value: number | undefined, fallback: number, what: string): number {
-  if (value === undefined) {
-    return fallback
-  }
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(`${what} must be a number of milliseconds, at least 0`)
-  }
-  return value
-}
-
 /**
  * A cache over one or several tagcached servers.
  *
@@ -187,12 +178,12 @@ export class Client {
       }
       seen.add(server)
     }
-    const backoffMin = millis(options.backoffMin, 50, 'backoffMin')
+    const backoffMin = checkMillis(options.backoffMin, 50, 'backoffMin')
     const settings = {
       connect: {
         clientName: options.clientName ?? DEFAULT_CLIENT_NAME,
-        connectTimeout: millis(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
-        requestTimeout: millis(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout'),
+        connectTimeout: checkMillis(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
+        requestTimeout: checkMillis(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout'),
         queueDepth: positiveInteger(options.queueDepth, DEFAULT_QUEUE_DEPTH, 'queueDepth'),
       },
       poolSize: positiveInteger(options.poolSize, 1, 'poolSize'),
@@ -201,7 +192,7 @@ export class Client {
     const policy = {
       failureThreshold: positiveInteger(options.failureThreshold, 3, 'failureThreshold'),
       backoffMin,
-      backoffMax: Math.max(backoffMin, millis(options.backoffMax, 5000, 'backoffMax')),
+      backoffMax: Math.max(backoffMin, checkMillis(options.backoffMax, 5000, 'backoffMax')),
     }
     this.pools = servers.map((server) => new ServerPool(server, settings, policy))
     this.placement = new Placement(servers)

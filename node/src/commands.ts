@@ -280,25 +280,20 @@ export function missingFeature(needs: Needs, hello: HelloInfo): string | null {
 // ---------------------------------------------------------------------------
 // Arguments
 
-/** `key`'s bytes, without a copy for bytes. */
-export function keyBytes(key: Key): Buffer {
-  if (typeof key === 'string') {
-    return Buffer.from(key, 'utf8')
+/** The bytes of a key or value: a string's UTF-8, or the bytes themselves without a copy. */
+function bytesOf(input: Key | Value, what: string): Buffer {
+  if (typeof input === 'string') {
+    return Buffer.from(input, 'utf8')
   }
-  if (key instanceof Uint8Array) {
-    return Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)
+  if (input instanceof Uint8Array) {
+    return Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength)
   }
-  throw new InvalidArgumentError(`a key must be a string or a Uint8Array, not ${typeof key}`)
+  throw new InvalidArgumentError(`a ${what} must be a string or a Uint8Array, not ${typeof input}`)
 }
 
-function valueBytes(value: Value): Buffer {
-  if (typeof value === 'string') {
-    return Buffer.from(value, 'utf8')
-  }
-  if (value instanceof Uint8Array) {
-    return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-  }
-  throw new InvalidArgumentError(`a value must be a string or a Uint8Array, not ${typeof value}`)
+/** `key`'s bytes, without a copy for bytes. */
+export function keyBytes(key: Key): Buffer {
+  return bytesOf(key, 'key')
 }
 
 /** Tags as the wire carries them: each a string's UTF-8 bytes. */
@@ -426,36 +421,40 @@ function readLookup(frame: ResponseFrame, server: string, command: string, lease
   return decodeLookup(frame, lease)
 }
 
+/**
+ * A command answered by one frame whose only success is OK, its body read
+ * by `decode`.
+ */
+function okCommand<T>(
+  name: string,
+  frame: RequestFrame,
+  needs: Needs,
+  decode: (body: Buffer, server: string) => T,
+): Command<T> {
+  return {
+    frame,
+    frameCount: 1,
+    needs,
+    read(frames, server) {
+      const answer = single(frames, server, name)
+      if (answer.status !== Status.OK) throw unexpected(answer, server, name)
+      return decode(answer.body, server)
+    },
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The commands
 
 /** HELLO (§6.1). */
 export function hello(wantShard: number | null, clientName: string): Command<HelloInfo> {
-  return {
-    frame: encodeHello(wantShard, clientName),
-    frameCount: 1,
-    needs: NEEDS_NOTHING,
-    read(frames, server) {
-      const frame = single(frames, server, 'HELLO')
-      if (frame.status !== Status.OK) throw unexpected(frame, server, 'HELLO')
-      return decodeHello(frame.body)
-    },
-  }
+  return okCommand('HELLO', encodeHello(wantShard, clientName), NEEDS_NOTHING, decodeHello)
 }
 
 /** PING or NOOP (§6.2). */
 export function ping(opcode: typeof Opcode.PING | typeof Opcode.NOOP = Opcode.PING): Command<void> {
   const name = opcode === Opcode.PING ? 'PING' : 'NOOP'
-  return {
-    frame: encodeEmpty(opcode),
-    frameCount: 1,
-    needs: NEEDS_NOTHING,
-    read(frames, server) {
-      const frame = single(frames, server, name)
-      if (frame.status !== Status.OK) throw unexpected(frame, server, name)
-      decodeEmpty(frame.body, `${name} response`)
-    },
-  }
+  return okCommand(name, encodeEmpty(opcode), NEEDS_NOTHING, (body) => decodeEmpty(body, `${name} response`))
 }
 
 /** GET (§6.3) as a full {@link Lookup}. */
@@ -580,7 +579,7 @@ export function set(key: Key, value: Value, options: SetOptions = {}): Command<S
   const frame = encodeSet({
     mode: setMode(options),
     key: keyBytes(key),
-    value: valueBytes(value),
+    value: bytesOf(value, 'value'),
     tags: tagBytes(options.tags ?? []),
     clientFlags: options.clientFlags ?? 0,
     ttl: options.ttl === undefined ? 0 : wholeSeconds(options.ttl, 'ttl'),
@@ -642,72 +641,54 @@ export function softExpire(options: InvalidateOptions): number | null {
   return wholeSeconds(options.expire ?? DEFAULT_SOFT_EXPIRE, 'expire')
 }
 
-function sequence(name: string): (frames: readonly ResponseFrame[], server: string) => bigint {
-  return (frames, server) => {
-    const frame = single(frames, server, name)
-    if (frame.status !== Status.OK) throw unexpected(frame, server, name)
-    return decodeU64(frame.body, `${name} response`, 'seq')
-  }
+/** INVALIDATE_TAGS and FLUSH_ALL (a soft one needs stale-while-revalidate): the sequence number. */
+function sequenced(name: string, frame: RequestFrame, soft: boolean): Command<bigint> {
+  return okCommand(name, frame, { staleWhileRevalidate: soft, leases: false }, (body) =>
+    decodeU64(body, `${name} response`, 'seq'),
+  )
 }
 
 /** INVALIDATE_TAGS (§6.8), hard or soft: the invalidation's sequence number. */
 export function invalidateTags(tags: readonly string[], options: InvalidateOptions = {}): Command<bigint> {
   const expire = softExpire(options)
-  return {
-    frame: encodeInvalidateTags(tagBytes(tags), expire),
-    frameCount: 1,
-    needs: { staleWhileRevalidate: expire !== null, leases: false },
-    read: sequence('INVALIDATE_TAGS'),
-  }
+  return sequenced('INVALIDATE_TAGS', encodeInvalidateTags(tagBytes(tags), expire), expire !== null)
 }
 
 /** FLUSH_ALL (§6.9), hard or soft: the flush's sequence number. */
 export function flushAll(options: InvalidateOptions = {}): Command<bigint> {
   const expire = softExpire(options)
-  return {
-    frame: encodeFlushAll(expire),
-    frameCount: 1,
-    needs: { staleWhileRevalidate: expire !== null, leases: false },
-    read: sequence('FLUSH_ALL'),
-  }
+  return sequenced('FLUSH_ALL', encodeFlushAll(expire), expire !== null)
 }
 
 /** TAG_STATUS (§6.11). */
 export function tagStatus(tags: readonly string[]): Command<TagReport> {
   const asked = [...tags]
-  return {
-    frame: encodeTagStatus(tagBytes(asked)),
-    frameCount: 1,
-    needs: { staleWhileRevalidate: true, leases: false },
-    read(frames, server) {
-      const frame = single(frames, server, 'TAG_STATUS')
-      if (frame.status !== Status.OK) throw unexpected(frame, server, 'TAG_STATUS')
-      const wire = decodeTagStatus(frame.body)
-      if (wire.statuses.length !== asked.length) {
-        throw new MalformedFrame(`TAG_STATUS of ${asked.length} tags answered for ${wire.statuses.length}`)
-      }
-      const states = wire.statuses.map((state, index): TagState => {
-        const hard = state.hardSeq === 0n ? null : { seq: state.hardSeq, at: state.hardAt }
-        const soft =
-          state.softSeq === 0n ? null : { seq: state.softSeq, at: state.softAt, until: state.softUntil }
-        return {
-          tag: asked[index] ?? '',
-          entries: state.entries,
-          hard,
-          soft,
-          lastInvalidated: latest([hard?.at ?? null, soft?.at ?? null]),
-        }
-      })
+  const frame = encodeTagStatus(tagBytes(asked))
+  return okCommand('TAG_STATUS', frame, { staleWhileRevalidate: true, leases: false }, (body, server) => {
+    const wire = decodeTagStatus(body)
+    if (wire.statuses.length !== asked.length) {
+      throw new MalformedFrame(`TAG_STATUS of ${asked.length} tags answered for ${wire.statuses.length}`)
+    }
+    const states = wire.statuses.map((state, index): TagState => {
+      const hard = state.hardSeq === 0n ? null : { seq: state.hardSeq, at: state.hardAt }
+      const soft = state.softSeq === 0n ? null : { seq: state.softSeq, at: state.softAt, until: state.softUntil }
       return {
-        server,
-        seq: wire.seq,
-        now: wire.now,
-        forgotten: { seq: wire.forgottenSeq, at: wire.forgottenAt },
-        tags: states,
-        lastInvalidated: latest(states.map((state) => state.lastInvalidated)),
+        tag: asked[index] ?? '',
+        entries: state.entries,
+        hard,
+        soft,
+        lastInvalidated: latest([hard?.at ?? null, soft?.at ?? null]),
       }
-    },
-  }
+    })
+    return {
+      server,
+      seq: wire.seq,
+      now: wire.now,
+      forgotten: { seq: wire.forgottenSeq, at: wire.forgottenAt },
+      tags: states,
+      lastInvalidated: latest(states.map((state) => state.lastInvalidated)),
+    }
+  })
 }
 
 /** The latest of some times, ignoring `null`s; `null` if none. */
@@ -723,14 +704,5 @@ export function latest(times: readonly (number | null)[]): number | null {
 
 /** STATS (§6.10): the counters, by name, in the server's order. */
 export function stats(): Command<Map<string, string>> {
-  return {
-    frame: encodeEmpty(Opcode.STATS),
-    frameCount: 1,
-    needs: NEEDS_NOTHING,
-    read(frames, server) {
-      const frame = single(frames, server, 'STATS')
-      if (frame.status !== Status.OK) throw unexpected(frame, server, 'STATS')
-      return decodeStats(frame.body)
-    },
-  }
+  return okCommand('STATS', encodeEmpty(Opcode.STATS), NEEDS_NOTHING, decodeStats)
 }

@@ -117,7 +117,8 @@ export function parseAddress(address: string): HostPort {
   return { host: match[1], port }
 }
 
-function checkMillis(value: number | undefined, fallback: number, what: string): number {
+/** A time option in milliseconds (`fallback` if absent); refuses a negative or non-finite one. */
+export function checkMillis(value: number | undefined, fallback: number, what: string): number {
   if (value === undefined) {
     return fallback
   }

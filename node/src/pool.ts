@@ -176,18 +176,14 @@ export class ServerPool {
     }
   }
 
-  private async fill(lanes: Lanes, slot: Slot): Promise<Connection> {
-    this.checkUsable()
+  /** Opens a connection asking for `shard` (`null`: any), and reports how it went to the health. */
+  private async open(shard: number | null): Promise<Connection> {
     this.checkPermit()
     const started = now()
     let connection: Connection
     try {
-      connection = await Connection.connect(this.address, { ...this.settings.connect, shard: slot.shard })
+      connection = await Connection.connect(this.address, { ...this.settings.connect, shard })
     } catch (error) {
-      if (slot.shard !== null && error instanceof ServerError && error.status === Status.MALFORMED) {
-        // want_shard beyond the server's shards: it has fewer now.
-        this.forgetLanes(lanes)
-      }
       this.connectFailed(started, error)
       throw error
     }
@@ -196,6 +192,21 @@ export class ServerPool {
       throw new ClosedError(this.address)
     }
     this.health.connected()
+    return connection
+  }
+
+  private async fill(lanes: Lanes, slot: Slot): Promise<Connection> {
+    this.checkUsable()
+    let connection: Connection
+    try {
+      connection = await this.open(slot.shard)
+    } catch (error) {
+      if (slot.shard !== null && error instanceof ServerError && error.status === Status.MALFORMED) {
+        // want_shard beyond the server's shards: it has fewer now.
+        this.forgetLanes(lanes)
+      }
+      throw error
+    }
     if (lanes.shardAware && connection.hello.shardCount !== lanes.shardCount) {
       // The server restarted with another thread count: this connection
       // serves this request, the lanes are rebuilt next time.
@@ -210,21 +221,7 @@ export class ServerPool {
   }
 
   private async discover(): Promise<Lanes> {
-    this.checkPermit()
-    const started = now()
-    let connection: Connection
-    try {
-      connection = await Connection.connect(this.address, this.settings.connect)
-    } catch (error) {
-      this.connectFailed(started, error)
-      throw error
-    }
-    if (this.closed) {
-      connection.close()
-      throw new ClosedError(this.address)
-    }
-    this.health.connected()
-    return this.adopt(connection)
+    return this.adopt(await this.open(null))
   }
 
   /**

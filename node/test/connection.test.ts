@@ -86,7 +86,7 @@ test('a request that times out fails naming the server; its late answer is dropp
   const connection = await Connection.connect(daemon.address, { requestTimeout: 200 })
   await connection.set('late:a', 'a')
   await connection.set('late:b', 'b')
-  daemon.pause()
+  await daemon.pause()
   try {
     const started = Date.now()
     await assert.rejects(connection.get('late:a'), (error: unknown) => {
@@ -108,7 +108,7 @@ test('a request that times out fails naming the server; its late answer is dropp
 })
 
 test('connecting times out when the server does not answer HELLO', { timeout: BOUND }, async () => {
-  daemon.pause()
+  await daemon.pause()
   try {
     await assert.rejects(Connection.connect(daemon.address, { connectTimeout: 200 }), (error: unknown) => {
       assert.ok(error instanceof TimeoutError)

@@ -82,7 +82,7 @@ test('an invalidation a server missed is delivered before the server is used aga
   const cache = quickClient([daemon.address])
   try {
     await cache.set('owed:k', 'v', { tags: ['owed'] })
-    daemon.pause()
+    await daemon.pause()
     try {
       // Timeouts mark it down; the invalidation is then not sent but owed.
       await eventually('the server marked down', async () => {

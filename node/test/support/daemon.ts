@@ -10,7 +10,7 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 
@@ -129,9 +129,29 @@ export class Daemon {
     return this.stop('SIGKILL')
   }
 
-  /** Freezes the process (SIGSTOP): its sockets stay open, nothing is answered. */
-  pause(): void {
+  /**
+   * Freezes the process (SIGSTOP): its sockets stay open, nothing is
+   * answered. Resolves once every thread of it is stopped, as
+   * `/proc/<pid>/task/<tid>/stat` shows (Linux), so that no request sent
+   * after this is answered until {@link resume}.
+   */
+  async pause(): Promise<void> {
     this.child.kill('SIGSTOP')
+    const tasks = `/proc/${this.pid}/task`
+    const deadline = Date.now() + PROCESS_TIMEOUT
+    for (;;) {
+      const states = readdirSync(tasks).map((tid) => {
+        const stat = readFileSync(`${tasks}/${tid}/stat`, 'utf8')
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+      })
+      if (states.every((state) => state === 'T' || state === 't')) {
+        return
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`tagcached not stopped after SIGSTOP: thread states ${states.join(' ')}`)
+      }
+      await sleep(1)
+    }
   }
 
   /** Thaws a paused process. */
