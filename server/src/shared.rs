@@ -18,6 +18,15 @@ pub struct Shared {
     pub config: Config,
     /// The global invalidation sequence.
     pub sequence: SequenceCounter,
+    /// The sequence when the server started: every shard's floor at boot.
+    /// Read once, before any worker runs: a worker that read the counter
+    /// when its thread started could read it after another worker had
+    /// numbered an invalidation, and would then not record that
+    /// invalidation at all (it is at or below its floor), losing a soft
+    /// window that later ones must not outlive (found by
+    /// `a_later_longer_window_does_not_outlive_the_open_one` in
+    /// tests/tests/soft_invalidation.rs, one run in twenty).
+    pub boot_seq: u64,
     /// Server-wide counters.
     pub counters: Counters,
     /// When the server started: the zero of the store's clock.
@@ -39,6 +48,7 @@ impl Shared {
             .map_or(0, |since| since.as_millis() as u64);
         Shared {
             config,
+            boot_seq: sequence.current(),
             sequence,
             counters: Counters::default(),
             started: Instant::now(),

@@ -39,7 +39,7 @@ pub fn run(
     let shard_config = ShardConfig::default()
         .with_memory_limit(shared.config.memory / shared.config.threads)
         .with_lease_ms(shared.config.lease_time.as_millis() as u64);
-    let floor = InvalidationSeq::new(shared.sequence.current());
+    let floor = InvalidationSeq::new(shared.boot_seq);
     let context = Rc::new(WorkerContext {
         index,
         shard: RefCell::new(Shard::new(shard_config, floor)),

@@ -128,6 +128,33 @@ async fn a_later_longer_window_does_not_outlive_the_open_one() {
     .await;
 }
 
+/// Regression: each worker took its shard's boot floor from the counter
+/// when its thread started, so an invalidation numbered by a client of a
+/// worker that was up before another one was at or below the late shard's
+/// floor, and that shard did not record it: its soft window was lost, and
+/// an entry stored on that shard between two soft invalidations of a tag
+/// outlived the first window (one run of the test above in twenty). Every
+/// shard now starts from the one sequence read when the server started, so
+/// an invalidation sent at once is recorded by both shards of a new server,
+/// and none of them has forgotten anything.
+#[tokio::test]
+async fn every_shard_records_an_invalidation_sent_as_the_server_starts() {
+    within(async {
+        for _ in 0..40 {
+            let server = TestServer::start();
+            let mut conn = server.connect().await;
+            let seq = conn.invalidate_soft(&["first"], LONG).await;
+            let status = conn.tag_status(&["first"]).await;
+            assert!(
+                status.forgotten_seq < seq,
+                "a shard's floor {} is at or above the first invalidation {seq}",
+                status.forgotten_seq
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_soft_invalidation_with_expire_0_is_a_hard_one() {
     within(async {
