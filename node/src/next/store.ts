@@ -267,7 +267,7 @@ export class NextStore {
   }
 
   /** Logs `message` once per process under `kind`. */
-  logOnce(kind: string, message: string): void {
+  private logOnce(kind: string, message: string): void {
     if (!this.logged.has(kind)) {
       this.logged.add(kind)
       this.log(message)
