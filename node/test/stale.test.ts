@@ -111,6 +111,8 @@ test('request-scoped tags: invalidating one makes the read miss, or stale, witho
 test('tag status: entries, the latest hard and soft invalidations, in Unix milliseconds', { timeout: BOUND }, async () => {
   await cache.set('status:1', 'a', { tags: ['st:a', 'st:b'] })
   await cache.set('status:2', 'b', { tags: ['st:a'] })
+  const [counted] = await cache.tagStatus(['st:a'])
+  assert.equal(counted?.tags[0]?.entries, 2)
   const before = Date.now()
   const [hardSeq] = await cache.invalidateTags(['st:b'])
   const [softSeq] = await cache.invalidateTags(['st:a'], { soft: true, expire: 30 })
@@ -119,7 +121,9 @@ test('tag status: entries, the latest hard and soft invalidations, in Unix milli
   assert.equal(report.server, daemon.address)
   const [a, b, never] = report.tags
   assert.equal(a?.tag, 'st:a')
-  assert.equal(a?.entries, 2)
+  // status:1 died with st:b: held until a read or the sweep removes it
+  // (protocol.md §6.11), so it may or may not count any more.
+  assert.ok(a?.entries === 1 || a?.entries === 2, `entries ${a?.entries}`)
   assert.equal(a?.hard, null)
   assert.equal(a?.soft?.seq, softSeq)
   assert.ok((a?.soft?.at ?? 0) >= before - 1000)
