@@ -18,7 +18,10 @@
  *   again before the next repetition.
  * A failed check stops the run: a benchmark that times a no-op is wrong.
  * The garbage collector runs before each timed call (`--expose-gc`), so
- * that a fill's garbage is not charged to the invalidation.
+ * that a fill's garbage is not charged to the invalidation, then the
+ * process idles SETTLE_MS. Besides the wall time, the CPU time this
+ * process spent during the call is kept: a handler's work in the Next.js
+ * process, which its other requests wait for.
  *
  * Usage: node --expose-gc revalidate.js --tagcached ADDR --tagcached-use-cache ADDR --redis ADDR
  *   [--sizes 1000,10000,100000] [--own-reps 20] [--shared-reps 10,10,5] [--json]
@@ -91,19 +94,23 @@ function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`)
 }
 
+/** Runs `work` once: its wall time, and this process's CPU time meanwhile, in milliseconds. */
 async function timed(work) {
   globalThis.gc()
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+  const cpu = process.cpuUsage()
   const start = performance.now()
   await work()
-  return performance.now() - start
+  const wall = performance.now() - start
+  const used = process.cpuUsage(cpu)
+  return { wall, cpu: (used.user + used.system) / 1000 }
 }
 
 const results = []
 let base = 0
 for (const [index, n] of sizes.entries()) {
   if (index > 0) base += sizes[index - 1]
-  const row = new Map(handlers.map((handler) => [handler.name, { own: [], shared: [], fillPerSecond: 0 }]))
+  const row = new Map(handlers.map((handler) => [handler.name, { own: [], ownCpu: [], shared: [], sharedCpu: [], fillPerSecond: 0 }]))
   for (const handler of handlers) {
     await handler.flush()
     const start = performance.now()
@@ -117,7 +124,9 @@ for (const [index, n] of sizes.entries()) {
     const j = base + Math.floor(((rep + 0.5) * n) / ownReps)
     for (const handler of handlers) {
       check(await handler.hit(j), `${handler.name}: entry ${j} hits before invalidating ${ownTag(j)}`)
-      row.get(handler.name).own.push(await timed(() => handler.invalidate(ownTag(j))))
+      const { wall, cpu } = await timed(() => handler.invalidate(ownTag(j)))
+      row.get(handler.name).own.push(wall)
+      row.get(handler.name).ownCpu.push(cpu)
       check(!(await handler.hit(j)), `${handler.name}: entry ${j} misses after invalidating ${ownTag(j)}`)
       let bystanders = 0
       for (let k = 1; k <= BYSTANDERS; k += 1) {
@@ -132,7 +141,9 @@ for (const [index, n] of sizes.entries()) {
     for (const handler of handlers) {
       if (rep > 0) await each(base, base + n, (i) => handler.set(i))
       check((await hits(handler, base, n)) === n, `${handler.name}: all ${n} entries hit before invalidating ${SHARED_TAG}`)
-      row.get(handler.name).shared.push(await timed(() => handler.invalidate(SHARED_TAG)))
+      const { wall, cpu } = await timed(() => handler.invalidate(SHARED_TAG))
+      row.get(handler.name).shared.push(wall)
+      row.get(handler.name).sharedCpu.push(cpu)
       const left = await hits(handler, base, n)
       check(left === 0, `${handler.name}: all ${n} entries miss after invalidating ${SHARED_TAG} (${left} hit)`)
     }

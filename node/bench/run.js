@@ -22,7 +22,7 @@
  */
 
 import { execFileSync, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 
@@ -69,6 +69,22 @@ function node(nodeArgs) {
 
 const load = () => os.loadavg().map((value) => value.toFixed(2)).join(' ')
 
+const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+
+/**
+ * CPU seconds so far: the machine's busy time and its steal time (/proc/stat),
+ * and this process's with its reaped children (every server and run).
+ */
+function cpuSeconds() {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const own = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ').slice(11, 15).map(Number)
+  return {
+    busy: (user + nice + system + irq + softirq) / ticks,
+    steal: steal / ticks,
+    own: own.reduce((sum, value) => sum + value, 0) / ticks,
+  }
+}
+
 if (args['wait-for-load'] !== undefined) {
   const limit = Number(args['wait-for-load'])
   for (let waited = 0; os.loadavg()[0] >= limit && waited < 40; waited += 1) {
@@ -79,6 +95,7 @@ if (args['wait-for-load'] !== undefined) {
 
 const started = new Date()
 const loadBefore = load()
+const cpuBefore = cpuSeconds()
 const sections = []
 
 if (args.only === undefined || args.only === 'revalidate') {
@@ -155,6 +172,9 @@ if (args.only === undefined || args.only === 'get') {
   })
 }
 
+const cpuAfter = cpuSeconds()
+const elapsed = (Date.now() - started.getTime()) / 1000
+const others = cpuAfter.busy - cpuBefore.busy - (cpuAfter.own - cpuBefore.own)
 const servers = serverVersions()
 const clients = clientVersions()
 const commit = (() => {
@@ -168,7 +188,8 @@ const lines = [
   `Produced by \`npm run bench\` in \`node/bench/\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, at ${commit}.`,
   '',
   `- Machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}.`,
-  `  Load average ${loadBefore} before the runs, ${load()} after.`,
+  `  Load average ${loadBefore} before the runs, ${load()} after. Over the ${Math.round(elapsed)} s of the runs, other`,
+  `  processes used ${Math.max(0, others).toFixed(1)} CPU-seconds (${percentOf(others, elapsed * os.availableParallelism())} of the machine) and the hypervisor stole ${(cpuAfter.steal - cpuBefore.steal).toFixed(1)}.`,
   `- Node.js ${process.version}; tagcached (client and \`tagcached/next\`) ${clients.tagcached}, ` +
     `@fortedigital/nextjs-cache-handler ${installedVersion('@fortedigital/nextjs-cache-handler')} with next ${installedVersion('next')}, ` +
     `memjs ${clients.memjs}, ioredis ${clients.ioredis}, redis (node-redis) ${clients['node-redis']}.`,
@@ -185,5 +206,9 @@ for (const section of sections) {
   }
 }
 const markdown = lines.join('\n')
+
+function percentOf(part, whole) {
+  return `${Math.max(0, Math.round((100 * part) / whole))}%`
+}
 console.log(markdown)
 if (args.out !== undefined) writeFileSync(args.out, `${markdown}\n`)
