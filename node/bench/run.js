@@ -188,8 +188,8 @@ const lines = [
   `Produced by \`npm run bench\` in \`node/bench/\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, at ${commit}.`,
   '',
   `- Machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}.`,
-  `  Load average ${loadBefore} before the runs, ${load()} after. Over the ${Math.round(elapsed)} s of the runs, other`,
-  `  processes used ${Math.max(0, others).toFixed(1)} CPU-seconds (${percentOf(others, elapsed * os.availableParallelism())} of the machine) and the hypervisor stole ${(cpuAfter.steal - cpuBefore.steal).toFixed(1)}.`,
+  `  Load average ${loadBefore} before the runs, ${load()} after (the runs' own load). Over the ${Math.round(elapsed)} s of the runs,`,
+  `  other processes used ${othersText(others, elapsed * os.availableParallelism())}, and the hypervisor stole ${(cpuAfter.steal - cpuBefore.steal).toFixed(1)} CPU-seconds.`,
   `- Node.js ${process.version}; tagcached (client and \`tagcached/next\`) ${clients.tagcached}, ` +
     `@fortedigital/nextjs-cache-handler ${installedVersion('@fortedigital/nextjs-cache-handler')} with next ${installedVersion('next')}, ` +
     `memjs ${clients.memjs}, ioredis ${clients.ioredis}, redis (node-redis) ${clients['node-redis']}.`,
@@ -207,8 +207,16 @@ for (const section of sections) {
 }
 const markdown = lines.join('\n')
 
-function percentOf(part, whole) {
-  return `${Math.max(0, Math.round((100 * part) / whole))}%`
+/**
+ * Other processes' CPU time, `seconds` of the machine's `capacity`: the
+ * machine's busy time (counted in ticks) less this run's own (counted per
+ * process), two counts that differ by a few percent of the run's own use,
+ * so a share under 5% is none that can be told.
+ */
+function othersText(seconds, capacity) {
+  const share = seconds / capacity
+  if (share < 0.05) return 'no CPU time that this count can tell (under 5% of the machine)'
+  return `${seconds.toFixed(1)} CPU-seconds (${Math.round(100 * share)}% of the machine)`
 }
 console.log(markdown)
 if (args.out !== undefined) writeFileSync(args.out, `${markdown}\n`)
