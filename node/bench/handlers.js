@@ -75,6 +75,21 @@ function fetchGetContext(i) {
   return { kind: 'FETCH', revalidate: REVALIDATE, fetchUrl: `https://api.example.com/posts/${i}`, fetchIdx: 0, tags: tagsOf(i), softTags: [] }
 }
 
+/**
+ * An incremental cache handler instance, driven as Next.js 16 drives one
+ * for fetches: the same calls for every handler measured.
+ */
+function drivenAsIncrementalCache(name, handler, { flush, close }) {
+  return {
+    name,
+    set: (i) => handler.set(fetchKey(i), fetchValue(i), fetchSetContext(i)),
+    hit: async (i) => (await handler.get(fetchKey(i), fetchGetContext(i))) !== null,
+    invalidate: (tag) => handler.revalidateTag([tag]),
+    flush,
+    close,
+  }
+}
+
 const quiet = (message) => {
   throw new Error(`handler logged: ${message}`)
 }
@@ -86,14 +101,10 @@ export function tagcachedIncremental(address) {
   const Handler = createIncrementalCache({ client, log: quiet })
   // Next.js makes one per request; they share the client.
   const handler = new Handler({ dev: false })
-  return {
-    name: 'tagcached incremental',
-    set: (i) => handler.set(fetchKey(i), fetchValue(i), fetchSetContext(i)),
-    hit: async (i) => (await handler.get(fetchKey(i), fetchGetContext(i))) !== null,
-    invalidate: (tag) => handler.revalidateTag([tag]),
+  return drivenAsIncrementalCache('tagcached incremental', handler, {
     flush: () => client.flushAll(),
     close: () => client.close(),
-  }
+  })
 }
 
 /** `tagcached/next`'s `cacheHandlers` handler (`'use cache'`) on the daemon at `address`. */
@@ -145,15 +156,11 @@ export async function fortedigitalRedis(address) {
   // It reads BUILD_ID and the prerender manifest beside serverDistDir; there are none.
   const distDir = mkdtempSync(join(tmpdir(), 'nbench-'))
   const handler = new CacheHandler({ serverDistDir: join(distDir, 'server'), dev: false })
-  return {
-    name: 'fortedigital redis',
-    set: (i) => handler.set(fetchKey(i), fetchValue(i), fetchSetContext(i)),
-    hit: async (i) => (await handler.get(fetchKey(i), fetchGetContext(i))) !== null,
-    invalidate: (tag) => handler.revalidateTag([tag]),
+  return drivenAsIncrementalCache('fortedigital redis', handler, {
     flush: () => client.flushAll(),
     close: async () => {
       await client.close()
       rmSync(distDir, { recursive: true, force: true })
     },
-  }
+  })
 }
