@@ -12,7 +12,7 @@
  * - `ioredis`: Redis's most used Node.js client, one connection, no
  *   auto-pipelining (its default);
  * - `node-redis`: the `redis` package, Redis's own client, one connection
- *   (it writes the commands of one tick together by default).
+ *   (it writes the commands of one turn of the event loop together).
  */
 
 import { readFileSync } from 'node:fs'
