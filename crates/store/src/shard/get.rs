@@ -106,12 +106,12 @@ impl ReadOptions {
 
 /// The answer to [`Shard::read`]: protocol.md §6.3's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Read<'a> {
+pub enum Read<E> {
     /// A fresh entry, or a stale one the read allowed; with the lease token
     /// granted to this reader, if any.
     Hit {
         /// The entry.
-        entry: HitRef<'a>,
+        entry: E,
         /// Whether it is stale.
         stale: bool,
         /// The lease granted to this reader.
@@ -133,19 +133,25 @@ pub enum Read<'a> {
     Declined,
 }
 
-/// [`Read`] before the entry is borrowed.
-enum SlotRead {
-    Hit {
-        slot: SlotId,
-        stale: bool,
-        lease: Option<u64>,
-    },
-    Miss {
-        reason: MissReason,
-        lease: Option<u64>,
-    },
-    HotMiss,
-    Declined,
+impl<E> Read<E> {
+    /// The same read with its entry turned into `F`: the shard finds a slot
+    /// first and lends the entry out only once it has finished counting.
+    fn map_entry<F>(self, lend: impl FnOnce(E) -> F) -> Read<F> {
+        match self {
+            Read::Hit {
+                entry,
+                stale,
+                lease,
+            } => Read::Hit {
+                entry: lend(entry),
+                stale,
+                lease,
+            },
+            Read::Miss { reason, lease } => Read::Miss { reason, lease },
+            Read::HotMiss => Read::HotMiss,
+            Read::Declined => Read::Declined,
+        }
+    }
 }
 
 impl Shard {
@@ -157,7 +163,7 @@ impl Shard {
     /// and kept for reads that allow it.
     pub fn get(&mut self, key: &[u8], now_ms: u64, with_tags: bool) -> Lookup {
         match self.read_slot(key, now_ms, &ReadOptions::PLAIN, |_| true) {
-            SlotRead::Hit { slot, .. } => {
+            Read::Hit { entry: slot, .. } => {
                 let entry = self.table.get(slot);
                 Lookup::Hit(Hit {
                     value: Bytes::copy_from_slice(entry.value()),
@@ -166,8 +172,8 @@ impl Shard {
                     tags: with_tags.then(|| self.tags.sorted_names(entry.tag_ids())),
                 })
             }
-            SlotRead::Miss { reason, .. } => Lookup::Miss(reason),
-            SlotRead::HotMiss | SlotRead::Declined => {
+            Read::Miss { reason, .. } => Lookup::Miss(reason),
+            Read::HotMiss | Read::Declined => {
                 unreachable!("a plain read that accepts every hit")
             }
         }
@@ -220,17 +226,9 @@ impl Shard {
         now_ms: u64,
         options: &ReadOptions,
         accept: impl FnOnce(&HitRef<'_>) -> bool,
-    ) -> Read<'_> {
-        match self.read_slot(key, now_ms, options, accept) {
-            SlotRead::Hit { slot, stale, lease } => Read::Hit {
-                entry: self.borrow_hit(slot),
-                stale,
-                lease,
-            },
-            SlotRead::Miss { reason, lease } => Read::Miss { reason, lease },
-            SlotRead::HotMiss => Read::HotMiss,
-            SlotRead::Declined => Read::Declined,
-        }
+    ) -> Read<HitRef<'_>> {
+        self.read_slot(key, now_ms, options, accept)
+            .map_entry(|slot| self.borrow_hit(slot))
     }
 
     fn read_slot(
@@ -239,11 +237,11 @@ impl Shard {
         now_ms: u64,
         options: &ReadOptions,
         accept: impl FnOnce(&HitRef<'_>) -> bool,
-    ) -> SlotRead {
+    ) -> Read<SlotId> {
         let reason = match self.locate(key, now_ms, options.request_tags) {
             Ok((slot, stale)) if !stale || options.allow_stale => {
                 if !accept(&self.borrow_hit(slot)) {
-                    return SlotRead::Declined;
+                    return Read::Declined;
                 }
                 let lease = match options.lease {
                     Some(fence) if stale => self.try_grant(key, fence, Some(slot), now_ms),
@@ -252,26 +250,30 @@ impl Shard {
                 self.eviction.on_access(slot);
                 self.counters.get_hits += 1;
                 self.counters.get_stale += u64::from(stale);
-                return SlotRead::Hit { slot, stale, lease };
+                return Read::Hit {
+                    entry: slot,
+                    stale,
+                    lease,
+                };
             }
             Ok(_) => MissReason::Stale,
             Err(reason) => reason,
         };
         self.counters.get_misses += 1;
         let Some(fence) = options.lease else {
-            return SlotRead::Miss {
+            return Read::Miss {
                 reason,
                 lease: None,
             };
         };
         match self.try_grant(key, fence, None, now_ms) {
-            Some(token) => SlotRead::Miss {
+            Some(token) => Read::Miss {
                 reason,
                 lease: Some(token),
             },
             None => {
                 self.counters.get_hot_misses += 1;
-                SlotRead::HotMiss
+                Read::HotMiss
             }
         }
     }
