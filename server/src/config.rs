@@ -2,12 +2,15 @@
 //! validated [`Config`] built from them in one place.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use tagcached_protocol::Limits;
 use tracing_subscriber::EnvFilter;
 
+use crate::auth::{AuthConfig, TokenFileError, TokenSet, DEFAULT_AUTH_TIMEOUT};
 use crate::host_memory::HostMemory;
 pub use crate::size::parse_size;
 use crate::size::Size;
@@ -79,6 +82,9 @@ pub struct Config {
     /// requests before the workers stop anyway (a client that never reads
     /// its responses must not hold the server up forever).
     pub shutdown_grace: Duration,
+    /// Authentication on the data port (protocol.md §6.12); `None`: every
+    /// connection is served without it.
+    pub auth: Option<AuthConfig>,
 }
 
 impl Config {
@@ -104,6 +110,7 @@ impl Config {
             sweep_interval: Duration::from_millis(10),
             sweep_batch: 1024,
             shutdown_grace: Duration::from_secs(10),
+            auth: None,
         }
     }
 }
@@ -134,10 +141,35 @@ pub struct Args {
     /// Address or host name to listen on. A host name (localhost) is
     /// resolved at start and every address it resolves to is listened on,
     /// on the same port. The default accepts only local connections;
-    /// 0.0.0.0 serves the network, without authentication (a warning is
-    /// logged). Start fails if another process listens on the address.
+    /// 0.0.0.0 serves the network, and then the daemon refuses to start
+    /// without --auth-token-file unless --insecure-no-auth is given. Start
+    /// fails if another process listens on the address.
     #[arg(long, default_value = "127.0.0.1", env = "TAGCACHED_BIND")]
     pub bind: String,
+
+    /// File of tokens a client must present with AUTH before anything but
+    /// HELLO and PING is served: UTF-8, one token per line (at most 512
+    /// bytes each), blank lines and lines starting with # skipped,
+    /// whitespace around a token dropped. Several tokens allow rotation.
+    /// Read again on SIGHUP; a file that cannot be read or holds no token
+    /// stops the start, and on SIGHUP keeps the tokens in force. Keep
+    /// tokens in a file, not on the command line, where other users of the
+    /// machine can read them.
+    #[arg(long, value_name = "FILE", env = "TAGCACHED_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Seconds a connection has, from being accepted, to authenticate
+    /// (with --auth-token-file) before it is closed (1 to 3600). Until it
+    /// has, it is served only HELLO, PING and AUTH, in frames of at most
+    /// 4KiB.
+    #[arg(long, default_value_t = DEFAULT_AUTH_TIMEOUT.as_secs(), env = "TAGCACHED_AUTH_TIMEOUT")]
+    pub auth_timeout: u64,
+
+    /// Serve a non-loopback --bind address without authentication: anyone
+    /// who reaches the port can read, overwrite and flush the cache. Without
+    /// this flag (or --auth-token-file) such a start is refused.
+    #[arg(long, env = "TAGCACHED_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 
     /// Worker threads, each owning one shard of the key space [default: the
     /// number of cores].
@@ -245,6 +277,34 @@ pub enum ConfigError {
         /// Why it could not be resolved.
         reason: String,
     },
+    /// An `--auth-timeout` outside 1..=3600 seconds.
+    #[error("--auth-timeout must be between 1 and 3600 seconds")]
+    AuthTimeout,
+    /// The `--auth-token-file` cannot be used.
+    #[error("--auth-token-file: {0}")]
+    AuthTokenFile(#[from] TokenFileError),
+    /// A non-loopback address to serve with no way to authenticate
+    /// clients, and no `--insecure-no-auth`.
+    #[error(
+        "refusing to serve {addrs} without authentication: anyone who can reach the port could \
+         read, overwrite and flush the cache. Give --auth-token-file FILE, or --insecure-no-auth \
+         to serve it without authentication anyway (on a network you trust)"
+    )]
+    Unauthenticated {
+        /// The addresses beyond loopback.
+        addrs: String,
+    },
+}
+
+impl ConfigError {
+    /// Whether the flags are valid but the daemon cannot start with them:
+    /// exit status 1 rather than 2 (see the binary's exit statuses).
+    pub fn is_start_error(&self) -> bool {
+        matches!(
+            self,
+            ConfigError::AuthTokenFile(_) | ConfigError::Unauthenticated { .. }
+        )
+    }
 }
 
 /// Smallest memory budget a shard accepts.
@@ -284,6 +344,19 @@ impl Args {
         if !(1..=3600).contains(&self.lease_time) {
             return Err(ConfigError::LeaseTime);
         }
+        if !(1..=3600).contains(&self.auth_timeout) {
+            return Err(ConfigError::AuthTimeout);
+        }
+        let listen = resolve(&self.bind, self.port)?;
+        self.check_exposure(&listen)?;
+        let auth = match &self.auth_token_file {
+            Some(token_file) => Some(AuthConfig {
+                tokens: Arc::new(TokenSet::read(token_file)?),
+                token_file: token_file.clone(),
+                timeout: Duration::from_secs(self.auth_timeout),
+            }),
+            None => None,
+        };
         let limits = Limits {
             max_key_length: self.max_key_size,
             max_tags: self.max_tags,
@@ -292,7 +365,7 @@ impl Args {
         }
         .with_fitted_max_frame();
         Ok(Config {
-            listen: resolve(&self.bind, self.port)?,
+            listen,
             threads,
             memory,
             limits,
@@ -302,8 +375,31 @@ impl Args {
             idle_timeout: seconds_or_never(self.idle_timeout),
             frame_timeout: seconds_or_never(self.frame_timeout),
             lease_time: Duration::from_secs(self.lease_time),
+            auth,
             ..Config::local_ephemeral()
         })
+    }
+
+    /// Refuses to serve an address beyond loopback to clients that prove
+    /// nothing (Redis's protected mode, made explicit), unless the operator
+    /// says so with `--insecure-no-auth`.
+    fn check_exposure(&self, listen: &[SocketAddr]) -> Result<(), ConfigError> {
+        let exposed: Vec<String> = listen
+            .iter()
+            .filter(|addr| !addr.ip().is_loopback())
+            .map(ToString::to_string)
+            .collect();
+        if exposed.is_empty() || self.authenticates_clients() || self.insecure_no_auth {
+            return Ok(());
+        }
+        Err(ConfigError::Unauthenticated {
+            addrs: exposed.join(" "),
+        })
+    }
+
+    /// Whether clients must prove who they are before they are served.
+    fn authenticates_clients(&self) -> bool {
+        self.auth_token_file.is_some()
     }
 }
 
@@ -513,6 +609,39 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_non_loopback_bind_needs_authentication_or_insecure_no_auth() {
+        let parse = |args: &[&str]| {
+            Args::parse_from(std::iter::once("tagcached").chain(args.iter().copied())).into_config()
+        };
+        let error = parse(&["--bind", "0.0.0.0", "--threads", "1"]).expect_err("refused");
+        assert!(
+            matches!(&error, ConfigError::Unauthenticated { addrs } if addrs == "0.0.0.0:11311")
+        );
+        assert!(error.is_start_error());
+        assert!(error.to_string().contains("--insecure-no-auth"), "{error}");
+        let config = parse(&["--bind", "0.0.0.0", "--threads", "1", "--insecure-no-auth"])
+            .expect("allowed when asked");
+        assert!(config.auth.is_none());
+        let config = parse(&["--bind", "::1", "--threads", "1"]).expect("loopback");
+        assert!(config.auth.is_none());
+        let missing = parse(&[
+            "--bind",
+            "0.0.0.0",
+            "--threads",
+            "1",
+            "--auth-token-file",
+            "/nonexistent/tagcached-tokens",
+        ])
+        .expect_err("an unreadable token file");
+        assert!(matches!(missing, ConfigError::AuthTokenFile(_)));
+        assert!(missing.is_start_error());
+        assert!(matches!(
+            parse(&["--auth-timeout", "0"]),
+            Err(ConfigError::AuthTimeout)
+        ));
     }
 
     #[test]

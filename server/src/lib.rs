@@ -32,10 +32,15 @@
 //! [`connection`]); a client that does not read its answers stops being
 //! read, and holds up no one else.
 //!
+//! With `--auth-token-file`, a connection is served only HELLO, PING and
+//! AUTH until it authenticates ([`auth`]): the state is the connection's
+//! own, checked once per round, and moves with it when HELLO hands it to
+//! another worker. [`Server::reload`] (SIGHUP) reads the tokens again.
+//!
 //! Modules depend downward only: `lib` and `worker` on `connection`; that
 //! on `router` and `context`; those on `command` (the one module where the
-//! protocol meets the store); that on `shared` and `admission`; those on
-//! `config` and `sequence`.
+//! protocol meets the store); that and `reload` on `shared` and
+//! `admission`; those on `config` and `sequence`; `config` on `auth`.
 //!
 //! # Failure
 //!
@@ -55,6 +60,7 @@
 
 pub mod abort;
 pub mod admission;
+pub mod auth;
 pub mod command;
 pub mod config;
 pub mod connection;
@@ -63,6 +69,7 @@ pub mod fd_limit;
 pub mod host_memory;
 pub mod listener;
 pub mod log_limit;
+pub mod reload;
 pub mod router;
 pub mod sequence;
 pub mod shared;
@@ -84,6 +91,7 @@ use crate::shared::Shared;
 
 /// A running server. Dropping it shuts it down and waits for the workers.
 pub struct Server {
+    shared: Arc<Shared>,
     local_addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     workers: Vec<JoinHandle<io::Result<()>>>,
@@ -95,7 +103,9 @@ impl Server {
     /// another process listens on one of the addresses
     /// ([`listener`] says why).
     pub fn start(config: Config) -> io::Result<Server> {
-        warn_if_exposed(&config.listen);
+        if config.auth.is_none() {
+            warn_if_exposed(&config.listen);
+        }
         let listeners = listener::bind_all(&config.listen, config.threads)?;
         let local_addrs = listeners[0]
             .iter()
@@ -121,6 +131,7 @@ impl Server {
             log_listener(*local_addr, &shared.config);
         }
         Ok(Server {
+            shared,
             local_addrs,
             shutdown,
             workers,
@@ -136,6 +147,14 @@ impl Server {
     /// Every address the server listens on, all with the same port.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Reads every file-based secret again (the auth token file) and puts
+    /// it in force for new authentications; a file that cannot be used
+    /// leaves the secret in force as it was, and is logged as an error.
+    /// The binary calls this on SIGHUP.
+    pub fn reload(&self) {
+        reload::reload_secrets(&self.shared);
     }
 
     /// Begins a graceful shutdown; returns at once.
@@ -186,13 +205,16 @@ fn log_listener(local_addr: SocketAddr, config: &Config) {
         max_value_size = %Size(config.limits.max_value_length as usize),
         idle_timeout = %seconds(config.idle_timeout),
         frame_timeout = %seconds(config.frame_timeout),
+        auth = config.auth.as_ref().map_or("off".to_owned(), |auth| {
+            format!("{} tokens, {}s to authenticate", auth.tokens.len(), auth.timeout.as_secs())
+        }),
         "tagcached listening"
     );
 }
 
-/// Warns about listening beyond loopback: tagcached has no authentication
-/// yet, so anyone who can reach the port can read, overwrite and invalidate
-/// the whole cache.
+/// Warns about listening beyond loopback without authentication (allowed
+/// only by `--insecure-no-auth`): anyone who can reach the port can read,
+/// overwrite and invalidate the whole cache.
 fn warn_if_exposed(addrs: &[SocketAddr]) {
     let exposed: Vec<String> = addrs
         .iter()

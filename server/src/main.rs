@@ -1,9 +1,12 @@
 //! `tagcached`: the daemon's entry point. Parses flags, starts the server,
-//! shuts it down gracefully on SIGINT or SIGTERM, and aborts on any panic.
+//! shuts it down gracefully on SIGINT or SIGTERM, reloads its secrets on
+//! SIGHUP, and aborts on any panic.
 //!
 //! Exit status: 0 after a graceful stop; 1 if the daemon cannot start
-//! (the address is in use, the open file limit leaves no room, ...); 2 for
-//! invalid flags or environment variables, as clap reports them.
+//! (the address is in use, the open file limit leaves no room, the token
+//! file cannot be read, a non-loopback address without authentication,
+//! ...); 2 for invalid flags or environment variables, as clap reports
+//! them.
 
 use std::io::IsTerminal;
 
@@ -26,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let mut config = match args.into_config() {
         Ok(config) => config,
+        Err(error) if error.is_start_error() => return Err(error.into()),
         Err(error) => Args::command()
             .error(clap::error::ErrorKind::ValueValidation, error)
             .exit(),
@@ -43,7 +47,7 @@ fn main() -> anyhow::Result<()> {
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    signals.block_on(wait_for_signal())?;
+    signals.block_on(wait_for_signal(&server))?;
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown();
     server.wait()?;
@@ -51,13 +55,21 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
+/// Waits for SIGTERM or SIGINT, reloading the server's secrets on each
+/// SIGHUP meanwhile.
+async fn wait_for_signal(server: &Server) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading secrets");
+                server.reload();
+            }
+        }
     }
-    Ok(())
 }

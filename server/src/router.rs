@@ -49,6 +49,7 @@ use tagcached_protocol::shard_for_key;
 use tokio::sync::mpsc;
 
 use crate::admission::ConnectionGuard;
+use crate::auth::AuthState;
 use crate::command::Batch;
 
 /// Messages an inbox holds before senders wait. A connection sends at most
@@ -81,6 +82,9 @@ pub struct Handoff {
     pub hello_opaque: u32,
     /// Keeps the connection counted while it moves.
     pub guard: ConnectionGuard,
+    /// Whether it has authenticated, and if not, by when it must: moving
+    /// neither forgets an authentication nor restarts the clock.
+    pub auth: AuthState,
 }
 
 /// Senders to every shard's inbox and handoff queue, shared by all

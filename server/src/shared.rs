@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::sequence::SequenceCounter;
 
@@ -38,6 +39,9 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every connection task on every worker, so shutdown can wait for them.
     pub connections: TaskTracker,
+    /// The tokens in force, if the server requires authentication; read
+    /// only by AUTH, replaced by a reload.
+    pub auth: Option<Authenticator>,
 }
 
 impl Shared {
@@ -47,6 +51,7 @@ impl Shared {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64);
         Shared {
+            auth: config.auth.as_ref().map(Authenticator::new),
             config,
             boot_seq: sequence.current(),
             sequence,
@@ -101,4 +106,10 @@ pub struct Counters {
     /// Connections closed for a frame that did not arrive whole within
     /// `frame_timeout`.
     pub frame_timeouts: AtomicU64,
+    /// AUTH requests answered AUTH_FAILED.
+    pub auth_failures: AtomicU64,
+    /// Requests answered AUTH_REQUIRED.
+    pub auth_refusals: AtomicU64,
+    /// Connections closed for not authenticating within the auth timeout.
+    pub auth_timeouts: AtomicU64,
 }

@@ -106,7 +106,7 @@ fn admit(context: &Rc<WorkerContext>, stream: TcpStream) {
     let shared = &context.shared;
     match ConnectionGuard::try_admit(shared.clone()) {
         Some(guard) => {
-            let task = connection::serve(context.clone(), stream, Default::default(), None, guard);
+            let task = connection::accept(context.clone(), stream, guard);
             tokio::task::spawn_local(shared.connections.track_future(task));
         }
         None => {

@@ -135,7 +135,7 @@ fn non_fatal_cases() -> Vec<Case> {
         case("reserved read 0x1F", 0x1F, 0, vec![], UnknownOpcode),
         case("reserved write 0x23", 0x23, 0, vec![], UnknownOpcode),
         case("reserved invalidation 0x32", 0x32, 0, vec![], UnknownOpcode),
-        case("reserved auth 0x50", 0x50, 0, vec![], UnknownOpcode),
+        case("reserved auth 0x51", 0x51, 0, vec![], UnknownOpcode),
         case("opcode 0xFF", 0xFF, 0, vec![1, 2, 3], UnknownOpcode),
         case("opcode before flags", 0x12, 0xFC, vec![], UnknownOpcode),
         // BAD_FLAGS: unknown bits, and known bits where they mean nothing.

@@ -1,6 +1,7 @@
 //! Where the daemon listens: it refuses an address another process already
 //! listens on (issue 8, item 8), and `--bind` takes host names and warns
-//! about a non-loopback address served without authentication (item 11).
+//! about a non-loopback address served without authentication (item 11),
+//! which since issue 11 takes `--insecure-no-auth` (tests/tests/auth.rs).
 
 use tagcached_tests::daemon::built_binary;
 use tagcached_tests::{run_to_exit, within, Daemon};
@@ -53,8 +54,8 @@ async fn bind_accepts_a_host_name() {
     .await;
 }
 
-/// A bind address that is not loopback, with no authentication, is warned
-/// about before anything listens. The test stays off the network: the
+/// A bind address that is not loopback, served without authentication
+/// (`--insecure-no-auth`), is warned about before anything listens. The test stays off the network: the
 /// address (TEST-NET-1, RFC 5737) is not this machine's, so the bind fails
 /// and the daemon exits 1 after the warning.
 #[tokio::test]
@@ -62,7 +63,7 @@ async fn a_non_loopback_bind_without_authentication_is_warned_about() {
     let _ = built_binary().await;
     within(async {
         let output = run_to_exit(
-            &["--port", "0", "--threads", "1"],
+            &["--port", "0", "--threads", "1", "--insecure-no-auth"],
             &[("TAGCACHED_BIND", "192.0.2.1")],
         )
         .await;

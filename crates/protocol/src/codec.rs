@@ -73,20 +73,40 @@ fn take_frame(
 /// A request whose frame is sound but whose body is not decodes to
 /// `Some(Err(RequestError))`: answer it and go on. A [`FatalError`] means
 /// the stream can no longer be framed: answer and close.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServerCodec {
     limits: Limits,
+    /// The largest body accepted: `limits.max_frame`, or less while the
+    /// connection has not authenticated ([`ServerCodec::set_max_frame`]).
+    max_frame: u32,
 }
 
 impl ServerCodec {
     /// A codec enforcing `limits`.
     pub fn new(limits: Limits) -> ServerCodec {
-        ServerCodec { limits }
+        ServerCodec {
+            limits,
+            max_frame: limits.max_frame,
+        }
     }
 
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Accepts bodies up to `max_frame` bytes from the next frame on,
+    /// whatever [`Limits::max_frame`] says: a server lowers it to
+    /// [`Limits::PRE_AUTH_MAX_FRAME`] until the connection authenticates,
+    /// and raises it back to `limits().max_frame` once it has.
+    pub fn set_max_frame(&mut self, max_frame: u32) {
+        self.max_frame = max_frame;
+    }
+}
+
+impl Default for ServerCodec {
+    fn default() -> ServerCodec {
+        ServerCodec::new(Limits::default())
     }
 }
 
@@ -95,7 +115,7 @@ impl Decoder for ServerCodec {
     type Error = FatalError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, FatalError> {
-        Ok(take_frame(src, REQUEST_MAGIC, self.limits.max_frame)?
+        Ok(take_frame(src, REQUEST_MAGIC, self.max_frame)?
             .map(|(header, body)| Request::decode(&header, body, &self.limits)))
     }
 }

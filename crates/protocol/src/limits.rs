@@ -37,6 +37,13 @@ impl Limits {
     pub const DEFAULT_MAX_KEYS_PER_GETM: u32 = 1024;
     /// Ten years.
     pub const DEFAULT_MAX_TTL: u32 = 10 * 365 * 24 * 60 * 60;
+    /// The largest body a server that requires authentication accepts on a
+    /// connection that has not authenticated yet (protocol.md §6.12), 4 KiB,
+    /// whatever `max_frame` is: room for an AUTH with the longest token and
+    /// for a HELLO with a client name, and no more, so a client without a
+    /// token cannot make the server hold large frames (Redis's answer to
+    /// CVE-2021-32675). Not reported by HELLO.
+    pub const PRE_AUTH_MAX_FRAME: u32 = 4096;
 
     /// Limits for a given maximum value length, the rest at their defaults;
     /// `max_frame` grows with the value so a maximal SET always fits.
@@ -98,6 +105,13 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pre_auth_frame_limit_holds_an_auth_with_the_longest_token() {
+        let longest = crate::request::MAX_TOKEN_LENGTH as u32;
+        assert!(Limits::PRE_AUTH_MAX_FRAME >= longest);
+        assert_eq!(Limits::PRE_AUTH_MAX_FRAME, 4096);
+    }
 
     #[test]
     fn default_max_frame_is_the_largest_set_of_protocol_md() {

@@ -35,6 +35,8 @@ impl Opcode {
     pub const FLUSH_ALL: Opcode = Opcode(0x40);
     /// Server counters.
     pub const STATS: Opcode = Opcode(0x41);
+    /// Present a token, on a server that requires authentication.
+    pub const AUTH: Opcode = Opcode(0x50);
 
     /// The command's name as protocol.md spells it, or `None` if unknown.
     pub fn name(self) -> Option<&'static str> {
@@ -51,6 +53,7 @@ impl Opcode {
             Opcode::TAG_STATUS => "TAG_STATUS",
             Opcode::FLUSH_ALL => "FLUSH_ALL",
             Opcode::STATS => "STATS",
+            Opcode::AUTH => "AUTH",
             _ => return None,
         })
     }

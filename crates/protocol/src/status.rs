@@ -145,6 +145,12 @@ error_codes! {
     Internal = 0x010E, "INTERNAL", false;
     /// The server is stopping and did not run the request.
     ShuttingDown = 0x010F, "SHUTTING_DOWN", false;
+    /// AUTH presented a token the server does not accept; it closes the
+    /// connection after this.
+    AuthFailed = 0x0110, "AUTH_FAILED", true;
+    /// The server requires authentication and the connection has not
+    /// authenticated: the request was not run.
+    AuthRequired = 0x0111, "AUTH_REQUIRED", false;
 }
 
 impl ErrorCode {

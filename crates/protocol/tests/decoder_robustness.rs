@@ -295,7 +295,10 @@ fn error_cases() -> Vec<Case> {
         case("opcode 0x32 (pending invalidation)", Opcode(0x32), 0, none(), UnknownOpcode),
         case("opcode 0x3F", Opcode(0x3F), 0, none(), UnknownOpcode),
         case("opcode 0x42", Opcode(0x42), 0, none(), UnknownOpcode),
-        case("opcode 0x50 (authentication)", Opcode(0x50), 0, none(), UnknownOpcode),
+        case("opcode 0x51 (authentication)", Opcode(0x51), 0, none(), UnknownOpcode),
+        case("AUTH with no token", Opcode::AUTH, 0, none(), Malformed),
+        case("AUTH with a token too long", Opcode::AUTH, 0, none().raw(&[b'x'; 513]), Malformed),
+        case("QUIET on AUTH", Opcode::AUTH, quiet, none().raw(b"token"), BadFlags),
         case("opcode 0xFF", Opcode(0xFF), 0, none(), UnknownOpcode),
         // Precedence (§6): opcode, flags, fixed fields, field values in order.
         case("unknown opcode outranks bad flags", Opcode(0x12), 0xFF, none(), UnknownOpcode),

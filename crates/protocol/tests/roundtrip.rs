@@ -13,7 +13,8 @@ use proptest::sample::{select, Index};
 use tokio_util::codec::{Decoder, Encoder};
 
 use tagcached_protocol::request::{
-    Command, Delete, FlushAll, Get, GetMany, Hello, InvalidateTags, Set, SetMode, TagStatus, Touch,
+    Auth, Command, Delete, FlushAll, Get, GetMany, Hello, InvalidateTags, Set, SetMode, TagStatus,
+    Touch, MAX_TOKEN_LENGTH,
 };
 use tagcached_protocol::response::{
     ErrorReply, Features, HelloInfo, Hit, Lease, Miss, Outcome, TagState, TagStatusInfo,
@@ -163,6 +164,9 @@ fn command() -> impl Strategy<Value = Command> {
         tags(1).prop_map(|tags| Command::TagStatus(TagStatus { tags })),
         soft_expire().prop_map(|soft_expire| Command::FlushAll(FlushAll { soft_expire })),
         Just(Command::Stats),
+        vec(any::<u8>(), 1..=MAX_TOKEN_LENGTH).prop_map(|token| Command::Auth(Auth {
+            token: Bytes::from(token),
+        })),
     ]
 }
 

@@ -12,12 +12,14 @@
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use tagcached_protocol::request::{Command, Get, InvalidateTags, Set, SetMode, TagStatus};
+use tagcached_protocol::request::{
+    Auth, Command, Get, InvalidateTags, Set, SetMode, TagStatus, MAX_TOKEN_LENGTH,
+};
 use tagcached_protocol::response::{
     Features, Hit, HitRef, Lease, Miss, Outcome, TagState, TagStatusInfo,
 };
 use tagcached_protocol::{
-    ClientCodec, ClientFrameCodec, ErrorCode, Flags, Limits, Opcode, Request, Response,
+    ClientCodec, ClientFrameCodec, ErrorCode, FatalError, Flags, Limits, Opcode, Request, Response,
     ServerCodec, Status,
 };
 
@@ -128,7 +130,7 @@ fn the_set_example_of_section_11_is_what_the_codecs_write_and_read() {
 #[test]
 fn opcodes_and_their_flags_are_those_of_sections_3_and_2_1() {
     let table = rows(section("## 3."), "`0x");
-    assert_eq!(table.len(), 12);
+    assert_eq!(table.len(), 13);
     let mut opcodes = Vec::new();
     for row in table {
         let opcode = Opcode(hex_cell(row[0]) as u8);
@@ -183,7 +185,7 @@ fn opcodes_and_their_flags_are_those_of_sections_3_and_2_1() {
         assert_eq!(mask(name), Some(u16::from(flag.0)), "{name}");
     }
     // Every byte of the reserved ranges is unknown to the crate.
-    for range in [0x12..=0x1F, 0x23..=0x2F, 0x32..=0x3F, 0x50..=0x5F] {
+    for range in [0x12..=0x1F, 0x23..=0x2F, 0x32..=0x3F, 0x51..=0x5F] {
         assert!(range.into_iter().all(|byte| Opcode(byte).name().is_none()));
     }
 }
@@ -228,7 +230,7 @@ fn each_command_section_names_its_flags() {
 #[test]
 fn status_codes_are_those_of_section_4() {
     let table = rows(section("## 4."), "`0x");
-    assert_eq!(table.len(), 11 + 16);
+    assert_eq!(table.len(), 11 + 18);
     for row in table {
         let status = Status(hex_cell(row[0]));
         match ErrorCode::from_status(status) {
@@ -570,4 +572,56 @@ fn tag_status_and_its_answer_are_the_layouts_of_section_6_11() {
         00 00 01 8B CF E9 F7 F8                                soft_until: 300 s after soft_at
         ",
     );
+}
+
+/// §6.12: AUTH's body is the token and nothing else; its OK has no body;
+/// AUTH_FAILED closes the connection, AUTH_REQUIRED does not.
+#[test]
+fn auth_is_its_token_and_its_failure_is_fatal() {
+    let request = Request::new(
+        9,
+        Command::Auth(Auth {
+            token: Bytes::from_static(b"s3cret"),
+        }),
+    );
+    assert_request_bytes(
+        &request,
+        "C7 01 50 00  00 00 00 00  00 00 00 09  00 00 00 06
+         73 33 63 72 65 74",
+    );
+    let ok = Response {
+        opaque: 9,
+        opcode: Opcode::AUTH,
+        outcome: Outcome::Ok,
+    };
+    assert_response_bytes(
+        &ok,
+        Flags::NONE,
+        "C8 01 50 00  00 00 00 00  00 00 00 09  00 00 00 00",
+    );
+    assert!(ErrorCode::AuthFailed.is_fatal());
+    assert!(!ErrorCode::AuthRequired.is_fatal());
+    assert!(Limits::PRE_AUTH_MAX_FRAME as usize >= MAX_TOKEN_LENGTH);
+    assert!(section("### 6.12").contains("greater than **4096**"));
+    assert!(section("### 6.12").contains("1..=512 bytes"));
+    assert_eq!(MAX_TOKEN_LENGTH, 512);
+    assert_eq!(Limits::PRE_AUTH_MAX_FRAME, 4096);
+
+    // The server's codec holds a connection to the smaller limit until
+    // told otherwise, from the next frame on.
+    let mut codec = ServerCodec::default();
+    codec.set_max_frame(Limits::PRE_AUTH_MAX_FRAME);
+    let frame = |body_length: u32| {
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&[0xC7, 1, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 3]);
+        frame.extend_from_slice(&body_length.to_be_bytes());
+        frame
+    };
+    assert!(matches!(
+        codec.decode(&mut frame(4097)),
+        Err(FatalError::FrameTooLarge { max: 4096, .. })
+    ));
+    assert!(matches!(codec.decode(&mut frame(4096)), Ok(None)));
+    codec.set_max_frame(codec.limits().max_frame);
+    assert!(matches!(codec.decode(&mut frame(4097)), Ok(None)));
 }

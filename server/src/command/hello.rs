@@ -46,7 +46,12 @@ pub fn plan_answer(opaque: u32, shared: &Shared, planner: &mut impl Planner) {
         features: Features::FENCED_SET
             | Features::SHARD_AWARE
             | Features::STALE_WHILE_REVALIDATE
-            | Features::LEASES,
+            | Features::LEASES
+            | if shared.auth.is_some() {
+                Features::AUTH
+            } else {
+                Features::default()
+            },
         limits: shared.config.limits,
         server_version: Bytes::from_static(stats::SERVER_VERSION.as_bytes()),
     });

@@ -11,7 +11,7 @@
 //!    one op per key; INVALIDATE_TAGS and FLUSH_ALL are one op per shard
 //!    and then the answer, which the connection releases only once every
 //!    shard has run its op; STATS is one op per shard, gathered by the
-//!    connection into one answer. PING, NOOP, HELLO and refusals are
+//!    connection into one answer. PING, NOOP, HELLO, AUTH and refusals are
 //!    answers queued on the connection's own shard, so they keep their
 //!    place in the order.
 //! 2. **Run**, on the thread that owns the shard: execute the op and encode
@@ -22,6 +22,7 @@
 //! memory budget): it then leaves the shard as it found it and runs again
 //! in a later round, after the connection's socket has drained.
 
+pub mod auth;
 mod batch;
 mod delete;
 mod flush_all;
@@ -141,6 +142,13 @@ pub enum Planned {
         /// The HELLO's opaque.
         opaque: u32,
     },
+    /// AUTH succeeded (its OK is queued): serve everything from the next
+    /// request on.
+    Authenticated,
+    /// AUTH failed (its AUTH_FAILED is queued): once every earlier answer
+    /// and that one are written, close the connection, reading nothing
+    /// more.
+    Close,
 }
 
 /// One request's work on one shard, as planned.
@@ -237,6 +245,7 @@ pub fn plan(request: Request, shared: &Shared, planner: &mut impl Planner) -> Pl
         Command::FlushAll(flush) => flush_all::plan(opaque, flags, flush, shared, planner),
         Command::Stats => stats::plan(opaque, planner),
         Command::TagStatus(request) => tag_status::plan(opaque, request, planner),
+        Command::Auth(request) => return auth::plan(opaque, &request, shared, planner),
     }
     Planned::Queued
 }

@@ -46,7 +46,7 @@ fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
     line("uptime", &shared.started.elapsed().as_secs());
     line("version", &env!("CARGO_PKG_VERSION"));
     line("threads", &shared.config.threads);
-    let server: [(&str, u64); 12] = [
+    let server: [(&str, u64); 15] = [
         (
             "curr_connections",
             counters.curr_connections.load(Ordering::Relaxed) as u64,
@@ -82,6 +82,18 @@ fn render(shared: &Shared, per_shard: &[(u16, ShardStats)]) -> Bytes {
         (
             "frame_timeouts",
             counters.frame_timeouts.load(Ordering::Relaxed),
+        ),
+        (
+            "auth_failures",
+            counters.auth_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "auth_refusals",
+            counters.auth_refusals.load(Ordering::Relaxed),
+        ),
+        (
+            "auth_timeouts",
+            counters.auth_timeouts.load(Ordering::Relaxed),
         ),
     ];
     for (name, value) in server {

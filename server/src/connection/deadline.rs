@@ -1,6 +1,7 @@
 //! When a connection waiting for input is given up on: it sent nothing for
 //! `idle_timeout`, or a frame it started has not arrived whole within
-//! `frame_timeout` of its first byte (protocol.md §1).
+//! `frame_timeout` of its first byte (protocol.md §1), or it has not
+//! authenticated by its auth deadline (§6.12).
 //!
 //! Without these, sockets that a client forgot, or that an attacker opens
 //! and trickles bytes into, hold `max_connections` slots and read buffers
@@ -22,6 +23,8 @@ pub(super) enum Expired {
     Idle,
     /// A frame started and did not finish within `frame_timeout`.
     Frame,
+    /// The connection did not authenticate by its deadline.
+    Auth,
 }
 
 /// See the module comment.
@@ -36,10 +39,16 @@ pub(super) struct Deadlines {
     timer: Pin<Box<Sleep>>,
     /// When `timer` fires, if armed and not yet fired.
     armed_for: Option<Instant>,
+    /// When the connection is closed unless it authenticates first.
+    auth: Option<Instant>,
 }
 
 impl Deadlines {
-    pub(super) fn new(idle: Option<Duration>, frame: Option<Duration>) -> Deadlines {
+    pub(super) fn new(
+        idle: Option<Duration>,
+        frame: Option<Duration>,
+        auth: Option<Instant>,
+    ) -> Deadlines {
         let now = Instant::now();
         Deadlines {
             idle,
@@ -48,7 +57,13 @@ impl Deadlines {
             frame_started: None,
             timer: Box::pin(tokio::time::sleep_until(now)),
             armed_for: None,
+            auth,
         }
+    }
+
+    /// The connection authenticated: its auth deadline no longer applies.
+    pub(super) fn authenticated(&mut self) {
+        self.auth = None;
     }
 
     /// Input arrived just now.
@@ -81,11 +96,17 @@ impl Deadlines {
 
     /// When the connection is given up on if no more input comes, and why.
     fn due(&self) -> Option<(Instant, Expired)> {
-        if let (Some(started), Some(frame)) = (self.frame_started, self.frame) {
-            return Some((started + frame, Expired::Frame));
+        let input = match (self.frame_started, self.frame) {
+            (Some(started), Some(frame)) => Some((started + frame, Expired::Frame)),
+            _ => self
+                .idle
+                .map(|idle| (self.last_input + idle, Expired::Idle)),
+        };
+        match (self.auth, input) {
+            (Some(auth), Some((due, _))) if auth <= due => Some((auth, Expired::Auth)),
+            (Some(auth), None) => Some((auth, Expired::Auth)),
+            (_, input) => input,
         }
-        self.idle
-            .map(|idle| (self.last_input + idle, Expired::Idle))
     }
 
     /// Resolves once the connection is due to be given up on; never, if no
@@ -118,7 +139,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_expires_after_the_idle_timeout_counted_from_its_last_input() {
-        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME));
+        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
         tokio::time::advance(Duration::from_secs(200)).await;
         deadlines.received();
         deadlines.buffered(false, true);
@@ -129,7 +150,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_started_frame_has_the_frame_timeout_from_its_first_byte() {
-        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME));
+        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
         deadlines.received();
         deadlines.buffered(true, false);
         tokio::time::advance(Duration::from_secs(3)).await;
@@ -143,7 +164,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_new_frame_after_a_finished_one_gets_its_own_time() {
-        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME));
+        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
         deadlines.received();
         deadlines.buffered(true, false);
         tokio::time::advance(Duration::from_secs(4)).await;
@@ -157,7 +178,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_armed_timer_follows_input_that_came_while_it_was_waiting() {
-        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME));
+        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
         // Arm the timer, then give up waiting, as a read that wins does.
         let waited = tokio::time::timeout(Duration::from_secs(100), deadlines.expired()).await;
         assert!(waited.is_err());
@@ -169,7 +190,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn time_spent_writing_answers_does_not_count_against_a_started_frame() {
-        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME));
+        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
         deadlines.received();
         deadlines.buffered(true, true);
         // The server writes to a slow reader for longer than the timeout.
@@ -181,8 +202,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_auth_deadline_holds_whatever_arrives_until_authenticated() {
+        let auth = Duration::from_secs(10);
+        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), Some(Instant::now() + auth));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        // Input (a PING, say) does not move it.
+        deadlines.received();
+        deadlines.buffered(false, true);
+        let started = Instant::now();
+        assert_eq!(deadlines.expired().await, Expired::Auth);
+        assert_eq!(started.elapsed(), Duration::from_secs(4));
+
+        let mut deadlines = Deadlines::new(Some(IDLE), None, Some(Instant::now() + auth));
+        deadlines.authenticated();
+        let started = Instant::now();
+        assert_eq!(deadlines.expired().await, Expired::Idle);
+        assert_eq!(started.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn with_no_timeouts_nothing_expires() {
-        let mut deadlines = Deadlines::new(None, None);
+        let mut deadlines = Deadlines::new(None, None, None);
         deadlines.buffered(true, false);
         let waited = tokio::time::timeout(Duration::from_secs(1 << 20), deadlines.expired()).await;
         assert!(waited.is_err());

@@ -42,7 +42,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tagcached_protocol::response::{ErrorReply, Outcome};
-use tagcached_protocol::{ErrorCode, Header, Opcode, Response, ServerCodec};
+use tagcached_protocol::{
+    ErrorCode, FatalError, Header, Limits, Opcode, Request, RequestError, Response, ServerCodec,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
@@ -51,6 +53,7 @@ use self::deadline::{Deadlines, Expired};
 use self::round::Round;
 use self::write::Output;
 use crate::admission::{ConnectionGuard, PartialFrameShare};
+use crate::auth::AuthState;
 use crate::command::{self, Planned};
 use crate::context::WorkerContext;
 use crate::log_limit::LogLimiter;
@@ -66,29 +69,42 @@ pub const MAX_ROUND_OPS: usize = 1024;
 const BUFFER_KEEP: usize = 64 * 1024;
 
 /// Serves a connection accepted by this worker.
-pub async fn serve(
+pub async fn accept(context: Rc<WorkerContext>, stream: TcpStream, guard: ConnectionGuard) {
+    let auth = AuthState::for_new_connection(context.shared.auth.as_ref());
+    serve(context, stream, BytesMut::new(), None, guard, auth).await;
+}
+
+/// Serves a connection, accepted by this worker or handed over by another
+/// with the bytes it had read past a HELLO, which this worker answers.
+async fn serve(
     context: Rc<WorkerContext>,
     stream: TcpStream,
     unread: BytesMut,
     hello_opaque: Option<u32>,
     guard: ConnectionGuard,
+    auth: AuthState,
 ) {
     let limits = context.shared.config.limits;
     let round = Round::new(context.index, context.router.clone());
     let config = &context.shared.config;
-    let deadlines = Deadlines::new(config.idle_timeout, config.frame_timeout);
+    let deadlines = Deadlines::new(config.idle_timeout, config.frame_timeout, auth.deadline());
     let partial_frame = PartialFrameShare::new(context.shared.clone());
+    let mut codec = ServerCodec::new(limits);
+    if auth != AuthState::Open {
+        codec.set_max_frame(Limits::PRE_AUTH_MAX_FRAME);
+    }
     let mut connection = Connection {
         deadlines,
         partial_frame,
         context,
         stream,
-        codec: ServerCodec::new(limits),
+        codec,
         read_buf: unread,
         round,
         output: Output::default(),
         end: None,
         guard,
+        auth,
     };
     if let Some(opaque) = hello_opaque {
         command::plan_hello_answer(opaque, &connection.context.shared, &mut connection.round);
@@ -111,9 +127,10 @@ pub async fn adopt(context: Rc<WorkerContext>, handoff: Handoff) {
         unread,
         hello_opaque,
         guard,
+        auth,
     } = handoff;
     match TcpStream::from_std(stream) {
-        Ok(stream) => serve(context, stream, unread, Some(hello_opaque), guard).await,
+        Ok(stream) => serve(context, stream, unread, Some(hello_opaque), guard, auth).await,
         Err(error) => tracing::warn!(%error, "could not adopt a connection"),
     }
 }
@@ -181,6 +198,16 @@ struct Connection {
     deadlines: Deadlines,
     partial_frame: PartialFrameShare,
     guard: ConnectionGuard,
+    /// Whether the connection has authenticated (protocol.md §6.12).
+    auth: AuthState,
+}
+
+/// What planning one decoded frame leaves the connection to do.
+enum Step {
+    /// Go on with the next frame.
+    Next,
+    /// Stop planning this round; whether every complete frame was used up.
+    Stop { drained: bool },
 }
 
 impl Connection {
@@ -287,6 +314,10 @@ impl Connection {
                 &counters.frame_timeouts,
                 "a frame not whole within --frame-timeout",
             ),
+            Expired::Auth => (
+                &counters.auth_timeouts,
+                "not authenticated within --auth-timeout",
+            ),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(peer = ?self.stream.peer_addr().ok(), why, "closing a connection");
@@ -295,29 +326,104 @@ impl Connection {
     /// Decodes and plans the frames in the read buffer, up to
     /// [`MAX_ROUND_OPS`] ops. Returns whether it used up every complete
     /// frame (and should read more once this round is answered).
+    ///
+    /// A connection that has not authenticated goes through
+    /// [`Connection::plan_before_auth`] first; once authenticated, frames
+    /// are planned with no check of it, so authentication costs the
+    /// request path one comparison per round.
     fn plan_buffered(&mut self) -> bool {
-        let shared = &self.context.shared;
+        if self.auth != AuthState::Open {
+            if let Some(drained) = self.plan_before_auth() {
+                return drained;
+            }
+        }
         while self.round.planned() < MAX_ROUND_OPS {
-            match self.codec.decode(&mut self.read_buf) {
-                Ok(None) => return true,
-                Ok(Some(Ok(request))) => {
-                    if let Planned::Migrate { shard, opaque } =
-                        command::plan(request, shared, &mut self.round)
-                    {
-                        self.end = Some(End::Migrate { shard, opaque });
-                        return false;
-                    }
-                }
-                Ok(Some(Err(bad))) => command::plan_refusal(bad, &mut self.round),
-                Err(fatal) => {
-                    log_protocol_error(&fatal, &self.stream);
-                    command::plan_fatal(&fatal, &mut self.round);
-                    self.end = Some(End::Close);
-                    return false;
-                }
+            let decoded = self.codec.decode(&mut self.read_buf);
+            if let Step::Stop { drained } = self.plan_decoded(decoded) {
+                return drained;
             }
         }
         false
+    }
+
+    /// Plans frames while the connection has not authenticated: HELLO,
+    /// PING and AUTH as usual, every other request refused with
+    /// AUTH_REQUIRED whatever its flags and body (protocol.md §6.12).
+    /// Returns `None` once an AUTH succeeds, with the frames after it left
+    /// for the usual planning, or what [`Connection::plan_buffered`]
+    /// returns if the round ends first.
+    fn plan_before_auth(&mut self) -> Option<bool> {
+        while self.round.planned() < MAX_ROUND_OPS {
+            let decoded = self.codec.decode(&mut self.read_buf);
+            let refused = match &decoded {
+                Ok(Some(Ok(request))) => Some((request.opaque, request.command.opcode())),
+                Ok(Some(Err(bad))) => Some((bad.opaque, bad.opcode)),
+                Ok(None) | Err(_) => None,
+            }
+            .filter(|&(_, opcode)| !command::auth::served_before_auth(opcode));
+            let step = match refused {
+                Some((opaque, opcode)) => {
+                    let shared = &self.context.shared;
+                    command::auth::plan_required(opaque, opcode, shared, &mut self.round);
+                    Step::Next
+                }
+                None => self.plan_decoded(decoded),
+            };
+            if let Step::Stop { drained } = step {
+                return Some(drained);
+            }
+            if self.auth == AuthState::Open {
+                return None;
+            }
+        }
+        Some(false)
+    }
+
+    /// Plans what the codec decoded from the read buffer.
+    fn plan_decoded(
+        &mut self,
+        decoded: Result<Option<Result<Request, RequestError>>, FatalError>,
+    ) -> Step {
+        match decoded {
+            Ok(None) => Step::Stop { drained: true },
+            Ok(Some(Ok(request))) => {
+                match command::plan(request, &self.context.shared, &mut self.round) {
+                    Planned::Queued => Step::Next,
+                    Planned::Authenticated => {
+                        self.authenticated();
+                        Step::Next
+                    }
+                    Planned::Migrate { shard, opaque } => {
+                        self.end = Some(End::Migrate { shard, opaque });
+                        Step::Stop { drained: false }
+                    }
+                    Planned::Close => {
+                        self.end = Some(End::Close);
+                        Step::Stop { drained: false }
+                    }
+                }
+            }
+            Ok(Some(Err(bad))) => {
+                command::plan_refusal(bad, &mut self.round);
+                Step::Next
+            }
+            Err(fatal) => {
+                log_protocol_error(&fatal, &self.stream);
+                command::plan_fatal(&fatal, &mut self.round);
+                self.end = Some(End::Close);
+                Step::Stop { drained: false }
+            }
+        }
+    }
+
+    /// An AUTH succeeded: from the next frame on, the connection may send
+    /// anything, in frames up to `max_frame`, for as long as it likes.
+    fn authenticated(&mut self) {
+        if self.auth != AuthState::Open {
+            self.auth = AuthState::Open;
+            self.codec.set_max_frame(self.codec.limits().max_frame);
+            self.deadlines.authenticated();
+        }
     }
 
     /// Closes the socket; if the server is the one ending the connection
@@ -348,6 +454,7 @@ impl Connection {
             stream,
             read_buf,
             guard,
+            auth,
             ..
         } = self;
         let stream = match stream.into_std() {
@@ -362,6 +469,7 @@ impl Connection {
             unread: read_buf,
             hello_opaque: opaque,
             guard,
+            auth,
         };
         // If the target has stopped (shutdown), dropping the handoff closes
         // the socket, which is what shutdown does to every connection.

@@ -16,7 +16,7 @@
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use tagcached_protocol::request::Command;
+use tagcached_protocol::request::{Command, MAX_TOKEN_LENGTH};
 use tagcached_protocol::response::{Lease, Outcome};
 use tagcached_protocol::{
     ClientCodec, ClientFrameCodec, ErrorCode, FatalError, Flags, Header, Limits, Opcode, Request,
@@ -259,6 +259,9 @@ pub fn assert_request_within_limits(request: &Request, limits: &Limits) {
         }
         Command::FlushAll(flush_all) => assert_seconds(flush_all.soft_expire),
         Command::Hello(hello) => assert_ne!(hello.want_shard, Some(0xFFFF)),
+        Command::Auth(auth) => {
+            assert!((1..=MAX_TOKEN_LENGTH).contains(&auth.token.len()));
+        }
         Command::Ping | Command::Noop | Command::Stats => {}
     }
     let opcode = request.command.opcode();

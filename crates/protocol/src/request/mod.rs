@@ -1,5 +1,6 @@
 //! Typed requests: one file per command, each with its body layout.
 
+mod auth;
 mod delete;
 mod flush_all;
 mod get;
@@ -13,6 +14,7 @@ mod touch;
 
 use bytes::{BufMut, Bytes};
 
+pub use auth::{Auth, MAX_TOKEN_LENGTH};
 pub use delete::Delete;
 pub use flush_all::FlushAll;
 pub use get::Get;
@@ -76,6 +78,8 @@ pub enum Command {
     FlushAll(FlushAll),
     /// Counters (§6.10).
     Stats,
+    /// Present a token (§6.12).
+    Auth(Auth),
 }
 
 impl Command {
@@ -94,6 +98,7 @@ impl Command {
             Command::TagStatus(_) => Opcode::TAG_STATUS,
             Command::FlushAll(_) => Opcode::FLUSH_ALL,
             Command::Stats => Opcode::STATS,
+            Command::Auth(_) => Opcode::AUTH,
         }
     }
 
@@ -125,7 +130,8 @@ impl Command {
             | Command::Delete(_)
             | Command::Touch(_)
             | Command::TagStatus(_)
-            | Command::Stats => Flags::NONE,
+            | Command::Stats
+            | Command::Auth(_) => Flags::NONE,
         }
     }
 
@@ -140,6 +146,7 @@ impl Command {
             Command::InvalidateTags(invalidate) => invalidate.body_len(),
             Command::TagStatus(tag_status) => tag_status.body_len(),
             Command::FlushAll(flush_all) => flush_all.body_len(),
+            Command::Auth(auth) => auth.body_len(),
             Command::Ping | Command::Noop | Command::Stats => 0,
         }
     }
@@ -155,6 +162,7 @@ impl Command {
             Command::InvalidateTags(invalidate) => invalidate.encode_body(dst),
             Command::TagStatus(tag_status) => tag_status.encode_body(dst),
             Command::FlushAll(flush_all) => flush_all.encode_body(dst),
+            Command::Auth(auth) => auth.encode_body(dst),
             Command::Ping | Command::Noop | Command::Stats => {}
         }
     }
@@ -184,6 +192,7 @@ impl Command {
             Opcode::TAG_STATUS => Command::TagStatus(TagStatus::decode(reader, limits)?),
             Opcode::FLUSH_ALL => Command::FlushAll(FlushAll::decode(reader, flags, limits)?),
             Opcode::STATS => empty(reader).map(|()| Command::Stats)?,
+            Opcode::AUTH => Command::Auth(Auth::decode(reader)?),
             unknown => return Err(unknown_opcode(unknown)),
         })
     }

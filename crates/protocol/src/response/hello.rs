@@ -24,7 +24,8 @@ impl Features {
     pub const LEASES: Features = Features(1 << 3);
     /// Invalidations held pending until a transaction commits.
     pub const PENDING_INVALIDATION: Features = Features(1 << 4);
-    /// Authentication.
+    /// The server requires authentication: a client sends AUTH with a
+    /// token before any request other than HELLO and PING (§6.12).
     pub const AUTH: Features = Features(1 << 5);
 
     /// Whether every bit of `other` is set.
