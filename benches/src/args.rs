@@ -146,6 +146,13 @@ pub struct Args {
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub timeout: f64,
 
+    /// tagcached: a file whose first token every connection (the workload's,
+    /// the invalidations', the stampede's) sends with AUTH when the server
+    /// requires authentication; the format of the server's
+    /// --auth-token-file (one token per line, # comments).
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<std::path::PathBuf>,
+
     /// Open loop: spin through the last millisecond before each request is
     /// due instead of sleeping, so requests leave on time rather than up to
     /// 1 ms late (tokio's timer resolution; the lateness is measured as send
@@ -185,6 +192,22 @@ pub struct Args {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
+
+/// The first token of a token file (see `--auth-token-file`).
+fn read_auth_token(path: &std::path::Path) -> Result<bytes::Bytes, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .or_else(|error| fail(format!("--auth-token-file {}: {error}", path.display())))?;
+    let token = tagcached_protocol::request::token_lines(&text)
+        .next()
+        .map(|(_, token)| bytes::Bytes::copy_from_slice(token.as_bytes()));
+    match token {
+        Some(token) => Ok(token),
+        None => fail(format!(
+            "--auth-token-file {}: no token in the file",
+            path.display()
+        )),
+    }
+}
 
 fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(message.into()))
@@ -257,6 +280,10 @@ impl Args {
             return fail("--invalidate-rate must be a non-negative number");
         }
         let timeout = positive_seconds("--timeout", self.timeout)?;
+        let auth_token = match &self.auth_token_file {
+            Some(path) => Some(read_auth_token(path)?),
+            None => None,
+        };
         let stampede = match self.stampede {
             Some(refresh) => Some(self.stampede_settings(refresh, stop)?),
             None => None,
@@ -283,6 +310,7 @@ impl Args {
             json: self.json,
             shard_aware: !self.no_shard_aware && self.protocol == Protocol::Tagcached,
             timeout,
+            auth_token,
             quiet: self.quiet,
             spin: self.spin,
             stampede,

@@ -86,6 +86,9 @@ pub struct Config {
     pub shard_aware: bool,
     /// Bound on connecting and on waiting for any reply.
     pub timeout: Duration,
+    /// The token every tagcached connection sends with AUTH when the server
+    /// requires authentication.
+    pub auth_token: Option<bytes::Bytes>,
     /// No progress line on stderr.
     pub quiet: bool,
     /// Open loop: spin rather than sleep through sub-millisecond waits.

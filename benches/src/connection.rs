@@ -108,11 +108,13 @@ pub enum ConnectionError {
     },
 }
 
-/// Connects (and, for tagcached, says HELLO asking for `want_shard`).
+/// Connects (and, for tagcached, says HELLO asking for `want_shard`, then
+/// AUTH with `auth_token` if the server requires it).
 pub async fn open(
     addr: SocketAddr,
     protocol: Protocol,
     want_shard: Option<u16>,
+    auth_token: Option<&bytes::Bytes>,
     connect_timeout: Duration,
 ) -> Result<(TcpStream, Option<HelloInfo>), ConnectionError> {
     let mut stream = timeout(connect_timeout, TcpStream::connect(addr))
@@ -127,7 +129,7 @@ pub async fn open(
         .map_err(|source| ConnectionError::Connect { addr, source })?;
     let info = match protocol {
         Protocol::Tagcached => Some(
-            hello(&mut stream, want_shard, connect_timeout)
+            hello(&mut stream, want_shard, auth_token, connect_timeout)
                 .await
                 .map_err(|source| ConnectionError::Hello { addr, source })?,
         ),

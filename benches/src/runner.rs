@@ -155,7 +155,13 @@ pub fn run(config: &Config, notice: &mut dyn FnMut(String)) -> Result<RunResult,
         .enable_all()
         .build()
         .map_err(RunError::Start)?;
-    let (_, hello) = probe.block_on(open(addr, config.protocol, None, config.timeout))?;
+    let (_, hello) = probe.block_on(open(
+        addr,
+        config.protocol,
+        None,
+        config.auth_token.as_ref(),
+        config.timeout,
+    ))?;
     drop(probe);
     let shard_count = hello.as_ref().map(|info| info.shard_count);
     if shard_count == Some(0) {
@@ -461,6 +467,7 @@ async fn connect_and_prefill<D: Driver + 'static>(
                 shared.addr,
                 config.protocol,
                 plan.want_shard,
+                config.auth_token.as_ref(),
                 config.timeout,
             )
             .await?;

@@ -147,8 +147,10 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr, timeout: Duration) -> Result<(Conn, Features), StampedeError> {
-        let (stream, hello) = open(addr, Protocol::Tagcached, None, timeout).await?;
+    async fn open(addr: SocketAddr, config: &Config) -> Result<(Conn, Features), StampedeError> {
+        let timeout = config.timeout;
+        let token = config.auth_token.as_ref();
+        let (stream, hello) = open(addr, Protocol::Tagcached, None, token, timeout).await?;
         let features = hello.map(|info| info.features).unwrap_or_default();
         let conn = Conn {
             stream,
@@ -440,7 +442,7 @@ fn refresh_in_background(thread: &Rc<Thread>, key: u32, token: u64, fence: u64) 
                 Some(conn) => conn,
                 None => {
                     let shared = &thread.shared;
-                    Conn::open(shared.addr, shared.config.timeout).await?.0
+                    Conn::open(shared.addr, &shared.config).await?.0
                 }
             };
             thread.compute().await;
@@ -531,7 +533,7 @@ async fn invalidator(thread: Rc<Thread>, mut conn: Conn) -> Result<(), StampedeE
 
 /// Stores every key once, unfenced and uncounted.
 async fn prefill(shared: &Shared) -> Result<(), StampedeError> {
-    let (mut conn, _) = Conn::open(shared.addr, shared.config.timeout).await?;
+    let (mut conn, _) = Conn::open(shared.addr, &shared.config).await?;
     let keys: Vec<u32> = (0..shared.config.keys).collect();
     for chunk in keys.chunks(PREFILL_PIPELINE) {
         let requests: Vec<Request> = chunk
@@ -564,7 +566,7 @@ fn thread_main(shared: Arc<Shared>, thread_index: usize) -> Result<Counts, Stamp
     let connected = local.block_on(&runtime, async {
         let mut conns = Vec::with_capacity(readers.len() + 1);
         for _ in 0..readers.len() + usize::from(thread_index == 0) {
-            conns.push(Conn::open(shared.addr, shared.config.timeout).await?.0);
+            conns.push(Conn::open(shared.addr, &shared.config).await?.0);
         }
         Ok::<_, StampedeError>(conns)
     });
@@ -647,7 +649,8 @@ pub fn run(config: &Config, stampede: Stampede) -> Result<StampedeSummary, Stamp
         go: Barrier::new(config.threads + 1),
     });
     let server_version = probe.block_on(async {
-        let (stream, hello) = open(addr, Protocol::Tagcached, None, config.timeout).await?;
+        let token = config.auth_token.as_ref();
+        let (stream, hello) = open(addr, Protocol::Tagcached, None, token, config.timeout).await?;
         drop(stream);
         let hello = hello.expect("tagcached answers HELLO");
         let needed = Features::STALE_WHILE_REVALIDATE | Features::LEASES;

@@ -289,3 +289,70 @@ fn a_soft_stampede_run_recomputes_once_per_invalidation_and_never_misses() {
     );
     assert_eq!(json["soft_window_s"], 60);
 }
+
+/// Issue 11: every kind of connection the bench opens (the workload's,
+/// the invalidator's, the stampede's) authenticates with
+/// `--auth-token-file` when the server requires it, and a run without it
+/// fails saying so.
+#[test]
+fn every_connection_authenticates_with_the_auth_token_file() {
+    let dir = std::env::temp_dir().join(format!("tagcached-bench-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("tokens");
+    std::fs::write(&path, "# bench\nbench-token\n").expect("write the token file");
+    let mut config = Config::local_ephemeral();
+    config.auth = Some(tagcached::auth::AuthConfig {
+        token_file: path.clone(),
+        tokens: std::sync::Arc::new(
+            tagcached::auth::TokenSet::parse("bench-token\n").expect("a token"),
+        ),
+        timeout: Duration::from_secs(10),
+    });
+    let server = Server::start(config).expect("start tagcached");
+    let addr = server.local_addr().to_string();
+    let file = path.to_str().expect("a UTF-8 path");
+    let common = [
+        "--server",
+        &addr,
+        "--duration",
+        "1",
+        "--json",
+        "--connections",
+        "2",
+        "--threads",
+        "1",
+    ];
+    let workload = ["--keys", "100", "--prefill", "--invalidate-rate", "20"];
+    let stampede = [
+        "--stampede",
+        "soft",
+        "--keys",
+        "4",
+        "--tag-space",
+        "4",
+        "--invalidate-rate",
+        "10",
+        "--rate",
+        "200",
+    ];
+    for extra in [&workload[..], &stampede[..]] {
+        let args: Vec<&str> = common
+            .iter()
+            .chain(extra)
+            .copied()
+            .chain(["--auth-token-file", file])
+            .collect();
+        let (status, stdout, stderr) = run_bounded(&args, Duration::from_secs(60));
+        assert!(status.success(), "{extra:?}: {status}: {stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+        assert!(
+            json["ops"].as_u64().or(json["reads"].as_u64()).unwrap() > 0,
+            "{json}"
+        );
+    }
+    let without: Vec<&str> = common.iter().chain(&workload).copied().collect();
+    let (status, _, stderr) = run_bounded(&without, Duration::from_secs(60));
+    assert!(!status.success());
+    assert!(stderr.contains("--auth-token-file"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

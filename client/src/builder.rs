@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::health::HealthPolicy;
-use crate::options::ConnectOptions;
+use crate::options::{AuthToken, ConnectOptions};
 use crate::pool::PoolSettings;
 
 /// Settings for a [`Client`]; every one has a default suited to an
@@ -42,6 +42,7 @@ pub struct ClientBuilder {
     backoff_min: Duration,
     backoff_max: Duration,
     failover: bool,
+    auth_token: Option<AuthToken>,
 }
 
 impl Client {
@@ -71,6 +72,7 @@ impl Default for ClientBuilder {
             backoff_min: ClientBuilder::DEFAULT_BACKOFF_MIN,
             backoff_max: ClientBuilder::DEFAULT_BACKOFF_MAX,
             failover: false,
+            auth_token: None,
         }
     }
 }
@@ -200,6 +202,17 @@ impl ClientBuilder {
         self
     }
 
+    /// The token every connection sends with AUTH right after HELLO when
+    /// the server requires authentication (protocol.md §6.12): pooled,
+    /// shard-aware and reconnected connections alike. Read it from a file
+    /// or the environment, not from the command line. A server that
+    /// refuses it fails the requests with [`Error::Auth`], naming the
+    /// server.
+    pub fn auth_token(mut self, token: impl AsRef<[u8]>) -> ClientBuilder {
+        self.auth_token = Some(AuthToken::new(token));
+        self
+    }
+
     /// Builds the client. Connects nothing: each server's connections open
     /// on first use.
     ///
@@ -227,7 +240,8 @@ impl ClientBuilder {
             .client_name(self.client_name)
             .connect_timeout(self.connect_timeout)
             .request_timeout(self.request_timeout)
-            .queue_depth(self.queue_depth);
+            .queue_depth(self.queue_depth)
+            .with_auth_token(self.auth_token);
         let settings = Arc::new(PoolSettings {
             connect,
             pool_size: self.pool_size,

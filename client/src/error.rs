@@ -79,6 +79,18 @@ pub enum Error {
     /// decoded as the type asked for (see the `serde` feature).
     #[error("value codec: {0}")]
     Codec(String),
+    /// The server requires authentication (protocol.md §6.12) and refused
+    /// the connection's token, or no token was given
+    /// ([`ClientBuilder::auth_token`](crate::ClientBuilder::auth_token)).
+    /// The connection is closed; a new one fails the same way until the
+    /// token or the server's tokens change.
+    #[error("server {server}: {reason}")]
+    Auth {
+        /// The server's address.
+        server: String,
+        /// What went wrong, with the server's message if it sent one.
+        reason: String,
+    },
 }
 
 /// One server's failure in an [`Error::Unacknowledged`].
@@ -108,7 +120,11 @@ impl Error {
     /// servers, each failure in it says what happened there.
     pub fn is_connection_error(&self) -> bool {
         match self {
-            Error::Io(_) | Error::Closed | Error::Protocol(_) | Error::ServerDown { .. } => true,
+            Error::Io(_)
+            | Error::Closed
+            | Error::Protocol(_)
+            | Error::ServerDown { .. }
+            | Error::Auth { .. } => true,
             Error::Server { code, .. } => code.is_fatal(),
             Error::Timeout(_)
             | Error::InvalidArgument(_)

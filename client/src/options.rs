@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tagcached_protocol::PROTOCOL_VERSION;
+use tagcached_protocol::response::{Features, HelloInfo};
+use tagcached_protocol::{ErrorCode, PROTOCOL_VERSION};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
-use crate::command::{Call, Command, Hello};
+use crate::command::{Auth, Call, Command, Hello};
 use crate::connection::{within, Connection};
 use crate::driver::Link;
 use crate::error::{Error, Result};
@@ -34,6 +35,23 @@ pub struct ConnectOptions {
     connect_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
     queue_depth: usize,
+    auth_token: Option<AuthToken>,
+}
+
+/// A token for AUTH, kept out of `Debug` output (options end up in logs).
+#[derive(Clone)]
+pub(crate) struct AuthToken(Bytes);
+
+impl AuthToken {
+    pub(crate) fn new(token: impl AsRef<[u8]>) -> AuthToken {
+        AuthToken(Bytes::copy_from_slice(token.as_ref()))
+    }
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthToken(<redacted>)")
+    }
 }
 
 impl Default for ConnectOptions {
@@ -44,6 +62,7 @@ impl Default for ConnectOptions {
             connect_timeout: None,
             request_timeout: None,
             queue_depth: ConnectOptions::DEFAULT_QUEUE_DEPTH,
+            auth_token: None,
         }
     }
 }
@@ -109,7 +128,22 @@ impl ConnectOptions {
         self
     }
 
-    /// Opens a connection and exchanges HELLO.
+    /// The token to send with AUTH (protocol.md §6.12) when the server's
+    /// HELLO says it requires authentication; a server that does not is
+    /// sent nothing. Without a token, connecting to a server that requires
+    /// one fails with [`Error::Auth`].
+    pub fn auth_token(mut self, token: impl AsRef<[u8]>) -> ConnectOptions {
+        self.auth_token = Some(AuthToken::new(token));
+        self
+    }
+
+    pub(crate) fn with_auth_token(mut self, token: Option<AuthToken>) -> ConnectOptions {
+        self.auth_token = token;
+        self
+    }
+
+    /// Opens a connection and exchanges HELLO, then AUTH if the server
+    /// requires authentication.
     ///
     /// Must run inside a tokio runtime: the connection's reader and writer
     /// are spawned on it.
@@ -119,14 +153,15 @@ impl ConnectOptions {
             // Requests are batched by the writer already; Nagle would only
             // delay a lone request.
             stream.set_nodelay(true)?;
+            let server = stream.peer_addr()?.to_string();
             let (read, write) = stream.into_split();
-            self.handshake(Link::spawn(read, write, self.queue_depth))
+            self.handshake(Link::spawn(read, write, self.queue_depth), &server)
                 .await
         };
         within(self.connect_timeout, attempt).await
     }
 
-    async fn handshake(&self, link: Link) -> Result<Connection> {
+    async fn handshake(&self, link: Link, server: &str) -> Result<Connection> {
         let Call { request, command } =
             Hello::call(self.shard, Bytes::from(self.client_name.clone()));
         let info = command.answer(link.round_trip(request).await?)?;
@@ -137,11 +172,46 @@ impl ConnectOptions {
             )));
         }
         match self.shard {
-            Some(wanted) if wanted != info.shard => Err(Error::protocol(format!(
-                "asked for shard {wanted}, served by shard {}",
-                info.shard
+            Some(wanted) if wanted != info.shard => {
+                return Err(Error::protocol(format!(
+                    "asked for shard {wanted}, served by shard {}",
+                    info.shard
+                )))
+            }
+            _ => {}
+        }
+        self.authenticate(&link, &info, server).await?;
+        Ok(Connection::new(link, info, self.request_timeout))
+    }
+
+    /// Sends AUTH if the server requires authentication (HELLO's bit 5).
+    async fn authenticate(&self, link: &Link, info: &HelloInfo, server: &str) -> Result<()> {
+        if !info.features.contains(Features::AUTH) {
+            return Ok(());
+        }
+        let auth_error = |reason: String| Error::Auth {
+            server: server.to_owned(),
+            reason,
+        };
+        let Some(AuthToken(token)) = &self.auth_token else {
+            return Err(auth_error(
+                "the server requires authentication and no auth token was given".to_owned(),
+            ));
+        };
+        let Call { request, command } = Auth::call(token.clone());
+        match link
+            .round_trip(request)
+            .await
+            .and_then(|frames| command.answer(frames))
+        {
+            Ok(()) => Ok(()),
+            Err(Error::Server {
+                code: ErrorCode::AuthFailed,
+                message,
+            }) => Err(auth_error(format!(
+                "authentication failed (AUTH_FAILED: {message})"
             ))),
-            _ => Ok(Connection::new(link, info, self.request_timeout)),
+            Err(other) => Err(other),
         }
     }
 }

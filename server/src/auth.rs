@@ -22,6 +22,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use subtle::{Choice, ConstantTimeEq};
+use tagcached_protocol::request::token_lines;
 pub use tagcached_protocol::request::MAX_TOKEN_LENGTH;
 use tokio::time::Instant;
 
@@ -104,18 +105,15 @@ impl TokenSet {
         TokenSet::parse(&text).map_err(|error| error.at(path))
     }
 
-    /// Parses a token file's text; errors name no file yet.
-    fn parse(text: &str) -> Result<TokenSet, TokenFileError> {
+    /// Parses a token file's text; errors name no file yet (tests and
+    /// embedders that hold tokens in memory use it directly).
+    pub fn parse(text: &str) -> Result<TokenSet, TokenFileError> {
         let mut tokens = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            let token = line.trim();
-            if token.is_empty() || token.starts_with('#') {
-                continue;
-            }
+        for (line, token) in token_lines(text) {
             if token.len() > MAX_TOKEN_LENGTH {
                 return Err(TokenFileError::TooLong {
                     path: PathBuf::new(),
-                    line: index + 1,
+                    line,
                     length: token.len(),
                 });
             }

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tagcached_protocol::request::{Delete, Get, Hello, InvalidateTags, Set, SetMode};
-use tagcached_protocol::response::HelloInfo;
+use tagcached_protocol::request::{Auth, Delete, Get, Hello, InvalidateTags, Set, SetMode};
+use tagcached_protocol::response::{Features, HelloInfo};
 use tagcached_protocol::{ClientCodec, Command, Outcome, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -129,16 +129,21 @@ pub enum HelloError {
     /// The answer was not a HELLO reply.
     #[error("bad answer to HELLO: {0}")]
     Refused(String),
+    /// The server requires authentication and refused the token, or none
+    /// was given.
+    #[error("authentication: {0}")]
+    Auth(String),
 }
 
-/// Sends HELLO (asking for `want_shard`) and waits for the server's answer.
+/// Sends HELLO (asking for `want_shard`) and waits for the server's answer;
+/// then, if the server requires authentication (HELLO's bit 5), AUTH with
+/// `auth_token`.
 pub async fn hello(
     stream: &mut TcpStream,
     want_shard: Option<u16>,
+    auth_token: Option<&Bytes>,
     timeout: Duration,
 ) -> Result<HelloInfo, HelloError> {
-    let mut codec = ClientCodec::default();
-    let mut buf = BytesMut::with_capacity(256);
     let request = Request::new(
         0,
         Command::Hello(Hello {
@@ -147,8 +152,49 @@ pub async fn hello(
             client_name: Bytes::from_static(b"tagcached-bench"),
         }),
     );
+    let info = match round_trip(stream, &request, timeout).await?.outcome {
+        Outcome::Hello(info) => info,
+        other => return Err(HelloError::Refused(format!("{other:?}"))),
+    };
+    if let Some(shard) = want_shard {
+        if info.shard != shard {
+            return Err(HelloError::Refused(format!(
+                "asked for shard {shard}, served by shard {}",
+                info.shard
+            )));
+        }
+    }
+    if info.features.contains(Features::AUTH) {
+        let Some(token) = auth_token else {
+            return Err(HelloError::Auth(
+                "the server requires authentication: give --auth-token-file".to_owned(),
+            ));
+        };
+        let auth = Request::new(
+            1,
+            Command::Auth(Auth {
+                token: token.clone(),
+            }),
+        );
+        match round_trip(stream, &auth, timeout).await?.outcome {
+            Outcome::Ok => {}
+            other => return Err(HelloError::Auth(format!("AUTH answered {other:?}"))),
+        }
+    }
+    Ok(info)
+}
+
+/// Sends one request and waits for its response, the connection's only
+/// traffic.
+async fn round_trip(
+    stream: &mut TcpStream,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, HelloError> {
+    let mut codec = ClientCodec::default();
+    let mut buf = BytesMut::with_capacity(256);
     codec
-        .encode(&request, &mut buf)
+        .encode(request, &mut buf)
         .expect("encoding a request cannot fail");
     let exchange = async {
         stream.write_all(&buf).await?;
@@ -165,23 +211,9 @@ pub async fn hello(
             }
         }
     };
-    let response: Response = tokio::time::timeout(timeout, exchange)
+    tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| HelloError::Timeout(timeout))??;
-    match response.outcome {
-        Outcome::Hello(info) => {
-            if let Some(shard) = want_shard {
-                if info.shard != shard {
-                    return Err(HelloError::Refused(format!(
-                        "asked for shard {shard}, served by shard {}",
-                        info.shard
-                    )));
-                }
-            }
-            Ok(info)
-        }
-        other => Err(HelloError::Refused(format!("{other:?}"))),
-    }
+        .map_err(|_| HelloError::Timeout(timeout))?
 }
 
 #[cfg(test)]

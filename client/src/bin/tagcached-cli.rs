@@ -59,6 +59,14 @@ struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     timeout: u64,
 
+    /// A file whose first token is sent with AUTH when the server requires
+    /// authentication: the format of the server's --auth-token-file (one
+    /// token per line, blank lines and # comments skipped). Without it, the
+    /// token is taken from the environment variable TAGCACHED_AUTH_TOKEN,
+    /// if set. Never put a token on the command line.
+    #[arg(long, value_name = "FILE", env = "TAGCACHED_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: CommandArgs,
 }
@@ -216,7 +224,60 @@ enum ModeArg {
 struct Invocation {
     server: String,
     timeout: Option<Duration>,
+    auth: Option<TokenSource>,
     action: Action,
+}
+
+/// Where the token for AUTH comes from.
+#[derive(PartialEq)]
+enum TokenSource {
+    /// `--auth-token-file`: read when the command runs.
+    File(std::path::PathBuf),
+    /// `TAGCACHED_AUTH_TOKEN`.
+    Environment(String),
+}
+
+/// Never prints a token.
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::File(path) => write!(f, "File({})", path.display()),
+            TokenSource::Environment(_) => f.write_str("Environment(<redacted>)"),
+        }
+    }
+}
+
+impl TokenSource {
+    /// `--auth-token-file` if given, else `TAGCACHED_AUTH_TOKEN` if set
+    /// and not blank.
+    fn choose(
+        file: Option<std::path::PathBuf>,
+        environment: Option<String>,
+    ) -> Option<TokenSource> {
+        file.map(TokenSource::File).or_else(|| {
+            environment
+                .map(|token| token.trim().to_owned())
+                .filter(|token| !token.is_empty())
+                .map(TokenSource::Environment)
+        })
+    }
+
+    /// The token's bytes.
+    fn read(self) -> anyhow::Result<Vec<u8>> {
+        match self {
+            TokenSource::Environment(token) => Ok(token.into_bytes()),
+            TokenSource::File(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading --auth-token-file {}", path.display()))?;
+                let (_, token) = tagcached_protocol::request::token_lines(&text)
+                    .next()
+                    .with_context(|| {
+                        format!("--auth-token-file {} holds no token", path.display())
+                    })?;
+                Ok(token.as_bytes().to_vec())
+            }
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -356,6 +417,10 @@ impl Args {
         Invocation {
             server: self.server,
             timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
+            auth: TokenSource::choose(
+                self.auth_token_file,
+                std::env::var("TAGCACHED_AUTH_TOKEN").ok(),
+            ),
             action,
         }
     }
@@ -383,6 +448,7 @@ async fn run(invocation: Invocation) -> anyhow::Result<bool> {
     let Invocation {
         server,
         timeout,
+        auth,
         action,
     } = invocation;
     // Read stdin first, so a slow producer does not hold a connection open.
@@ -401,6 +467,9 @@ async fn run(invocation: Invocation) -> anyhow::Result<bool> {
     let mut options = ConnectOptions::new().client_name("tagcached-cli");
     if let Some(timeout) = timeout {
         options = options.connect_timeout(timeout).request_timeout(timeout);
+    }
+    if let Some(source) = auth {
+        options = options.auth_token(source.read()?);
     }
     let connection = options
         .connect(server.as_str())

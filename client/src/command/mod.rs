@@ -17,6 +17,7 @@
 //! [`Error::Protocol`] for that request. The connection stays usable: the
 //! frame was matched by opaque and opcode, so framing is intact.
 
+mod auth;
 mod delete;
 mod flush_all;
 mod get;
@@ -35,6 +36,7 @@ use tagcached_protocol::{Flags, Opcode, Outcome, Request, Response};
 
 use crate::error::{Error, Result};
 
+pub(crate) use auth::Auth;
 pub(crate) use delete::Delete;
 pub(crate) use flush_all::FlushAll;
 pub(crate) use get::Get;

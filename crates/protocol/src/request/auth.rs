@@ -11,6 +11,19 @@ use crate::wire::BodyReader;
 /// before it authenticates ([`crate::Limits::PRE_AUTH_MAX_FRAME`]).
 pub const MAX_TOKEN_LENGTH: usize = 512;
 
+/// The tokens of a token file's text, with their line numbers (from 1):
+/// one token per line, blank lines and lines starting with `#` skipped,
+/// whitespace around each token dropped. The server reads its
+/// `--auth-token-file` this way, and the clients their own, so that one
+/// file can serve both.
+pub fn token_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .map(str::trim)
+        .enumerate()
+        .filter(|(_, token)| !token.is_empty() && !token.starts_with('#'))
+        .map(|(index, token)| (index + 1, token))
+}
+
 /// A token presented to a server that requires authentication.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Auth {

@@ -14,7 +14,7 @@ mod touch;
 
 use bytes::{BufMut, Bytes};
 
-pub use auth::{Auth, MAX_TOKEN_LENGTH};
+pub use auth::{token_lines, Auth, MAX_TOKEN_LENGTH};
 pub use delete::Delete;
 pub use flush_all::FlushAll;
 pub use get::Get;
