@@ -71,6 +71,13 @@ export interface ClientOptions {
   readonly backoffMin?: number
   /** The longest such wait; the wait doubles on each further failure up to it; default 5000. */
   readonly backoffMax?: number
+  /**
+   * The token every connection (pooled, shard-aware, reconnected) sends
+   * with AUTH right after HELLO when the server requires authentication
+   * (protocol.md §6.12). A refused token fails requests with
+   * {@link AuthenticationError}, naming the server.
+   */
+  readonly authToken?: string | Buffer
 }
 
 /** A server's state as a client sees it; see {@link Client.serverStatus}. */
@@ -185,6 +192,7 @@ export class Client {
         connectTimeout: checkMillis(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
         requestTimeout: checkMillis(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout'),
         queueDepth: positiveInteger(options.queueDepth, DEFAULT_QUEUE_DEPTH, 'queueDepth'),
+        ...(options.authToken === undefined ? {} : { authToken: options.authToken }),
       },
       poolSize: positiveInteger(options.poolSize, 1, 'poolSize'),
       shardAware: options.shardAware ?? true,

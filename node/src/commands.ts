@@ -31,6 +31,7 @@ import {
   encodeFlushAll,
   encodeGet,
   encodeGetMany,
+  encodeAuth,
   encodeHello,
   encodeInvalidateTags,
   encodeSet,
@@ -449,6 +450,11 @@ function okCommand<T>(
 /** HELLO (§6.1). */
 export function hello(wantShard: number | null, clientName: string): Command<HelloInfo> {
   return okCommand('HELLO', encodeHello(wantShard, clientName), NEEDS_NOTHING, decodeHello)
+}
+
+/** AUTH (§6.12): OK, or AUTH_FAILED (a {@link ServerError}), after which the server closes. */
+export function auth(token: Buffer): Command<void> {
+  return okCommand('AUTH', encodeAuth(token), NEEDS_NOTHING, (body) => decodeEmpty(body, 'AUTH response'))
 }
 
 /** PING or NOOP (§6.2). */

@@ -51,6 +51,7 @@ import type {
   Value,
 } from './commands.js'
 import {
+  AuthenticationError,
   ClosedError,
   ConnectionError,
   InvalidArgumentError,
@@ -67,6 +68,7 @@ import {
   MalformedFrame,
   Opcode,
   PROTOCOL_VERSION,
+  Status,
   isErrorStatus,
   peekKeyIndex,
   statusName,
@@ -96,6 +98,12 @@ export interface ConnectionOptions {
   readonly requestTimeout?: number
   /** Requests in flight before more wait for room; default 1024. */
   readonly queueDepth?: number
+  /**
+   * The token sent with AUTH right after HELLO when the server requires
+   * authentication (HELLO's feature bit 5, protocol.md §6.12); a server
+   * that does not is sent nothing. Read it from a file or the environment.
+   */
+  readonly authToken?: string | Buffer
 }
 
 /** A host and port, from a `host:port` address. */
@@ -224,10 +232,12 @@ export class Connection {
 
   /**
    * Opens a connection to `address` (`host:port`) and exchanges HELLO,
-   * asking for `options.shard` if given. Rejects with
-   * {@link ConnectionError}, {@link TimeoutError}, or {@link ServerError}
+   * asking for `options.shard` if given, then AUTH with `options.authToken`
+   * if the server requires authentication. Rejects with
+   * {@link ConnectionError}, {@link TimeoutError}, {@link ServerError}
    * (BUSY at the server's connection limit; MALFORMED for a shard the
-   * server does not have).
+   * server does not have), or {@link AuthenticationError} (a token refused,
+   * or none given to a server that requires one).
    */
   static async connect(address: string, options: ConnectionOptions = {}): Promise<Connection> {
     const { host, port } = parseAddress(address)
@@ -235,7 +245,11 @@ export class Connection {
     const socket = net.connect({ host, port, noDelay: true, keepAlive: true })
     const connection = new Connection(address, socket, options)
     let timer: NodeJS.Timeout | null = null
-    const handshake = connection.handshake(options.shard ?? null, options.clientName ?? DEFAULT_CLIENT_NAME)
+    const handshake = connection.handshake(
+      options.shard ?? null,
+      options.clientName ?? DEFAULT_CLIENT_NAME,
+      options.authToken,
+    )
     try {
       if (connectTimeout === 0) {
         return await handshake
@@ -253,7 +267,11 @@ export class Connection {
     }
   }
 
-  private async handshake(shard: number | null, clientName: string): Promise<Connection> {
+  private async handshake(
+    shard: number | null,
+    clientName: string,
+    authToken: string | Buffer | undefined,
+  ): Promise<Connection> {
     await new Promise<void>((resolve, reject) => {
       const failed = (error: Error): void => {
         reject(new ConnectionError(this.address, `connect failed: ${error.message}`, { cause: error }))
@@ -273,10 +291,29 @@ export class Connection {
     if (shard !== null && info.shard !== shard) {
       throw new ProtocolError(this.address, `asked for shard ${shard}, served by shard ${info.shard}`)
     }
+    if (info.features.authentication) {
+      await this.authenticate(authToken)
+    }
     this.info = info
     // Every answer the server's limits allow fits in its max_frame.
     this.decoder.setMaxBody(Math.max(info.maxFrame, DEFAULT_MAX_FRAME))
     return this
+  }
+
+  /** AUTH with `token`, to a server whose HELLO said it requires it. */
+  private async authenticate(token: string | Buffer | undefined): Promise<void> {
+    if (token === undefined) {
+      throw new AuthenticationError(this.address, 'the server requires authentication and no authToken was given')
+    }
+    const bytes = typeof token === 'string' ? Buffer.from(token, 'utf8') : token
+    try {
+      await this.send(commands.auth(bytes), 0)
+    } catch (error) {
+      if (error instanceof ServerError && error.status === Status.AUTH_FAILED) {
+        throw new AuthenticationError(this.address, `authentication failed (${error.message})`, { cause: error })
+      }
+      throw error
+    }
   }
 
   /** The server's answer to HELLO: its limits, features and shards. */

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'TAGCACHED_SERVER_DOWN'
   | 'TAGCACHED_UNACKNOWLEDGED'
   | 'TAGCACHED_CLOSED'
+  | 'TAGCACHED_AUTH'
 
 /** The base class of every error this package throws. */
 export abstract class TagcachedError extends Error {
@@ -106,6 +107,24 @@ export class ServerError extends TagcachedError {
     // BUSY, INTERNAL, SHUTTING_DOWN: the server could not serve, not the
     // request's fault.
     return this.status === 0x010d || this.status === 0x010e || this.status === 0x010f
+  }
+}
+
+/**
+ * The server requires authentication (protocol.md §6.12) and refused the
+ * connection's token (AUTH_FAILED), or no `authToken` was given. The
+ * connection is closed; new ones fail the same way until the token or the
+ * server's tokens change. Counts as the server being unavailable.
+ */
+export class AuthenticationError extends TagcachedError {
+  readonly code = 'TAGCACHED_AUTH'
+
+  constructor(server: string, message: string, options?: { cause?: unknown }) {
+    super(server, message, options)
+  }
+
+  override get unavailable(): boolean {
+    return true
   }
 }
 

@@ -40,6 +40,7 @@ export {
 } from './commands.js'
 export { Connection, type ConnectionOptions } from './connection.js'
 export {
+  AuthenticationError,
   ClosedError,
   ConnectionError,
   InvalidArgumentError,

@@ -51,6 +51,7 @@ export const Opcode = {
   TAG_STATUS: 0x31,
   FLUSH_ALL: 0x40,
   STATS: 0x41,
+  AUTH: 0x50,
 } as const
 /** One of {@link Opcode}'s values. */
 export type Opcode = (typeof Opcode)[keyof typeof Opcode]
@@ -95,6 +96,8 @@ export const Status = {
   BUSY: 0x010d,
   INTERNAL: 0x010e,
   SHUTTING_DOWN: 0x010f,
+  AUTH_FAILED: 0x0110,
+  AUTH_REQUIRED: 0x0111,
 } as const
 
 const STATUS_NAMES = new Map<number, string>(
@@ -133,6 +136,8 @@ export interface Features {
   readonly staleWhileRevalidate: boolean
   /** Refresh leases: the LEASE flag (§8.4). */
   readonly leases: boolean
+  /** The server requires AUTH before anything but HELLO and PING (§6.12). */
+  readonly authentication: boolean
 }
 
 /** The server's answer to HELLO (protocol.md §6.1). */
@@ -313,6 +318,17 @@ export function encodeHello(wantShard: number | null, clientName: string): Reque
     .u16(shard)
     .raw(name)
     .finish()
+}
+
+/** The longest token AUTH carries, in bytes (§6.12). */
+export const MAX_TOKEN_LENGTH = 512
+
+/** AUTH (§6.12): the token, 1 to {@link MAX_TOKEN_LENGTH} bytes, as the body. */
+export function encodeAuth(token: Buffer): RequestFrame {
+  if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+    throw new InvalidArgumentError(`an auth token is 1 to ${MAX_TOKEN_LENGTH} bytes, not ${token.length}`)
+  }
+  return new FrameWriter(Opcode.AUTH, 0, token.length).raw(token).finish()
 }
 
 /** PING or NOOP (§6.2): empty bodies. */
@@ -678,6 +694,7 @@ export function decodeHello(body: Buffer): HelloInfo {
       shardAware: bit(FeatureBit.SHARD_AWARE),
       staleWhileRevalidate: bit(FeatureBit.STALE_WHILE_REVALIDATE),
       leases: bit(FeatureBit.LEASES),
+      authentication: bit(FeatureBit.AUTHENTICATION),
     },
     maxFrame: reader.u32('max_frame'),
     maxKeyLength: reader.u32('max_key_length'),

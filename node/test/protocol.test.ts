@@ -16,6 +16,7 @@ import {
   decodeHello,
   decodeLookup,
   decodeTagStatus,
+  encodeAuth,
   encodeGet,
   encodeGetMany,
   encodeInvalidateTags,
@@ -92,12 +93,12 @@ test('the SET example of protocol.md §11 is what encodeSet writes, and its answ
 
 test('opcodes and status codes are the tables of protocol.md §3 and §4', () => {
   const opcodes = rows(section('## 3.'), '`0x')
-  assert.equal(opcodes.length, 12)
+  assert.equal(opcodes.length, 13)
   for (const [code, name] of opcodes) {
     assert.equal((Opcode as Record<string, number>)[name ?? ''], parseInt(code ?? '', 16), `opcode ${name}`)
   }
   const statuses = rows(section('## 4.'), '`0x')
-  assert.equal(statuses.length, 27)
+  assert.equal(statuses.length, 29)
   for (const [code, name] of statuses) {
     assert.equal((Status as Record<string, number>)[name ?? ''], parseInt(code ?? '', 16), `status ${name}`)
   }
@@ -190,4 +191,17 @@ test('request bodies: request-scoped tags, GETM keys, a soft invalidation', () =
   assert.deepEqual(soft.bytes.subarray(16), Buffer.from([0, 0, 0, 60, 0, 1, 0, 1, 0x74]))
   assert.throws(() => encodeGetMany([], 0, null), InvalidArgumentError)
   assert.throws(() => encodeGet(Buffer.from('k'), 0, [Buffer.alloc(70_000)]), InvalidArgumentError)
+})
+
+test('AUTH is the token as the body, 1 to 512 bytes (protocol.md §6.12)', () => {
+  const frame = encodeAuth(Buffer.from('s3cret'))
+  frame.bytes.writeUInt32BE(9, 8)
+  assert.deepEqual(
+    frame.bytes,
+    Buffer.from([0xc7, 1, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 6, ...Buffer.from('s3cret')]),
+  )
+  assert.equal(encodeAuth(Buffer.alloc(512, 0x78)).bytes.length, 16 + 512)
+  assert.throws(() => encodeAuth(Buffer.alloc(0)), InvalidArgumentError)
+  assert.throws(() => encodeAuth(Buffer.alloc(513, 0x78)), InvalidArgumentError)
+  assert.ok(section('### 6.12').includes('1..=512 bytes'))
 })

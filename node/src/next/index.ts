@@ -20,7 +20,7 @@
 
 export { createCacheHandler } from './cache-handlers.js'
 export { createIncrementalCache } from './incremental-cache.js'
-export { DEFAULT_KEY_PREFIX, ENV_KEY_PREFIX, ENV_SERVERS, type TagcachedNextOptions } from './options.js'
+export { DEFAULT_KEY_PREFIX, ENV_AUTH_TOKEN, ENV_KEY_PREFIX, ENV_SERVERS, type TagcachedNextOptions } from './options.js'
 export type {
   CacheControl,
   CacheEntry,

@@ -1,8 +1,8 @@
 /**
  * How the Next.js handlers find tagcached: an explicit
  * {@link TagcachedNextOptions} object, or the environment
- * (`TAGCACHED_SERVERS`), turned into one validated {@link NextSettings} in
- * one place.
+ * (`TAGCACHED_SERVERS`, `TAGCACHED_KEY_PREFIX`, `TAGCACHED_AUTH_TOKEN`),
+ * turned into one validated {@link NextSettings} in one place.
  *
  * @module
  */
@@ -19,7 +19,10 @@ export interface TagcachedNextOptions {
   readonly servers?: readonly string[]
   /** A client to use instead of making one; `servers` and `client` are then ignored. */
   readonly client?: Client
-  /** Options for the client the handlers make (all but `servers`). */
+  /**
+   * Options for the client the handlers make (all but `servers`). Without
+   * an `authToken` among them, `TAGCACHED_AUTH_TOKEN` gives it, if set.
+   */
   readonly clientOptions?: Omit<ClientOptions, 'servers'>
   /**
    * Put before every key, so that several apps can share a cluster; default
@@ -38,6 +41,8 @@ export interface TagcachedNextOptions {
 /** The environment variables the handlers read when no option says otherwise. */
 export const ENV_SERVERS = 'TAGCACHED_SERVERS'
 export const ENV_KEY_PREFIX = 'TAGCACHED_KEY_PREFIX'
+/** The token for servers that require authentication (protocol.md §6.12). */
+export const ENV_AUTH_TOKEN = 'TAGCACHED_AUTH_TOKEN'
 
 /** The key prefix when neither the options nor the environment give one. */
 export const DEFAULT_KEY_PREFIX = 'next:'
@@ -67,16 +72,20 @@ export function resolveSettings(
   const keyPrefix = options.keyPrefix ?? environment[ENV_KEY_PREFIX] ?? DEFAULT_KEY_PREFIX
   const log = options.log ?? ((message: string) => console.warn(message))
   const client = options.client ?? null
+  const authToken = environment[ENV_AUTH_TOKEN]?.trim() ?? ''
+  const given = options.clientOptions ?? {}
+  const clientOptions =
+    given.authToken === undefined && authToken !== '' ? { ...given, authToken } : given
   return {
     servers: client === null ? [...servers] : client.servers,
     client,
-    clientOptions: options.clientOptions ?? {},
+    clientOptions,
     keyPrefix,
     log,
     identity: JSON.stringify({
       servers: client === null ? servers : client.servers,
       keyPrefix,
-      clientOptions: options.clientOptions ?? {},
+      clientOptions,
     }),
   }
 }
