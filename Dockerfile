@@ -3,7 +3,12 @@
 # C runtime only, as a non-root user.
 #
 #   docker build -t tagcached .
-#   docker run -p 11311:11311 -e TAGCACHED_MEMORY=512MiB tagcached
+#   docker run -p 11311:11311 -e TAGCACHED_MEMORY=512MiB \
+#     -v /etc/tagcached/tokens:/run/secrets/tagcached-tokens:ro \
+#     -e TAGCACHED_AUTH_TOKEN_FILE=/run/secrets/tagcached-tokens tagcached
+#
+# Bound to 0.0.0.0, the daemon refuses to start without a token file
+# (TAGCACHED_AUTH_TOKEN_FILE) unless TAGCACHED_INSECURE_NO_AUTH=true.
 #
 # Configure it with TAGCACHED_* variables (every flag has one; see
 # `tagcached --help`). The build stage runs packaging/build-release, which

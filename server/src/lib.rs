@@ -40,7 +40,8 @@
 //! Modules depend downward only: `lib` and `worker` on `connection`; that
 //! on `router` and `context`; those on `command` (the one module where the
 //! protocol meets the store); that and `reload` on `shared` and
-//! `admission`; those on `config` and `sequence`; `config` on `auth`.
+//! `admission`; those on `config` and `sequence`. `auth` (the tokens, and
+//! a connection's standing) depends on none of them, and several on it.
 //!
 //! # Failure
 //!
