@@ -7,8 +7,9 @@
 //! placement of keys over servers, fan-out invalidation (hard or soft),
 //! batch calls, stale-while-revalidate reads with refresh leases,
 //! cache-aside with fences and leases (one computer per key across
-//! processes, see [`Client::fetch`]) and, behind the `serde` feature, typed
-//! values.
+//! processes, see [`Client::fetch`]), authentication to servers that
+//! require it ([`ClientBuilder::auth_token`]) and, behind the `serde`
+//! feature, typed values.
 //!
 //! ```no_run
 //! use std::time::Duration;
