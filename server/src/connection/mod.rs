@@ -91,7 +91,7 @@ async fn serve(
     let partial_frame = PartialFrameShare::new(context.shared.clone());
     let mut codec = ServerCodec::new(limits);
     if auth != AuthState::Open {
-        codec.set_max_frame(Limits::PRE_AUTH_MAX_FRAME);
+        codec.set_max_frame(Limits::PRE_AUTH_MAX_FRAME.min(limits.max_frame));
     }
     let mut connection = Connection {
         deadlines,
