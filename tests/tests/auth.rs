@@ -312,6 +312,22 @@ async fn sighup_reloads_the_tokens_and_a_broken_file_keeps_them() {
     .await;
 }
 
+/// SIGHUP's default action ends a process: a daemon with nothing to reload
+/// must take it as a reload too, and keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_a_token_file_keeps_the_daemon_serving() {
+    let _ = built_binary().await;
+    within(async {
+        let mut daemon = Daemon::start(&["--threads", "1", "--memory", "64MiB"]).await;
+        let mut conn = daemon.connect().await;
+        conn.store("k", "v", &[]).await;
+        hang_up(&mut daemon, "SIGHUP: reloading secrets").await;
+        assert_eq!(conn.value("k").await.as_deref(), Some(&b"v"[..]));
+        daemon.connect().await.ping().await;
+    })
+    .await;
+}
+
 /// Sends SIGHUP and waits for the log line saying what the reload did.
 async fn hang_up(daemon: &mut Daemon, expected: &str) {
     let pid = daemon.pid().to_string();
