@@ -287,7 +287,8 @@ pub enum ConfigError {
     /// clients, and no `--insecure-no-auth`.
     #[error(
         "refusing to serve {addrs} without authentication: anyone who can reach the port could \
-         read, overwrite and flush the cache. Give --auth-token-file FILE, or --insecure-no-auth \
+         read, overwrite and flush the cache. Give --auth-token-file FILE \
+         (TAGCACHED_AUTH_TOKEN_FILE=FILE), or --insecure-no-auth (TAGCACHED_INSECURE_NO_AUTH=true) \
          to serve it without authentication anyway (on a network you trust)"
     )]
     Unauthenticated {
