@@ -85,6 +85,27 @@ pub struct Config {
     /// Authentication on the data port (protocol.md §6.12); `None`: every
     /// connection is served without it.
     pub auth: Option<AuthConfig>,
+    /// Serve TLS on the data port with these files; `None`: plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files TLS is served with, read at start and again on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own first.
+    pub cert: PathBuf,
+    /// The certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates a client's certificate must chain to; `None`:
+    /// clients present none.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Whether clients authenticate with a certificate.
+    pub fn authenticates(&self) -> bool {
+        self.client_ca.is_some()
+    }
 }
 
 impl Config {
@@ -111,6 +132,7 @@ impl Config {
             sweep_batch: 1024,
             shutdown_grace: Duration::from_secs(10),
             auth: None,
+            tls: None,
         }
     }
 }
@@ -142,7 +164,8 @@ pub struct Args {
     /// resolved at start and every address it resolves to is listened on,
     /// on the same port. The default accepts only local connections;
     /// 0.0.0.0 serves the network, and then the daemon refuses to start
-    /// without --auth-token-file unless --insecure-no-auth is given. Start
+    /// without --auth-token-file or --tls-client-ca unless
+    /// --insecure-no-auth is given. Start
     /// fails if another process listens on the address.
     #[arg(long, default_value = "127.0.0.1", env = "TAGCACHED_BIND")]
     pub bind: String,
@@ -167,7 +190,8 @@ pub struct Args {
 
     /// Serve a non-loopback --bind address without authentication: anyone
     /// who reaches the port can read, overwrite and flush the cache. Without
-    /// this flag (or --auth-token-file) such a start is refused.
+    /// this flag (or --auth-token-file, or --tls-client-ca) such a start is
+    /// refused.
     #[arg(long, env = "TAGCACHED_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
 
@@ -236,6 +260,40 @@ pub struct Args {
     /// closed for a protocol error, at most one line a second.
     #[arg(long, default_value = "info", value_parser = parse_log_filter, env = "TAGCACHED_LOG_LEVEL")]
     pub log_level: String,
+
+    /// Serve TLS (1.2 and 1.3) on the port with this PEM certificate chain,
+    /// the server's certificate first; needs --tls-key. Every connection
+    /// then speaks TLS from its first byte. Re-read on SIGHUP: later
+    /// handshakes use the new files, open connections keep theirs, and
+    /// files that do not load leave the old ones in force (logged).
+    #[arg(
+        long,
+        requires = "tls_key",
+        value_name = "FILE",
+        env = "TAGCACHED_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    /// Re-read on SIGHUP.
+    #[arg(
+        long,
+        requires = "tls_cert",
+        value_name = "FILE",
+        env = "TAGCACHED_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require every client to present a certificate issued by a CA in
+    /// this PEM file, and refuse the handshake otherwise; needs --tls-cert.
+    /// Re-read on SIGHUP.
+    #[arg(
+        long,
+        requires = "tls_cert",
+        value_name = "FILE",
+        env = "TAGCACHED_TLS_CLIENT_CA"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Why arguments could not become a [`Config`].
@@ -288,7 +346,8 @@ pub enum ConfigError {
     #[error(
         "refusing to serve {addrs} without authentication: anyone who can reach the port could \
          read, overwrite and flush the cache. Give --auth-token-file FILE \
-         (TAGCACHED_AUTH_TOKEN_FILE=FILE), or --insecure-no-auth (TAGCACHED_INSECURE_NO_AUTH=true) \
+         (TAGCACHED_AUTH_TOKEN_FILE=FILE) or TLS client certificates (--tls-client-ca FILE, \
+         TAGCACHED_TLS_CLIENT_CA=FILE), or --insecure-no-auth (TAGCACHED_INSECURE_NO_AUTH=true) \
          to serve it without authentication anyway (on a network you trust)"
     )]
     Unauthenticated {
@@ -377,6 +436,11 @@ impl Args {
             frame_timeout: seconds_or_never(self.frame_timeout),
             lease_time: Duration::from_secs(self.lease_time),
             auth,
+            tls: self.tls_cert.zip(self.tls_key).map(|(cert, key)| TlsFiles {
+                cert,
+                key,
+                client_ca: self.tls_client_ca,
+            }),
             ..Config::local_ephemeral()
         })
     }
@@ -398,9 +462,10 @@ impl Args {
         })
     }
 
-    /// Whether clients must prove who they are before they are served.
+    /// Whether clients must prove who they are before they are served: a
+    /// token, or a certificate from the client CA.
     fn authenticates_clients(&self) -> bool {
-        self.auth_token_file.is_some()
+        self.auth_token_file.is_some() || self.tls_client_ca.is_some()
     }
 }
 
@@ -628,6 +693,27 @@ mod tests {
         assert!(config.auth.is_none());
         let config = parse(&["--bind", "::1", "--threads", "1"]).expect("loopback");
         assert!(config.auth.is_none());
+        // TLS client certificates authenticate; TLS alone does not.
+        let tls = [
+            "--bind",
+            "0.0.0.0",
+            "--threads",
+            "1",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ];
+        let error = parse(&tls).expect_err("TLS without client certificates");
+        assert!(matches!(error, ConfigError::Unauthenticated { .. }));
+        assert!(error.to_string().contains("--tls-client-ca"), "{error}");
+        let with_ca: Vec<&str> = tls
+            .iter()
+            .copied()
+            .chain(["--tls-client-ca", "ca.pem"])
+            .collect();
+        let config = parse(&with_ca).expect("client certificates authenticate");
+        assert!(config.tls.is_some_and(|tls| tls.authenticates()));
         let missing = parse(&[
             "--bind",
             "0.0.0.0",

@@ -40,8 +40,17 @@
 //! Modules depend downward only: `lib` and `worker` on `connection`; that
 //! on `router` and `context`; those on `command` (the one module where the
 //! protocol meets the store); that and `reload` on `shared` and
-//! `admission`; those on `config` and `sequence`. `auth` (the tokens, and
-//! a connection's standing) depends on none of them, and several on it.
+//! `admission`; those on `tls`, `config` and `sequence`; `tls` on
+//! `config`. `auth` (the tokens, and a connection's standing) depends on
+//! none of them, and several on it.
+//!
+//! # TLS
+//!
+//! With `--tls-cert` the port speaks TLS ([`tls`]): a worker accepts, runs
+//! the handshake, and serves the connection as any other; at a HELLO that
+//! asks for another shard, the TLS session moves with the socket.
+//! [`Server::reload`] (SIGHUP) swaps in new certificates for later
+//! handshakes.
 //!
 //! # Failure
 //!
@@ -75,6 +84,7 @@ pub mod router;
 pub mod sequence;
 pub mod shared;
 pub mod size;
+pub mod tls;
 pub mod worker;
 
 use std::io;
@@ -85,6 +95,8 @@ use std::thread::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Args, Config};
+
+use crate::config::TlsFiles;
 
 use crate::router::Router;
 use crate::sequence::SequenceCounter;
@@ -104,7 +116,14 @@ impl Server {
     /// another process listens on one of the addresses
     /// ([`listener`] says why).
     pub fn start(config: Config) -> io::Result<Server> {
-        if config.auth.is_none() {
+        let tls = match &config.tls {
+            Some(files) => Some(
+                tls::ServerTls::load(files.clone())
+                    .map_err(|error| io::Error::other(format!("TLS: {error}")))?,
+            ),
+            None => None,
+        };
+        if config.auth.is_none() && !config.tls.as_ref().is_some_and(TlsFiles::authenticates) {
             warn_if_exposed(&config.listen);
         }
         let listeners = listener::bind_all(&config.listen, config.threads)?;
@@ -114,11 +133,9 @@ impl Server {
             .collect::<io::Result<Vec<_>>>()?;
         let (router, inboxes) = Router::with_inboxes(config.threads);
         let shutdown = CancellationToken::new();
-        let shared = Arc::new(Shared::new(
-            config,
-            SequenceCounter::at_boot(),
-            shutdown.clone(),
-        ));
+        let mut shared = Shared::new(config, SequenceCounter::at_boot(), shutdown.clone());
+        shared.tls = tls;
+        let shared = Arc::new(shared);
         let mut workers = Vec::with_capacity(listeners.len());
         for (index, (listeners, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
             let shared = shared.clone();
@@ -150,10 +167,11 @@ impl Server {
         &self.local_addrs
     }
 
-    /// Reads every file-based secret again (the auth token file) and puts
-    /// it in force for new authentications; a file that cannot be used
-    /// leaves the secret in force as it was, and is logged as an error.
-    /// The binary calls this on SIGHUP.
+    /// Reads every file-based secret again (the auth token file; the TLS
+    /// certificate, key and client CA) and puts it in force for new
+    /// authentications and handshakes; a file that cannot be used leaves
+    /// the secret in force as it was, and is logged as an error. The binary
+    /// calls this on SIGHUP.
     pub fn reload(&self) {
         reload::reload_secrets(&self.shared);
     }
@@ -209,6 +227,11 @@ fn log_listener(local_addr: SocketAddr, config: &Config) {
         auth = config.auth.as_ref().map_or("off".to_owned(), |auth| {
             format!("{} tokens, {}s to authenticate", auth.tokens.len(), auth.timeout.as_secs())
         }),
+        tls = match &config.tls {
+            None => "off",
+            Some(files) if files.client_ca.is_some() => "on, client certificates required",
+            Some(_) => "on",
+        },
         "tagcached listening"
     );
 }

@@ -1,6 +1,6 @@
 //! `tagcached`: the daemon's entry point. Parses flags, starts the server,
-//! shuts it down gracefully on SIGINT or SIGTERM, reloads its secrets on
-//! SIGHUP, and aborts on any panic.
+//! shuts it down gracefully on SIGINT or SIGTERM, reloads its secrets (auth
+//! tokens, TLS certificates) on SIGHUP, and aborts on any panic.
 //!
 //! Exit status: 0 after a graceful stop; 1 if the daemon cannot start
 //! (the address is in use, the open file limit leaves no room, the token
@@ -35,6 +35,11 @@ fn main() -> anyhow::Result<()> {
             .exit(),
     };
     fit_open_file_limit(&mut config)?;
+    // Checked here for a message that names the file; the server loads the
+    // files again as it starts.
+    if let Some(files) = &config.tls {
+        tagcached::tls::files::server_config(files).context("cannot serve TLS")?;
+    }
     let listen = config
         .listen
         .iter()

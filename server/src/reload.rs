@@ -5,8 +5,9 @@
 
 use crate::shared::Shared;
 
-/// Reads every file-based secret again (today: the auth token file) and
-/// logs what was reloaded or why not.
+/// Reads every file-based secret again (the auth token file; the TLS
+/// certificate, key and client CA, for later handshakes) and logs what was
+/// reloaded or why not.
 pub fn reload_secrets(shared: &Shared) {
     if let Some(auth) = &shared.auth {
         match auth.reload() {
@@ -18,6 +19,21 @@ pub fn reload_secrets(shared: &Shared) {
             Err(error) => tracing::error!(
                 %error,
                 "could not reload the auth tokens; the tokens in force stay in force"
+            ),
+        }
+    }
+    if let Some(tls) = &shared.tls {
+        let files = tls.files();
+        match tls.reload() {
+            Ok(()) => tracing::info!(
+                cert = %files.cert.display(),
+                key = %files.key.display(),
+                client_ca = ?files.client_ca.as_ref().map(|ca| ca.display().to_string()),
+                "reloaded the TLS certificate; new connections use it"
+            ),
+            Err(error) => tracing::error!(
+                %error,
+                "could not reload the TLS files; the certificate already loaded stays in force"
             ),
         }
     }

@@ -38,9 +38,9 @@
 //! The hop is avoidable: HELLO reports the shard count and hash, and a
 //! shard-aware client asks, with `want_shard`, for a connection per shard.
 //! The accepting worker then hands the socket itself (and any bytes already
-//! read past the HELLO) to the wanted worker through its handoff queue, which
-//! answers the HELLO and serves the connection from then on. Such a client
-//! never pays a hop.
+//! read past the HELLO, and on a TLS port the TLS session with it) to the
+//! wanted worker through its handoff queue, which answers the HELLO and
+//! serves the connection from then on. Such a client never pays a hop.
 
 use std::sync::Arc;
 
@@ -76,6 +76,9 @@ pub struct Message {
 pub struct Handoff {
     /// The socket, detached from the old worker's reactor.
     pub stream: std::net::TcpStream,
+    /// Its TLS state, on a TLS port: the session keys, and any plaintext
+    /// decrypted past the HELLO that the old worker had not read yet.
+    pub tls: Option<Box<rustls::ServerConnection>>,
     /// Bytes read after the HELLO that the old worker did not process.
     pub unread: BytesMut,
     /// The HELLO's opaque, to answer from the new worker.

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::sequence::SequenceCounter;
+use crate::tls::ServerTls;
 
 /// Shared by all workers behind an `Arc`.
 pub struct Shared {
@@ -42,6 +43,9 @@ pub struct Shared {
     /// The tokens in force, if the server requires authentication; read
     /// only by AUTH, replaced by a reload.
     pub auth: Option<Authenticator>,
+    /// The TLS configuration when the port serves TLS (loaded from
+    /// `config.tls` by [`crate::Server::start`]).
+    pub tls: Option<ServerTls>,
 }
 
 impl Shared {
@@ -60,6 +64,7 @@ impl Shared {
             started_unix_ms,
             shutdown,
             connections: TaskTracker::new(),
+            tls: None,
         }
     }
 

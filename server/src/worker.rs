@@ -105,6 +105,11 @@ async fn accept(context: Rc<WorkerContext>, listener: TcpListener) {
 fn admit(context: &Rc<WorkerContext>, stream: TcpStream) {
     let shared = &context.shared;
     match ConnectionGuard::try_admit(shared.clone()) {
+        // A handshaking connection counts: the guard is taken first.
+        Some(guard) if shared.tls.is_some() => {
+            let task = connection::serve_tls(context.clone(), stream, guard);
+            tokio::task::spawn_local(shared.connections.track_future(task));
+        }
         Some(guard) => {
             let task = connection::accept(context.clone(), stream, guard);
             tokio::task::spawn_local(shared.connections.track_future(task));
@@ -117,10 +122,14 @@ fn admit(context: &Rc<WorkerContext>, stream: TcpStream) {
                     "refusing connections (BUSY): at --max-connections"
                 );
             }
-            tokio::task::spawn_local(connection::reject_busy(
-                stream,
-                shared.config.max_connections,
-            ));
+            // A TLS client could read a BUSY answer only after a handshake,
+            // which is the work the limit exists to refuse: it is closed.
+            if shared.tls.is_none() {
+                tokio::task::spawn_local(connection::reject_busy(
+                    stream,
+                    shared.config.max_connections,
+                ));
+            }
         }
     }
 }

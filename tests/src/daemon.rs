@@ -228,13 +228,22 @@ impl Daemon {
     /// Sends SIGTERM, with the `kill` command: `libc::kill` would need
     /// `unsafe`, which the workspace forbids.
     pub async fn terminate(&self) {
+        self.signal("TERM").await;
+    }
+
+    /// Sends SIGHUP: the daemon reloads its certificates.
+    pub async fn hang_up(&self) {
+        self.signal("HUP").await;
+    }
+
+    async fn signal(&self, name: &str) {
         let pid = self.pid().to_string();
         let status = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{name}"), &pid])
             .status()
             .await
             .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid}: {status}");
+        assert!(status.success(), "kill -{name} {pid}: {status}");
     }
 
     /// Waits for the process to exit, and for its last log line to be

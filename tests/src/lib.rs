@@ -28,11 +28,12 @@ use tagcached_protocol::response::{ErrorReply, HelloInfo, Hit, Miss, Outcome, Ta
 use tagcached_protocol::{
     shard_for_key, ClientFrameCodec, ErrorCode, FatalError, Flags, Opcode, Request, Response,
 };
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 pub mod daemon;
+pub mod tls;
 
 pub use daemon::{run_to_exit, tagcached_binary, Daemon, BASE_ARGS};
 pub use tagcached_protocol::{REQUEST_MAGIC, RESPONSE_MAGIC};
@@ -150,6 +151,11 @@ impl TestServer {
         let hello = conn.hello(Some(shard)).await;
         assert_eq!(hello.shard, shard, "HELLO moved the connection");
         conn
+    }
+
+    /// What SIGHUP does to the daemon: reloads the certificates.
+    pub fn reload(&self) {
+        self.server.reload();
     }
 
     /// Shuts the server down and waits for it, reporting worker errors.
@@ -397,8 +403,11 @@ pub fn request(opaque: u32, flags: Flags, command: Command) -> Request {
 /// LEASE has a `lease` field in its answers (protocol.md §6.3). A frame sent
 /// with [`RawConn::send_raw`] is not remembered, so its answer is read as
 /// one to a request without LEASE.
-pub struct RawConn {
-    framed: Framed<TcpStream, ClientFrameCodec>,
+///
+/// Over TLS it is a `RawConn<TlsStream>` ([`RawConn::over`], and
+/// [`tls::TestPki::connect`]).
+pub struct RawConn<S = TcpStream> {
+    framed: Framed<S, ClientFrameCodec>,
     next_opaque: u32,
     /// Opaques of the GET and GETM requests last sent with LEASE.
     lease_opaques: HashSet<u32>,
@@ -409,13 +418,7 @@ impl RawConn {
     pub async fn connect(addr: SocketAddr) -> io::Result<RawConn> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(RawConn {
-            framed: Framed::new(stream, ClientFrameCodec::default()),
-            // Start away from 0 so an echoed 0 (the "untrusted header"
-            // opaque) is never mistaken for ours.
-            next_opaque: 1000,
-            lease_opaques: HashSet::new(),
-        })
+        Ok(RawConn::over(stream))
     }
 
     /// The socket, for a test that must write without reading (or the
@@ -430,6 +433,19 @@ impl RawConn {
             parts.write_buf.len()
         );
         parts.io
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RawConn<S> {
+    /// Requests and responses over `stream`, connected already.
+    pub fn over(stream: S) -> RawConn<S> {
+        RawConn {
+            framed: Framed::new(stream, ClientFrameCodec::default()),
+            // Start away from 0 so an echoed 0 (the "untrusted header"
+            // opaque) is never mistaken for ours.
+            next_opaque: 1000,
+            lease_opaques: HashSet::new(),
+        }
     }
 
     /// A fresh opaque for the next request.

@@ -17,8 +17,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 /// A client that sends nothing for this long after the end of stream has
@@ -30,8 +29,12 @@ pub const LINGER_MAX: Duration = Duration::from_secs(5);
 /// Sends the end of stream after everything written to `stream`, then
 /// discards input (through `buffer`, emptied each time) until the client
 /// closes, goes quiet, or the bound passes. The caller then drops the
-/// stream, with nothing unread that could turn the close into a reset.
-pub(super) async fn linger(stream: &mut TcpStream, buffer: &mut BytesMut) {
+/// stream, with nothing unread that could turn the close into a reset. (Over
+/// TLS the end of stream is a `close_notify` alert, then the socket's.)
+pub(super) async fn linger<S>(stream: &mut S, buffer: &mut BytesMut)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     if stream.shutdown().await.is_err() {
         return;
     }

@@ -32,7 +32,9 @@
 
 mod close;
 mod deadline;
+mod handshake;
 mod round;
+mod transport;
 mod write;
 
 use std::io;
@@ -49,6 +51,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
+pub use self::handshake::serve_tls;
+pub use self::transport::Transport;
+
 use self::deadline::{Deadlines, Expired};
 use self::round::Round;
 use self::write::Output;
@@ -58,6 +63,7 @@ use crate::command::{self, Planned};
 use crate::context::WorkerContext;
 use crate::log_limit::LogLimiter;
 use crate::router::Handoff;
+use crate::tls::TlsStream;
 
 /// Read this much at a time (more when a frame is larger).
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -68,17 +74,18 @@ pub const MAX_ROUND_OPS: usize = 1024;
 /// A read buffer that grew past this for one large frame is not kept.
 const BUFFER_KEEP: usize = 64 * 1024;
 
-/// Serves a connection accepted by this worker.
-pub async fn accept(context: Rc<WorkerContext>, stream: TcpStream, guard: ConnectionGuard) {
+/// Serves a connection accepted by this worker (over TLS: once its
+/// handshake is done, see [`serve_tls`]).
+pub async fn accept<S: Transport>(context: Rc<WorkerContext>, stream: S, guard: ConnectionGuard) {
     let auth = AuthState::for_new_connection(context.shared.auth.as_ref());
     serve(context, stream, BytesMut::new(), None, guard, auth).await;
 }
 
 /// Serves a connection, accepted by this worker or handed over by another
 /// with the bytes it had read past a HELLO, which this worker answers.
-async fn serve(
+async fn serve<S: Transport>(
     context: Rc<WorkerContext>,
-    stream: TcpStream,
+    stream: S,
     unread: BytesMut,
     hello_opaque: Option<u32>,
     guard: ConnectionGuard,
@@ -124,14 +131,26 @@ async fn serve(
 pub async fn adopt(context: Rc<WorkerContext>, handoff: Handoff) {
     let Handoff {
         stream,
+        tls,
         unread,
         hello_opaque,
         guard,
         auth,
     } = handoff;
-    match TcpStream::from_std(stream) {
-        Ok(stream) => serve(context, stream, unread, Some(hello_opaque), guard, auth).await,
-        Err(error) => tracing::warn!(%error, "could not adopt a connection"),
+    let stream = match TcpStream::from_std(stream) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(%error, "could not adopt a connection");
+            return;
+        }
+    };
+    let opaque = Some(hello_opaque);
+    match tls {
+        None => serve(context, stream, unread, opaque, guard, auth).await,
+        Some(session) => {
+            let stream = TlsStream::from_parts(stream, session);
+            serve(context, stream, unread, opaque, guard, auth).await;
+        }
     }
 }
 
@@ -160,7 +179,7 @@ static PROTOCOL_ERRORS: LogLimiter = LogLimiter::new(Duration::from_secs(1));
 /// Logs, at info and rate-limited, a connection closed because its stream
 /// cannot be framed: most often a client of another protocol (memcached,
 /// HTTP) pointed at the port, which an operator wants to see.
-fn log_protocol_error(fatal: &tagcached_protocol::FatalError, stream: &TcpStream) {
+fn log_protocol_error(fatal: &tagcached_protocol::FatalError, stream: &impl Transport) {
     if let Some(suppressed) = PROTOCOL_ERRORS.allow() {
         let status = fatal
             .response_parts()
@@ -186,9 +205,9 @@ enum End {
     Close,
 }
 
-struct Connection {
+struct Connection<S> {
     context: Rc<WorkerContext>,
-    stream: TcpStream,
+    stream: S,
     codec: ServerCodec,
     read_buf: BytesMut,
     round: Round,
@@ -210,7 +229,7 @@ enum Step {
     Stop { drained: bool },
 }
 
-impl Connection {
+impl<S: Transport> Connection<S> {
     /// Serves until the peer closes, shutdown, a fatal frame, or a move.
     async fn run(&mut self) -> io::Result<Option<End>> {
         let shutdown = self.context.shared.shutdown.clone();
@@ -457,8 +476,8 @@ impl Connection {
             auth,
             ..
         } = self;
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
+        let (stream, tls) = match stream.detach() {
+            Ok(parts) => parts,
             Err(error) => {
                 tracing::warn!(%error, "could not detach a connection to move it");
                 return;
@@ -466,6 +485,7 @@ impl Connection {
         };
         let handoff = Handoff {
             stream,
+            tls,
             unread: read_buf,
             hello_opaque: opaque,
             guard,

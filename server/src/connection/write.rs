@@ -9,8 +9,7 @@
 use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::command::Batch;
 
@@ -57,8 +56,12 @@ impl Output {
     /// Writes everything collected, in order, and empties the output;
     /// returns whether there was anything. Waits for as long as the socket
     /// takes it: this is where a client that does not read holds up its own
-    /// connection, and only its own.
-    pub(super) async fn write_to(&mut self, stream: &mut TcpStream) -> io::Result<bool> {
+    /// connection, and only its own. Flushes, which sends TLS records still
+    /// queued (for plain TCP a flush does nothing).
+    pub(super) async fn write_to<S>(&mut self, stream: &mut S) -> io::Result<bool>
+    where
+        S: AsyncWrite + Unpin,
+    {
         let wrote = !self.chunks.is_empty() || !self.tail.is_empty();
         if self.chunks.is_empty() {
             if !self.tail.is_empty() {
@@ -70,6 +73,9 @@ impl Output {
             write_all_vectored(stream, &mut self.chunks).await?;
             self.chunks.clear();
         }
+        if wrote {
+            stream.flush().await?;
+        }
         if self.tail.capacity() > BUFFER_KEEP {
             self.tail = BytesMut::new();
         }
@@ -78,7 +84,10 @@ impl Output {
 }
 
 /// Caller guarantees no chunk is empty.
-async fn write_all_vectored(stream: &mut TcpStream, chunks: &mut [Bytes]) -> io::Result<()> {
+async fn write_all_vectored<S>(stream: &mut S, chunks: &mut [Bytes]) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
     let mut next = 0;
     while next < chunks.len() {
         let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
