@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::health::HealthPolicy;
 use crate::options::{AuthToken, ConnectOptions};
 use crate::pool::PoolSettings;
+use crate::tls::TlsOptions;
 
 /// Settings for a [`Client`]; every one has a default suited to an
 /// application server on the same network as its cache.
@@ -43,6 +44,7 @@ pub struct ClientBuilder {
     backoff_max: Duration,
     failover: bool,
     auth_token: Option<AuthToken>,
+    tls: Option<TlsOptions>,
 }
 
 impl Client {
@@ -73,6 +75,7 @@ impl Default for ClientBuilder {
             backoff_max: ClientBuilder::DEFAULT_BACKOFF_MAX,
             failover: false,
             auth_token: None,
+            tls: None,
         }
     }
 }
@@ -213,6 +216,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Connect to every server with TLS (protocol.md §1), verifying each
+    /// as `tls` says, against the host of its address unless
+    /// [`TlsOptions::server_name`] is set. Off by default.
+    pub fn tls(mut self, tls: TlsOptions) -> ClientBuilder {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Builds the client. Connects nothing: each server's connections open
     /// on first use.
     ///
@@ -236,12 +247,15 @@ impl ClientBuilder {
     /// The client, for servers the caller guarantees are non-empty and
     /// distinct.
     pub(crate) fn into_client(self) -> Client {
-        let connect = ConnectOptions::new()
+        let mut connect = ConnectOptions::new()
             .client_name(self.client_name)
             .connect_timeout(self.connect_timeout)
             .request_timeout(self.request_timeout)
             .queue_depth(self.queue_depth)
             .with_auth_token(self.auth_token);
+        if let Some(tls) = self.tls {
+            connect = connect.tls(tls);
+        }
         let settings = Arc::new(PoolSettings {
             connect,
             pool_size: self.pool_size,

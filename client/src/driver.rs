@@ -231,6 +231,8 @@ impl<W: AsyncWrite + Unpin> RequestWriter<W> {
     async fn write(&mut self) -> io::Result<()> {
         if !self.buffer.is_empty() {
             self.socket.write_all(&self.buffer).await?;
+            // Sends what a TLS stream still holds (nothing for TCP).
+            self.socket.flush().await?;
             self.buffer.clear();
         }
         if self.buffer.capacity() > RETAINED_BUFFER {

@@ -113,6 +113,7 @@ mod pool;
 mod read;
 mod set;
 mod tag_status;
+mod tls;
 #[cfg(feature = "serde")]
 mod typed;
 
@@ -130,3 +131,4 @@ pub use tag_status::{Invalidation, SoftInvalidation, TagReport, TagState};
 pub use tagcached_protocol::request::SetMode;
 pub use tagcached_protocol::response::{Features, HelloInfo};
 pub use tagcached_protocol::{shard_for_key, ErrorCode, Limits};
+pub use tls::TlsOptions;

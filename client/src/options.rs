@@ -12,6 +12,7 @@ use crate::command::{Auth, Call, Command, Hello};
 use crate::connection::{within, Connection};
 use crate::driver::Link;
 use crate::error::{Error, Result};
+use crate::tls::TlsOptions;
 
 /// Settings for opening a [`Connection`].
 ///
@@ -36,6 +37,7 @@ pub struct ConnectOptions {
     request_timeout: Option<Duration>,
     queue_depth: usize,
     auth_token: Option<AuthToken>,
+    tls: Option<TlsOptions>,
 }
 
 /// A token for AUTH, kept out of `Debug` output (options end up in logs).
@@ -63,6 +65,7 @@ impl Default for ConnectOptions {
             request_timeout: None,
             queue_depth: ConnectOptions::DEFAULT_QUEUE_DEPTH,
             auth_token: None,
+            tls: None,
         }
     }
 }
@@ -128,6 +131,15 @@ impl ConnectOptions {
         self
     }
 
+    /// Connect with TLS (protocol.md §1), verifying the server as `tls`
+    /// says. [`connect`](ConnectOptions::connect) then needs
+    /// [`TlsOptions::server_name`], since it is not given a host name; a
+    /// [`Client`](crate::Client) takes the name from each server's address.
+    pub fn tls(mut self, tls: TlsOptions) -> ConnectOptions {
+        self.tls = Some(tls);
+        self
+    }
+
     /// The token to send with AUTH (protocol.md §6.12) when the server's
     /// HELLO says it requires authentication; a server that does not is
     /// sent nothing. Without a token, connecting to a server that requires
@@ -142,21 +154,48 @@ impl ConnectOptions {
         self
     }
 
-    /// Opens a connection and exchanges HELLO, then AUTH if the server
+    /// Opens a connection and exchanges HELLO (after the TLS handshake, if
+    /// [`tls`](ConnectOptions::tls) is set), then AUTH if the server
     /// requires authentication.
     ///
     /// Must run inside a tokio runtime: the connection's reader and writer
     /// are spawned on it.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> Result<Connection> {
+        self.connect_named(addr, None).await
+    }
+
+    /// As [`connect`](ConnectOptions::connect) to `address`, whose host is
+    /// the TLS server name unless one was set.
+    pub(crate) async fn connect_to_address(&self, address: &str) -> Result<Connection> {
+        self.connect_named(address, Some(address)).await
+    }
+
+    async fn connect_named(
+        &self,
+        addr: impl ToSocketAddrs,
+        address: Option<&str>,
+    ) -> Result<Connection> {
+        let server_name = match &self.tls {
+            Some(tls) => Some(tls.name_for(address)?),
+            None => None,
+        };
         let attempt = async {
             let stream = TcpStream::connect(addr).await?;
             // Requests are batched by the writer already; Nagle would only
             // delay a lone request.
             stream.set_nodelay(true)?;
             let server = stream.peer_addr()?.to_string();
-            let (read, write) = stream.into_split();
-            self.handshake(Link::spawn(read, write, self.queue_depth), &server)
-                .await
+            let link = match (&self.tls, server_name) {
+                (Some(tls), Some(name)) => {
+                    let (read, write) = tokio::io::split(tls.handshake(name, stream).await?);
+                    Link::spawn(read, write, self.queue_depth)
+                }
+                _ => {
+                    let (read, write) = stream.into_split();
+                    Link::spawn(read, write, self.queue_depth)
+                }
+            };
+            self.handshake(link, &server).await
         };
         within(self.connect_timeout, attempt).await
     }

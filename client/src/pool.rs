@@ -237,7 +237,7 @@ impl Node {
             options = options.shard(shard);
         }
         let started = Instant::now();
-        match options.connect(self.address.as_str()).await {
+        match options.connect_to_address(&self.address).await {
             Ok(connection) => {
                 self.health.connected();
                 let info = connection.hello_info();
@@ -281,7 +281,12 @@ impl Node {
         }
         self.permit()?;
         let started = Instant::now();
-        match self.settings.connect.connect(self.address.as_str()).await {
+        match self
+            .settings
+            .connect
+            .connect_to_address(&self.address)
+            .await
+        {
             Ok(connection) => {
                 self.health.connected();
                 Ok(self.adopt(connection))
@@ -390,7 +395,11 @@ impl Node {
     /// reports the failure, which doubles the backoff.
     async fn probe(self: Arc<Self>) {
         let attempt = async {
-            let connection = self.settings.connect.connect(self.address.as_str()).await?;
+            let connection = self
+                .settings
+                .connect
+                .connect_to_address(&self.address)
+                .await?;
             while let Some(owed) = self.health.recover_or_take_owed() {
                 if let Err(error) = deliver(&connection, &owed).await {
                     self.health.restore_owed(owed);

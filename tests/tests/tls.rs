@@ -374,3 +374,86 @@ async fn a_missing_certificate_file_is_a_start_error_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nope.pem"), "{stderr}");
 }
+
+/// The Rust client: a shard-aware pool over TLS, the name checked being
+/// the address's host (an IP address here), and with a client certificate.
+#[tokio::test]
+async fn the_rust_client_connects_with_tls_and_a_client_certificate() {
+    use tagcached_client::{Client, ConnectOptions, SetOptions, TlsOptions};
+    within(async {
+        let pki = TestPki::new("Rust client CA");
+        let server = tls_server(&pki, true);
+        let tls = TlsOptions::with_ca_file(&pki.ca_file)
+            .expect("the CA loads")
+            .client_certificate(&pki.client_cert, &pki.client_key)
+            .expect("the client certificate loads");
+        let client = Client::builder()
+            .server(server.addr().to_string())
+            .tls(tls.clone())
+            .build()
+            .expect("a client");
+        for i in 0..50 {
+            let key = format!("rust-{i}");
+            client
+                .set(&key, format!("v{i}"), &SetOptions::new().tag("rust"))
+                .await
+                .expect("SET over TLS");
+            let item = client
+                .get(&key)
+                .await
+                .expect("GET over TLS")
+                .expect("a hit");
+            assert_eq!(item.value, format!("v{i}"));
+        }
+        client
+            .invalidate_tags(["rust"])
+            .await
+            .expect("INVALIDATE_TAGS");
+        assert!(client.get("rust-0").await.expect("GET").is_none());
+
+        // One connection, by name; without one, connect refuses to guess.
+        let named =
+            ConnectOptions::new().tls(tls.clone().server_name("localhost").expect("a name"));
+        named
+            .connect(server.addr())
+            .await
+            .expect("connect")
+            .ping()
+            .await
+            .expect("PING");
+        let unnamed = ConnectOptions::new().tls(tls);
+        assert!(unnamed.connect(server.addr()).await.is_err());
+
+        // No client certificate: refused.
+        let anonymous = TlsOptions::with_ca_file(&pki.ca_file).expect("the CA loads");
+        let refused = ConnectOptions::new()
+            .tls(anonymous.server_name("localhost").expect("a name"))
+            .connect(server.addr())
+            .await;
+        assert!(refused.is_err(), "served without a client certificate");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_rust_client_refuses_a_server_its_ca_did_not_sign() {
+    use tagcached_client::{Client, TlsOptions};
+    within(async {
+        let pki = TestPki::new("server CA");
+        let server = tls_server(&pki, false);
+        let other = TestPki::new("client's CA");
+        let client = Client::builder()
+            .server(server.addr().to_string())
+            .tls(TlsOptions::with_ca_file(&other.ca_file).expect("the CA loads"))
+            .build()
+            .expect("a client");
+        let error = client.ping().await.expect_err("the handshake fails");
+        assert!(error.to_string().contains("certificate"), "{error}");
+        assert!(TlsOptions::with_ca_file(pki.dir.path().join("missing.pem")).is_err());
+        assert!(
+            TlsOptions::with_ca_file(&pki.server_key).is_err(),
+            "a key is no CA"
+        );
+    })
+    .await;
+}
