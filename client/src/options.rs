@@ -164,9 +164,10 @@ impl ConnectOptions {
         self.connect_named(addr, None).await
     }
 
-    /// As [`connect`](ConnectOptions::connect) to `address`, whose host is
-    /// the TLS server name unless one was set.
-    pub(crate) async fn connect_to_address(&self, address: &str) -> Result<Connection> {
+    /// As [`connect`](ConnectOptions::connect) to `address` (`host:port`,
+    /// `[v6]:port`), whose host is the name the server's TLS certificate
+    /// must carry unless [`TlsOptions::server_name`] set one.
+    pub async fn connect_to_address(&self, address: &str) -> Result<Connection> {
         self.connect_named(address, Some(address)).await
     }
 

@@ -365,3 +365,58 @@ mod terminal {
         }
     }
 }
+
+/// `--tls-ca`, `--tls-cert` and `--tls-key` against a daemon that requires
+/// client certificates; the server name is the host of `--server`.
+#[test]
+fn tls_flags_verify_the_server_and_present_a_client_certificate() {
+    use tagcached_tests::tls::TestPki;
+    let pki = TestPki::new("CLI CA");
+    let files = pki.server_files(true);
+    let server = support::start_server_with(|config| config.tls = Some(files));
+    let addr = server.local_addr().to_string();
+    let path = |path: &std::path::Path| path.to_str().expect("UTF-8 path").to_owned();
+    let (ca, cert, key) = (
+        path(&pki.ca_file),
+        path(&pki.client_cert),
+        path(&pki.client_key),
+    );
+    let with_certificate = ["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key];
+    let set: Vec<&str> = with_certificate
+        .iter()
+        .copied()
+        .chain(["set", "k", "tls"])
+        .collect();
+    assert_ok(&cli(&addr, &set), "STORED\n");
+    let get: Vec<&str> = with_certificate
+        .iter()
+        .copied()
+        .chain(["get", "k"])
+        .collect();
+    assert_ok(&cli(&addr, &get), "tls");
+
+    // No client certificate: the server refuses; a usage error, exit 2.
+    let refused = cli(&addr, &["--tls-ca", &ca, "ping"]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    // A CA that did not sign the server's certificate.
+    let other = TestPki::new("another CA");
+    let other_ca = path(&other.ca_file);
+    let untrusted = cli(
+        &addr,
+        &[
+            "--tls-ca",
+            &other_ca,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "ping",
+        ],
+    );
+    assert_eq!(untrusted.code, Some(2), "{untrusted:?}");
+    assert!(untrusted.stderr.contains("certificate"), "{untrusted:?}");
+    // Plain TCP to a TLS port fails too, and says where.
+    let plain = cli(&addr, &["ping"]);
+    assert_eq!(plain.code, Some(2), "{plain:?}");
+    assert!(plain.stderr.contains(&addr), "{plain:?}");
+}

@@ -21,6 +21,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use tagcached_client::{
     ConnectOptions, Connection, LeaseToken, Lookup, ReadOptions, SetMode, SetOptions, SetOutcome,
-    TagState,
+    TagState, TlsOptions,
 };
 
 /// The stale window of `invalidate --soft` and `flush --soft` without
@@ -66,6 +67,42 @@ struct Args {
     /// if set. Never put a token on the command line.
     #[arg(long, value_name = "FILE", env = "TAGCACHED_AUTH_TOKEN_FILE")]
     auth_token_file: Option<std::path::PathBuf>,
+
+    /// Connect with TLS, verifying the server's certificate against the
+    /// system's CA certificates (or --tls-ca's) and the host of --server
+    /// (or --tls-server-name).
+    #[arg(long, env = "TAGCACHED_TLS")]
+    tls: bool,
+
+    /// Verify the server against the CA certificates in this PEM file
+    /// instead of the system's; implies --tls.
+    #[arg(long, value_name = "FILE", env = "TAGCACHED_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+
+    /// Present this PEM client certificate, for a server started with
+    /// --tls-client-ca; needs --tls-key, implies --tls. (Its variable is not
+    /// TAGCACHED_TLS_CERT, which is the daemon's own certificate.)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "TAGCACHED_TLS_CLIENT_CERT"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "TAGCACHED_TLS_CLIENT_KEY"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// The name the server's certificate must carry [default: the host of
+    /// --server]; implies --tls.
+    #[arg(long, value_name = "NAME", env = "TAGCACHED_TLS_SERVER_NAME")]
+    tls_server_name: Option<String>,
 
     #[command(subcommand)]
     command: CommandArgs,
@@ -225,7 +262,33 @@ struct Invocation {
     server: String,
     timeout: Option<Duration>,
     auth: Option<TokenSource>,
+    tls: Option<TlsFiles>,
     action: Action,
+}
+
+/// How to connect with TLS, as given on the command line.
+#[derive(Debug, Default, PartialEq)]
+struct TlsFiles {
+    ca: Option<PathBuf>,
+    identity: Option<(PathBuf, PathBuf)>,
+    server_name: Option<String>,
+}
+
+impl TlsFiles {
+    /// Reads the files into the client's options.
+    fn options(&self) -> anyhow::Result<TlsOptions> {
+        let mut options = match &self.ca {
+            Some(ca) => TlsOptions::with_ca_file(ca)?,
+            None => TlsOptions::with_system_roots()?,
+        };
+        if let Some((cert, key)) = &self.identity {
+            options = options.client_certificate(cert, key)?;
+        }
+        if let Some(name) = &self.server_name {
+            options = options.server_name(name.as_str())?;
+        }
+        Ok(options)
+    }
 }
 
 /// Where the token for AUTH comes from.
@@ -414,6 +477,15 @@ impl Args {
             CommandArgs::Stats => Action::Stats,
             CommandArgs::Tags { tags } => Action::Tags { tags },
         };
+        let tls_asked = self.tls
+            || self.tls_ca.is_some()
+            || self.tls_cert.is_some()
+            || self.tls_server_name.is_some();
+        let tls = tls_asked.then(|| TlsFiles {
+            ca: self.tls_ca,
+            identity: self.tls_cert.zip(self.tls_key),
+            server_name: self.tls_server_name,
+        });
         Invocation {
             server: self.server,
             timeout: (self.timeout > 0).then(|| Duration::from_secs(self.timeout)),
@@ -421,6 +493,7 @@ impl Args {
                 self.auth_token_file,
                 std::env::var("TAGCACHED_AUTH_TOKEN").ok(),
             ),
+            tls,
             action,
         }
     }
@@ -449,6 +522,7 @@ async fn run(invocation: Invocation) -> anyhow::Result<bool> {
         server,
         timeout,
         auth,
+        tls,
         action,
     } = invocation;
     // Read stdin first, so a slow producer does not hold a connection open.
@@ -471,8 +545,11 @@ async fn run(invocation: Invocation) -> anyhow::Result<bool> {
     if let Some(source) = auth {
         options = options.auth_token(source.read()?);
     }
+    if let Some(tls) = &tls {
+        options = options.tls(tls.options()?);
+    }
     let connection = options
-        .connect(server.as_str())
+        .connect_to_address(&server)
         .await
         .with_context(|| format!("connecting to {server}"))?;
     execute(&connection, action).await
@@ -647,6 +724,23 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn any_tls_flag_turns_tls_on_and_a_certificate_needs_its_key() {
+        assert_eq!(parse(&["ping"]).tls, None);
+        assert_eq!(parse(&["--tls", "ping"]).tls, Some(TlsFiles::default()));
+        let invocation = parse(&["--tls-ca", "ca.pem", "--tls-server-name", "cache", "ping"]);
+        assert_eq!(
+            invocation.tls,
+            Some(TlsFiles {
+                ca: Some("ca.pem".into()),
+                identity: None,
+                server_name: Some("cache".to_owned()),
+            })
+        );
+        let error = parse_error(&["--tls-cert", "client.pem", "ping"]);
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument);
     }
 
     #[test]
