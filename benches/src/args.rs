@@ -165,6 +165,23 @@ pub struct Args {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// Connect with TLS, verifying the server against the system's CA
+    /// certificates (or --tls-ca's) and the host of --server (or
+    /// --tls-server-name). The handshake is part of connecting, not of the
+    /// measured run.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Verify the server against the CA certificates in this PEM file;
+    /// implies --tls.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// The name the server's certificate must carry [default: the host of
+    /// --server]; implies --tls.
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+
     /// Run the stampede workload instead of the op mix: --connections
     /// readers doing cache-aside on --keys hot keys (key i tagged
     /// t(i mod --tag-space)), an origin that takes --origin-latency per
@@ -207,6 +224,14 @@ fn read_auth_token(path: &std::path::Path) -> Result<bytes::Bytes, ConfigError> 
             path.display()
         )),
     }
+}
+
+/// The host of `host:port` or `[v6]:port`.
+fn host_of(server: &str) -> &str {
+    if let Some(rest) = server.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(host, _)| host);
+    }
+    server.rsplit_once(':').map_or(server, |(host, _)| host)
 }
 
 fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
@@ -288,7 +313,22 @@ impl Args {
             Some(refresh) => Some(self.stampede_settings(refresh, stop)?),
             None => None,
         };
+        let tls = if self.tls || self.tls_ca.is_some() || self.tls_server_name.is_some() {
+            let name = self
+                .tls_server_name
+                .clone()
+                .unwrap_or_else(|| host_of(&self.server).to_owned());
+            let client = crate::stream::TlsClient::new(self.tls_ca.as_deref(), &name)
+                .map_err(|error| ConfigError(format!("--tls: {error}")))?;
+            if self.protocol != Protocol::Tagcached {
+                return fail("--tls is for tagcached (--protocol tagcached)");
+            }
+            Some(client)
+        } else {
+            None
+        };
         Ok(Config {
+            tls,
             server: self.server,
             protocol: self.protocol,
             connections: self.connections,

@@ -95,6 +95,8 @@ pub struct Config {
     pub spin: bool,
     /// Run the stampede workload (`--stampede`) instead of the op mix.
     pub stampede: Option<Stampede>,
+    /// Connect with TLS (`--tls`, `--tls-ca`).
+    pub tls: Option<crate::stream::TlsClient>,
 }
 
 impl Config {

@@ -29,6 +29,7 @@ use crate::driver::tagcached::{hello, HelloError};
 use crate::driver::{Driver, ProtocolError};
 use crate::recorder::Recorder;
 use crate::schedule::{latency_ns, Pacing};
+use crate::stream::{BenchStream, TlsClient};
 use crate::workload::{Batch, OpKind, OpSource};
 
 /// Read buffer growth step; replies larger than this are read in pieces.
@@ -108,24 +109,31 @@ pub enum ConnectionError {
     },
 }
 
-/// Connects (and, for tagcached, says HELLO asking for `want_shard`, then
-/// AUTH with `auth_token` if the server requires it).
+/// Connects, over TLS if `tls` is given (and, for tagcached, says HELLO
+/// asking for `want_shard`, then AUTH with `auth_token` if the server
+/// requires it).
 pub async fn open(
     addr: SocketAddr,
+    tls: Option<&TlsClient>,
     protocol: Protocol,
     want_shard: Option<u16>,
     auth_token: Option<&bytes::Bytes>,
     connect_timeout: Duration,
-) -> Result<(TcpStream, Option<HelloInfo>), ConnectionError> {
-    let mut stream = timeout(connect_timeout, TcpStream::connect(addr))
+) -> Result<(BenchStream, Option<HelloInfo>), ConnectionError> {
+    let connect = async {
+        let socket = TcpStream::connect(addr).await?;
+        socket.set_nodelay(true)?;
+        match tls {
+            Some(tls) => tls.connect(socket).await,
+            None => Ok(BenchStream::Plain(socket)),
+        }
+    };
+    let mut stream = timeout(connect_timeout, connect)
         .await
         .map_err(|_| ConnectionError::ConnectTimeout {
             addr,
             timeout: connect_timeout,
         })?
-        .map_err(|source| ConnectionError::Connect { addr, source })?;
-    stream
-        .set_nodelay(true)
         .map_err(|source| ConnectionError::Connect { addr, source })?;
     let info = match protocol {
         Protocol::Tagcached => Some(
@@ -189,7 +197,7 @@ struct InFlight {
 /// A connection and its buffers.
 pub struct Connection<D> {
     index: usize,
-    stream: TcpStream,
+    stream: BenchStream,
     driver: D,
     data: Rc<Dataset>,
     read_buf: BytesMut,
@@ -203,7 +211,7 @@ impl<D: Driver> Connection<D> {
     /// Wraps an open stream.
     pub fn new(
         index: usize,
-        stream: TcpStream,
+        stream: BenchStream,
         driver: D,
         data: Rc<Dataset>,
         timeout: Duration,
@@ -355,7 +363,12 @@ impl<D: Driver> Connection<D> {
         self.driver
             .encode(&self.batch, &self.data, &mut self.write_buf);
         let in_flight = self.in_flight.len();
-        timeout(self.timeout, self.stream.write_all(&self.write_buf))
+        let write = async {
+            self.stream.write_all(&self.write_buf).await?;
+            // Sends what TLS still holds (nothing for TCP).
+            self.stream.flush().await
+        };
+        timeout(self.timeout, write)
             .await
             .map_err(|_| ConnectionError::Timeout {
                 index,

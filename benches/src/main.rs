@@ -19,6 +19,7 @@ mod rng;
 mod runner;
 mod schedule;
 mod stampede;
+mod stream;
 mod workload;
 mod zipf;
 

@@ -122,6 +122,8 @@ pub struct Summary {
     pub threads: usize,
     /// Whether keys went to their shard's connection.
     pub shard_aware: bool,
+    /// Whether connections were TLS (`--tls`).
+    pub tls: bool,
     /// The server's shards (tagcached).
     pub shard_count: Option<u16>,
     /// Seconds from the start of measuring to the last reply.
@@ -177,6 +179,7 @@ impl Summary {
             pipeline: config.pipeline,
             threads: result.threads,
             shard_aware: result.shard_aware,
+            tls: config.tls.is_some(),
             shard_count: result.shard_count,
             elapsed_s: seconds,
             ops: total.ops,
@@ -235,10 +238,13 @@ impl Summary {
             Some(version) => format!("{} ({version})", self.server),
             None => self.server.clone(),
         };
-        let _ = writeln!(
+        let _ =
+            writeln!(
             out,
-            "{} at {server}: {mode}, {} connections × pipeline {}, {} threads{shards}, {:.2} s",
-            self.protocol, self.connections, self.pipeline, self.threads, self.elapsed_s
+            "{}{} at {server}: {mode}, {} connections × pipeline {}, {} threads{shards}, {:.2} s",
+            self.protocol,
+            if self.tls { " over TLS" } else { "" },
+            self.connections, self.pipeline, self.threads, self.elapsed_s
         );
         let _ = writeln!(
             out,

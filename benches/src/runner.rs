@@ -157,6 +157,7 @@ pub fn run(config: &Config, notice: &mut dyn FnMut(String)) -> Result<RunResult,
         .map_err(RunError::Start)?;
     let (_, hello) = probe.block_on(open(
         addr,
+        config.tls.as_ref(),
         config.protocol,
         None,
         config.auth_token.as_ref(),
@@ -465,6 +466,7 @@ async fn connect_and_prefill<D: Driver + 'static>(
             let config = &shared.config;
             let (stream, _) = open(
                 shared.addr,
+                config.tls.as_ref(),
                 config.protocol,
                 plan.want_shard,
                 config.auth_token.as_ref(),

@@ -53,6 +53,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::stream::BenchStream;
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -60,7 +61,6 @@ use tagcached_protocol::request::{Get, InvalidateTags, Set, SetMode};
 use tagcached_protocol::response::Features;
 use tagcached_protocol::{ClientFrameCodec, Command, Flags, Outcome, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::LocalSet;
 use tokio_util::codec::Decoder;
 
@@ -138,7 +138,7 @@ pub enum StampedeError {
 /// with their request's flags: a lookup sent with LEASE has a `lease`
 /// field.
 struct Conn {
-    stream: TcpStream,
+    stream: BenchStream,
     frames: ClientFrameCodec,
     read: BytesMut,
     write: BytesMut,
@@ -150,7 +150,15 @@ impl Conn {
     async fn open(addr: SocketAddr, config: &Config) -> Result<(Conn, Features), StampedeError> {
         let timeout = config.timeout;
         let token = config.auth_token.as_ref();
-        let (stream, hello) = open(addr, Protocol::Tagcached, None, token, timeout).await?;
+        let (stream, hello) = open(
+            addr,
+            config.tls.as_ref(),
+            Protocol::Tagcached,
+            None,
+            token,
+            timeout,
+        )
+        .await?;
         let features = hello.map(|info| info.features).unwrap_or_default();
         let conn = Conn {
             stream,
@@ -171,6 +179,7 @@ impl Conn {
         }
         let exchange = async {
             self.stream.write_all(&self.write).await?;
+            self.stream.flush().await?;
             let mut outcomes = Vec::with_capacity(requests.len());
             while outcomes.len() < requests.len() {
                 let request = &requests[outcomes.len()];
@@ -650,7 +659,15 @@ pub fn run(config: &Config, stampede: Stampede) -> Result<StampedeSummary, Stamp
     });
     let server_version = probe.block_on(async {
         let token = config.auth_token.as_ref();
-        let (stream, hello) = open(addr, Protocol::Tagcached, None, token, config.timeout).await?;
+        let (stream, hello) = open(
+            addr,
+            config.tls.as_ref(),
+            Protocol::Tagcached,
+            None,
+            token,
+            config.timeout,
+        )
+        .await?;
         drop(stream);
         let hello = hello.expect("tagcached answers HELLO");
         let needed = Features::STALE_WHILE_REVALIDATE | Features::LEASES;

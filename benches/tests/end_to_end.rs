@@ -356,3 +356,48 @@ fn every_connection_authenticates_with_the_auth_token_file() {
     assert!(stderr.contains("--auth-token-file"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--tls-ca` against a TLS daemon: the handshake, shard-aware connections
+/// moved at HELLO, and replies read through TLS.
+#[test]
+fn a_tls_run_completes_without_errors() {
+    use tagcached_tests::tls::TestPki;
+    let pki = TestPki::new("bench CA");
+    let mut config = Config::local_ephemeral();
+    config.tls = Some(pki.server_files(false));
+    let server = Server::start(config).expect("start tagcached with TLS");
+    let addr = server.local_addr().to_string();
+    let ca = pki.ca_file.to_str().expect("UTF-8 path");
+    let (status, stdout, stderr) = run_bounded(
+        &[
+            "--server",
+            &addr,
+            "--tls-ca",
+            ca,
+            "--duration",
+            "1",
+            "--json",
+            "--connections",
+            "4",
+            "--pipeline",
+            "8",
+            "--keys",
+            "1000",
+            "--prefill",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert!(json["ops"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(json["errors"], 0, "{json}");
+    assert_eq!(json["tls"], true, "{json}");
+    assert_eq!(json["shard_aware"], true, "{json}");
+
+    // A plain run against the TLS port fails instead of hanging.
+    let (status, _, stderr) = run_bounded(
+        &["--server", &addr, "--duration", "1", "--connections", "1"],
+        Duration::from_secs(60),
+    );
+    assert!(!status.success(), "{stderr}");
+}

@@ -12,7 +12,8 @@ use tagcached_protocol::request::{Auth, Delete, Get, Hello, InvalidateTags, Set,
 use tagcached_protocol::response::{Features, HelloInfo};
 use tagcached_protocol::{ClientCodec, Command, Outcome, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::stream::BenchStream;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{Driver, DriverOptions, ProtocolError, Reply};
@@ -139,7 +140,7 @@ pub enum HelloError {
 /// then, if the server requires authentication (HELLO's bit 5), AUTH with
 /// `auth_token`.
 pub async fn hello(
-    stream: &mut TcpStream,
+    stream: &mut BenchStream,
     want_shard: Option<u16>,
     auth_token: Option<&Bytes>,
     timeout: Duration,
@@ -187,7 +188,7 @@ pub async fn hello(
 /// Sends one request and waits for its response, the connection's only
 /// traffic.
 async fn round_trip(
-    stream: &mut TcpStream,
+    stream: &mut BenchStream,
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, HelloError> {
@@ -198,6 +199,7 @@ async fn round_trip(
         .expect("encoding a request cannot fail");
     let exchange = async {
         stream.write_all(&buf).await?;
+        stream.flush().await?;
         buf.clear();
         loop {
             if let Some(response) = codec
