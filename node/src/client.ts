@@ -28,6 +28,7 @@ import {
   checkMillis,
   parseAddress,
   type Connection,
+  type TlsOptions,
 } from './connection.js'
 import {
   ClosedError,
@@ -78,6 +79,13 @@ export interface ClientOptions {
    * {@link AuthenticationError}, naming the server.
    */
   readonly authToken?: string | Buffer
+  /**
+   * Connect to every server with TLS (protocol.md §1): `true` verifies
+   * each against Node's CA certificates and the host of its address; a
+   * {@link TlsOptions} gives the CA, a client certificate, the name to
+   * check. Default: plain TCP.
+   */
+  readonly tls?: boolean | TlsOptions
 }
 
 /** A server's state as a client sees it; see {@link Client.serverStatus}. */
@@ -193,6 +201,7 @@ export class Client {
         requestTimeout: checkMillis(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout'),
         queueDepth: positiveInteger(options.queueDepth, DEFAULT_QUEUE_DEPTH, 'queueDepth'),
         ...(options.authToken === undefined ? {} : { authToken: options.authToken }),
+        tls: options.tls ?? false,
       },
       poolSize: positiveInteger(options.poolSize, 1, 'poolSize'),
       shardAware: options.shardAware ?? true,

@@ -35,6 +35,7 @@
  */
 
 import net from 'node:net'
+import tls from 'node:tls'
 
 import * as commands from './commands.js'
 import type {
@@ -104,6 +105,50 @@ export interface ConnectionOptions {
    * that does not is sent nothing. Read it from a file or the environment.
    */
   readonly authToken?: string | Buffer
+  /**
+   * Connect with TLS (protocol.md §1): `true` verifies the server against
+   * Node's CA certificates, an object says how. Absent or `false`: plain TCP.
+   */
+  readonly tls?: boolean | TlsOptions
+}
+
+/**
+ * How to connect to a server that serves TLS, passed to Node's
+ * `tls.connect`. Every field is optional.
+ */
+export interface TlsOptions {
+  /** CA certificates (PEM) the server's must chain to; default: Node's bundled CAs. */
+  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>
+  /** The client certificate chain (PEM), for a server that requires one (`--tls-client-ca`). */
+  readonly cert?: string | Buffer
+  /** The private key (PEM) of `cert`. */
+  readonly key?: string | Buffer
+  /** The name the server's certificate must carry; default: the host of the address. */
+  readonly servername?: string
+  /** Whether to refuse a server whose certificate does not verify; default true. Turn off only to test. */
+  readonly rejectUnauthorized?: boolean
+}
+
+/** A TCP or TLS socket to `host:port`, connecting. */
+function openSocket(host: string, port: number, options: boolean | TlsOptions | undefined): net.Socket {
+  if (options === undefined || options === false) {
+    return net.connect({ host, port, noDelay: true, keepAlive: true })
+  }
+  const settings: TlsOptions = options === true ? {} : options
+  const socket = tls.connect({
+    host,
+    port,
+    ...(settings.ca !== undefined ? { ca: settings.ca as string | Buffer | Array<string | Buffer> } : {}),
+    ...(settings.cert !== undefined ? { cert: settings.cert } : {}),
+    ...(settings.key !== undefined ? { key: settings.key } : {}),
+    // Node sends no SNI for an IP address, and checks it against the
+    // certificate's IP addresses.
+    ...(settings.servername !== undefined ? { servername: settings.servername } : {}),
+    rejectUnauthorized: settings.rejectUnauthorized ?? true,
+  })
+  socket.setNoDelay(true)
+  socket.setKeepAlive(true)
+  return socket
 }
 
 /** A host and port, from a `host:port` address. */
@@ -242,10 +287,12 @@ export class Connection {
   static async connect(address: string, options: ConnectionOptions = {}): Promise<Connection> {
     const { host, port } = parseAddress(address)
     const connectTimeout = checkMillis(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout')
-    const socket = net.connect({ host, port, noDelay: true, keepAlive: true })
+    const secure = options.tls !== undefined && options.tls !== false
+    const socket = openSocket(host, port, options.tls)
     const connection = new Connection(address, socket, options)
     let timer: NodeJS.Timeout | null = null
     const handshake = connection.handshake(
+      secure ? 'secureConnect' : 'connect',
       options.shard ?? null,
       options.clientName ?? DEFAULT_CLIENT_NAME,
       options.authToken,
@@ -267,7 +314,9 @@ export class Connection {
     }
   }
 
+  /** Waits for `connected` (TCP's `connect`, or TLS's `secureConnect` once the handshake is done), then HELLO, then AUTH if asked. */
   private async handshake(
+    connected: 'connect' | 'secureConnect',
     shard: number | null,
     clientName: string,
     authToken: string | Buffer | undefined,
@@ -276,7 +325,7 @@ export class Connection {
       const failed = (error: Error): void => {
         reject(new ConnectionError(this.address, `connect failed: ${error.message}`, { cause: error }))
       }
-      this.socket.once('connect', () => {
+      this.socket.once(connected, () => {
         this.socket.off('error', failed)
         resolve()
       })

@@ -38,7 +38,7 @@ export {
   type TagState,
   type Value,
 } from './commands.js'
-export { Connection, type ConnectionOptions } from './connection.js'
+export { Connection, type ConnectionOptions, type TlsOptions } from './connection.js'
 export {
   AuthenticationError,
   ClosedError,
