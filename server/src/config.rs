@@ -732,6 +732,44 @@ mod tests {
     }
 
     #[test]
+    fn tls_takes_a_certificate_and_its_key_and_optionally_a_client_ca() {
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("tagcached").chain(args.iter().copied()))
+                .map(|args| args.into_config().expect("valid").tls)
+        };
+        assert_eq!(parse(&[]).expect("parses"), None);
+        let files = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).expect("parses");
+        assert_eq!(
+            files,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into(),
+                client_ca: None,
+            })
+        );
+        let files = parse(&[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+        ])
+        .expect("parses");
+        assert_eq!(
+            files.and_then(|files| files.client_ca),
+            Some("ca.pem".into())
+        );
+        for half in [
+            &["--tls-cert", "c.pem"][..],
+            &["--tls-key", "k.pem"],
+            &["--tls-client-ca", "ca.pem"],
+        ] {
+            assert!(parse(half).is_err(), "{half:?} accepted");
+        }
+    }
+
+    #[test]
     fn rejects_nonsense() {
         let parse = |args: &[&str]| {
             Args::parse_from(std::iter::once("tagcached").chain(args.iter().copied())).into_config()

@@ -9,8 +9,9 @@
 //! `flush` waits until every record is out. What rustls holds is bounded
 //! by its own limits: at most 16 KiB of decrypted plaintext not yet read
 //! (it reads no more records until that is taken), one record being
-//! received, and 64 KiB of records not yet written (past which a write
-//! takes nothing until the socket drains).
+//! received (16 KiB and its overhead, read 4 KiB at a time; 64 KiB during
+//! the handshake), and [`super::SEND_BUFFER_LIMIT`] of records not yet
+//! written (past which a write takes nothing until the socket drains).
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -129,10 +130,16 @@ impl AsyncRead for TlsStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // Plaintext already decrypted is read without touching the socket,
+        // so without this a connection whose client keeps sending would
+        // never yield its worker to the others (tokio's socket reads and
+        // writes count against the task's budget the same way).
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
         loop {
             match this.session.reader().read(buf.initialize_unfilled()) {
                 Ok(read) => {
                     buf.advance(read);
+                    coop.made_progress();
                     return Poll::Ready(Ok(()));
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
@@ -140,6 +147,7 @@ impl AsyncRead for TlsStream {
                 // has ended the stream as a TCP client does; the protocol
                 // frames every message, so a truncated one is seen as such.
                 Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    coop.made_progress();
                     return Poll::Ready(Ok(()));
                 }
                 Err(error) => return Poll::Ready(Err(error)),
@@ -158,10 +166,12 @@ impl AsyncWrite for TlsStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
         loop {
             let taken = this.session.writer().write(buf)?;
             if taken > 0 || buf.is_empty() {
                 this.push_records(cx)?;
+                coop.made_progress();
                 return Poll::Ready(Ok(taken));
             }
             // rustls' buffer of records to send is full.
@@ -176,10 +186,12 @@ impl AsyncWrite for TlsStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let total: usize = bufs.iter().map(|buf| buf.len()).sum();
+        let coop = ready!(tokio::task::coop::poll_proceed(cx));
         loop {
             let taken = this.session.writer().write_vectored(bufs)?;
             if taken > 0 || total == 0 {
                 this.push_records(cx)?;
+                coop.made_progress();
                 return Poll::Ready(Ok(taken));
             }
             ready!(this.poll_write_records(cx))?;
