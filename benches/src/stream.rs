@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -89,7 +89,18 @@ impl AsyncRead for BenchStream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             BenchStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            BenchStream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+            BenchStream::Tls(stream) => {
+                // tokio-rustls hands out plaintext it has already decrypted
+                // without touching the socket, so without this a connection
+                // could keep its thread from the others, which a TCP read
+                // (counted against the task's budget) never does.
+                let coop = ready!(tokio::task::coop::poll_proceed(cx));
+                let read = Pin::new(stream.as_mut()).poll_read(cx, buf);
+                if read.is_ready() {
+                    coop.made_progress();
+                }
+                read
+            }
         }
     }
 }
