@@ -457,3 +457,47 @@ async fn the_rust_client_refuses_a_server_its_ca_did_not_sign() {
     })
     .await;
 }
+
+/// TLS and tokens together: the token is asked for inside TLS, and a
+/// connection that authenticated keeps its standing when HELLO moves it,
+/// TLS session and all, to another worker.
+#[tokio::test]
+async fn auth_works_inside_tls_and_survives_the_move_to_another_shard() {
+    use tagcached_protocol::request::Auth;
+    use tagcached_protocol::ErrorCode;
+    let pki = TestPki::new("auth CA");
+    let tokens = pki.dir.write("tokens", "tls-token\n");
+    let path = |path: &std::path::Path| path.to_str().expect("UTF-8 path").to_owned();
+    let (cert, key, tokens) = (path(&pki.server_cert), path(&pki.server_key), path(&tokens));
+    let args = [
+        "--threads",
+        "2",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--auth-token-file",
+        &tokens,
+    ];
+    let daemon = Daemon::start(&args).await;
+    within(async {
+        let mut conn = pki.connect(daemon.addr(), false).await.expect("handshake");
+        let info = conn.hello(None).await;
+        assert!(info
+            .features
+            .contains(tagcached_protocol::response::Features::AUTH));
+        tagcached_tests::assert_error(&conn.run(get_cmd("k")).await, ErrorCode::AuthRequired);
+        let auth = Command::Auth(Auth {
+            token: bytes::Bytes::from_static(b"tls-token"),
+        });
+        assert_eq!(conn.run(auth).await, Outcome::Ok);
+        let other = 1 - info.shard;
+        assert_eq!(conn.hello(Some(other)).await.shard, other);
+        conn.store("after-move", "authenticated", &[]).await;
+        assert_eq!(
+            conn.value("after-move").await.as_deref(),
+            Some(&b"authenticated"[..])
+        );
+    })
+    .await;
+}
