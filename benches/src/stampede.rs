@@ -53,12 +53,11 @@ use std::rc::Rc;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::stream::BenchStream;
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tagcached_protocol::request::{Get, InvalidateTags, Set, SetMode};
-use tagcached_protocol::response::Features;
+use tagcached_protocol::response::{Features, HelloInfo};
 use tagcached_protocol::{ClientFrameCodec, Command, Flags, Outcome, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::LocalSet;
@@ -71,6 +70,7 @@ use crate::recorder::new_histogram;
 use crate::report::Latency;
 use crate::rng::Rng;
 use crate::runner::{join_all, resolve};
+use crate::stream::BenchStream;
 use crate::zipf::Sampler;
 
 /// How many times a reader meeting HOT_MISS doubles its wait.
@@ -146,19 +146,19 @@ struct Conn {
     timeout: Duration,
 }
 
+/// A tagcached connection, over TLS and with a token if `config` says so.
+async fn connect(
+    addr: SocketAddr,
+    config: &Config,
+) -> Result<(BenchStream, Option<HelloInfo>), ConnectionError> {
+    let token = config.auth_token.as_ref();
+    let tls = config.tls.as_ref();
+    open(addr, tls, Protocol::Tagcached, None, token, config.timeout).await
+}
+
 impl Conn {
     async fn open(addr: SocketAddr, config: &Config) -> Result<(Conn, Features), StampedeError> {
-        let timeout = config.timeout;
-        let token = config.auth_token.as_ref();
-        let (stream, hello) = open(
-            addr,
-            config.tls.as_ref(),
-            Protocol::Tagcached,
-            None,
-            token,
-            timeout,
-        )
-        .await?;
+        let (stream, hello) = connect(addr, config).await?;
         let features = hello.map(|info| info.features).unwrap_or_default();
         let conn = Conn {
             stream,
@@ -166,7 +166,7 @@ impl Conn {
             read: BytesMut::with_capacity(4096),
             write: BytesMut::with_capacity(4096),
             next_opaque: 1,
-            timeout,
+            timeout: config.timeout,
         };
         Ok((conn, features))
     }
@@ -658,16 +658,7 @@ pub fn run(config: &Config, stampede: Stampede) -> Result<StampedeSummary, Stamp
         go: Barrier::new(config.threads + 1),
     });
     let server_version = probe.block_on(async {
-        let token = config.auth_token.as_ref();
-        let (stream, hello) = open(
-            addr,
-            config.tls.as_ref(),
-            Protocol::Tagcached,
-            None,
-            token,
-            config.timeout,
-        )
-        .await?;
+        let (stream, hello) = connect(addr, config).await?;
         drop(stream);
         let hello = hello.expect("tagcached answers HELLO");
         let needed = Features::STALE_WHILE_REVALIDATE | Features::LEASES;
