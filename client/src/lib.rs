@@ -8,8 +8,9 @@
 //! batch calls, stale-while-revalidate reads with refresh leases,
 //! cache-aside with fences and leases (one computer per key across
 //! processes, see [`Client::fetch`]), authentication to servers that
-//! require it ([`ClientBuilder::auth_token`]) and, behind the `serde`
-//! feature, typed values.
+//! require it ([`ClientBuilder::auth_token`]), TLS, with client
+//! certificates if asked ([`ClientBuilder::tls`], [`TlsOptions`]) and,
+//! behind the `serde` feature, typed values.
 //!
 //! ```no_run
 //! use std::time::Duration;
