@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use tagcached::fd_limit::fit_open_file_limit;
 use tagcached::{Args, Server};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
@@ -46,13 +47,20 @@ fn main() -> anyhow::Result<()> {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(" ");
+    // The signals are caught from before the server listens: a SIGHUP sent
+    // as soon as the port answers (or the listening line is logged) would
+    // otherwise find the default action, which ends the process.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signals = {
+        let _entered = runtime.enter();
+        Signals::register()?
+    };
     let server =
         Server::start(config.clone()).with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(pid = std::process::id(), "ready");
-    let signals = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    signals.block_on(wait_for_signal(&server))?;
+    runtime.block_on(signals.wait(&server));
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown();
     server.wait()?;
@@ -60,20 +68,34 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT, reloading the server's secrets on each
-/// SIGHUP meanwhile.
-async fn wait_for_signal(server: &Server) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = terminate.recv() => return Ok(()),
-            _ = interrupt.recv() => return Ok(()),
-            _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading secrets");
-                server.reload();
+/// The signals the daemon acts on, caught from registration on.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    /// Catches SIGTERM, SIGINT and SIGHUP; must run inside a runtime.
+    fn register() -> std::io::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT, reloading the server's secrets on each
+    /// SIGHUP meanwhile.
+    async fn wait(mut self, server: &Server) {
+        loop {
+            tokio::select! {
+                _ = self.terminate.recv() => return,
+                _ = self.interrupt.recv() => return,
+                _ = self.hangup.recv() => {
+                    tracing::info!("SIGHUP: reloading secrets");
+                    server.reload();
+                }
             }
         }
     }
