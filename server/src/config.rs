@@ -87,6 +87,9 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     /// Serve TLS on the data port with these files; `None`: plain TCP.
     pub tls: Option<TlsFiles>,
+    /// The admin HTTP listener (`/metrics`, `/healthz`, `/readyz`,
+    /// `/purge`); `None`: off.
+    pub admin: Option<AdminConfig>,
 }
 
 /// The PEM files TLS is served with, read at start and again on SIGHUP.
@@ -105,6 +108,28 @@ impl TlsFiles {
     /// Whether clients authenticate with a certificate.
     pub fn authenticates(&self) -> bool {
         self.client_ca.is_some()
+    }
+}
+
+/// The admin HTTP listener's configuration (see [`crate::admin`]).
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Addresses to listen on, all with the same port; port 0 picks one.
+    pub listen: Vec<SocketAddr>,
+    /// The token file, re-read by [`crate::Server::reload`].
+    pub token_file: Option<PathBuf>,
+    /// The tokens read from it at start; `None`: no token is asked for.
+    pub tokens: Option<Arc<TokenSet>>,
+}
+
+impl AdminConfig {
+    /// Loopback, an ephemeral port, no token: for tests and embedding.
+    pub fn local_ephemeral() -> AdminConfig {
+        AdminConfig {
+            listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)],
+            token_file: None,
+            tokens: None,
+        }
     }
 }
 
@@ -133,6 +158,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(10),
             auth: None,
             tls: None,
+            admin: None,
         }
     }
 }
@@ -294,6 +320,26 @@ pub struct Args {
         env = "TAGCACHED_TLS_CLIENT_CA"
     )]
     pub tls_client_ca: Option<PathBuf>,
+    /// Serve the admin HTTP API on this port: GET /metrics (Prometheus),
+    /// GET /healthz, GET /readyz and POST /purge (invalidate tags, for
+    /// webhooks). Off unless given; 0 picks a free port.
+    #[arg(long, env = "TAGCACHED_ADMIN_PORT")]
+    pub admin_port: Option<u16>,
+
+    /// Address or host name the admin port listens on, as --bind, and
+    /// apart from it so the data port can serve the network while the
+    /// admin port stays local. Beyond loopback it needs
+    /// --admin-token-file, since it serves /purge: without one the daemon
+    /// refuses to start.
+    #[arg(long, default_value = "127.0.0.1", env = "TAGCACHED_ADMIN_BIND")]
+    pub admin_bind: String,
+
+    /// File of bearer tokens for the admin port, one per line (blank lines
+    /// and lines starting with # are ignored): every admin request but
+    /// GET /healthz must then carry `Authorization: Bearer <token>`.
+    /// Re-read on SIGHUP; if the new file is unusable the old tokens stay.
+    #[arg(long, env = "TAGCACHED_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// Why arguments could not become a [`Config`].
@@ -327,9 +373,29 @@ pub enum ConfigError {
     /// A lease time outside 1..=3600 seconds.
     #[error("--lease-time must be between 1 and 3600 seconds")]
     LeaseTime,
-    /// A `--bind` that is neither an address nor a host name that resolves.
-    #[error("--bind {host}: {reason}")]
+    /// An `--admin-token-file` that cannot be used.
+    #[error("--admin-token-file: {0}")]
+    AdminTokenFile(TokenFileError),
+    /// `--admin-token-file` without `--admin-port`.
+    #[error("--admin-token-file is given but the admin port is off: add --admin-port")]
+    AdminTokenWithoutPort,
+    /// An admin listener beyond loopback with no token: anyone who reaches
+    /// it could purge the cache.
+    #[error(
+        "--admin-bind {addrs} is beyond loopback and no --admin-token-file is given: anyone \
+         who reaches the admin port could purge the cache through /purge; give a token file \
+         or bind the admin port to 127.0.0.1"
+    )]
+    AdminExposed {
+        /// The addresses beyond loopback.
+        addrs: String,
+    },
+    /// A `--bind` or `--admin-bind` that is neither an address nor a host
+    /// name that resolves.
+    #[error("{flag} {host}: {reason}")]
     Bind {
+        /// The flag.
+        flag: &'static str,
         /// As given.
         host: String,
         /// Why it could not be resolved.
@@ -362,7 +428,10 @@ impl ConfigError {
     pub fn is_start_error(&self) -> bool {
         matches!(
             self,
-            ConfigError::AuthTokenFile(_) | ConfigError::Unauthenticated { .. }
+            ConfigError::AuthTokenFile(_)
+                | ConfigError::Unauthenticated { .. }
+                | ConfigError::AdminTokenFile(_)
+                | ConfigError::AdminExposed { .. }
         )
     }
 }
@@ -407,7 +476,7 @@ impl Args {
         if !(1..=3600).contains(&self.auth_timeout) {
             return Err(ConfigError::AuthTimeout);
         }
-        let listen = resolve(&self.bind, self.port)?;
+        let listen = resolve("--bind", &self.bind, self.port)?;
         self.check_exposure(&listen)?;
         let auth = match &self.auth_token_file {
             Some(token_file) => Some(AuthConfig {
@@ -424,6 +493,7 @@ impl Args {
             ..Limits::default()
         }
         .with_fitted_max_frame();
+        let admin = self.admin_config()?;
         Ok(Config {
             listen,
             threads,
@@ -441,6 +511,7 @@ impl Args {
                 key,
                 client_ca: self.tls_client_ca,
             }),
+            admin,
             ..Config::local_ephemeral()
         })
     }
@@ -449,11 +520,7 @@ impl Args {
     /// nothing (Redis's protected mode, made explicit), unless the operator
     /// says so with `--insecure-no-auth`.
     fn check_exposure(&self, listen: &[SocketAddr]) -> Result<(), ConfigError> {
-        let exposed: Vec<String> = listen
-            .iter()
-            .filter(|addr| !addr.ip().is_loopback())
-            .map(ToString::to_string)
-            .collect();
+        let exposed = beyond_loopback(listen);
         if exposed.is_empty() || self.authenticates_clients() || self.insecure_no_auth {
             return Ok(());
         }
@@ -467,6 +534,44 @@ impl Args {
     fn authenticates_clients(&self) -> bool {
         self.auth_token_file.is_some() || self.tls_client_ca.is_some()
     }
+
+    /// The admin listener's configuration: off without `--admin-port`;
+    /// beyond loopback only with a token, since it serves `/purge`.
+    fn admin_config(&self) -> Result<Option<AdminConfig>, ConfigError> {
+        let Some(port) = self.admin_port else {
+            if self.admin_token_file.is_some() {
+                return Err(ConfigError::AdminTokenWithoutPort);
+            }
+            return Ok(None);
+        };
+        let listen = resolve("--admin-bind", &self.admin_bind, port)?;
+        let tokens = match &self.admin_token_file {
+            Some(file) => Some(Arc::new(
+                TokenSet::read(file).map_err(ConfigError::AdminTokenFile)?,
+            )),
+            None => None,
+        };
+        let exposed = beyond_loopback(&listen);
+        if tokens.is_none() && !exposed.is_empty() {
+            return Err(ConfigError::AdminExposed {
+                addrs: exposed.join(" "),
+            });
+        }
+        Ok(Some(AdminConfig {
+            listen,
+            token_file: self.admin_token_file.clone(),
+            tokens,
+        }))
+    }
+}
+
+/// The addresses of `listen` that are not loopback, as text.
+fn beyond_loopback(listen: &[SocketAddr]) -> Vec<String> {
+    listen
+        .iter()
+        .filter(|addr| !addr.ip().is_loopback())
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// `0` is never, as memcached's `idle_timeout` has it.
@@ -501,8 +606,9 @@ fn default_memory(minimum: usize) -> usize {
 /// The addresses `host` stands for, with `port`: an IP address (IPv6 with
 /// or without brackets), or a host name resolved now, every address it
 /// resolves to in the resolver's order, without repeats.
-fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConfigError> {
+fn resolve(flag: &'static str, host: &str, port: u16) -> Result<Vec<SocketAddr>, ConfigError> {
     let bind_error = |reason: String| ConfigError::Bind {
+        flag,
         host: host.to_owned(),
         reason,
     };
@@ -662,16 +768,19 @@ mod tests {
     #[test]
     fn bind_takes_addresses_and_host_names() {
         let v6: SocketAddr = "[::1]:11311".parse().expect("addr");
-        assert_eq!(resolve("::1", 11311).expect("bare IPv6"), [v6]);
-        assert_eq!(resolve("[::1]", 11311).expect("bracketed IPv6"), [v6]);
-        let local = resolve("localhost", 4242).expect("localhost resolves");
+        assert_eq!(resolve("--bind", "::1", 11311).expect("bare IPv6"), [v6]);
+        assert_eq!(
+            resolve("--bind", "[::1]", 11311).expect("bracketed IPv6"),
+            [v6]
+        );
+        let local = resolve("--bind", "localhost", 4242).expect("localhost resolves");
         assert!(!local.is_empty());
         assert!(local
             .iter()
             .all(|addr| addr.ip().is_loopback() && addr.port() == 4242));
         for bad in ["", "local host", "localhost:11311", "a/b"] {
             assert!(
-                matches!(resolve(bad, 1), Err(ConfigError::Bind { .. })),
+                matches!(resolve("--bind", bad, 1), Err(ConfigError::Bind { .. })),
                 "{bad:?}"
             );
         }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tagcached_store::Shard;
 
 use crate::command::Batch;
+use crate::latency::CommandLatency;
 use crate::router::{Inbox, Message, Router};
 use crate::shared::Shared;
 
@@ -32,6 +33,10 @@ pub struct WorkerContext {
     /// is otherwise idle, and by its connections between their rounds (see
     /// [`WorkerContext::serve_inbox_now`]); borrowed only while polled.
     pub inbox: RefCell<Inbox>,
+    /// Latency of the commands this worker's connections served, for
+    /// `/metrics` ([`crate::latency`]); written by those connections only,
+    /// between their awaits.
+    pub latency: RefCell<CommandLatency>,
 }
 
 impl WorkerContext {

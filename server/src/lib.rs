@@ -37,20 +37,31 @@
 //! own, checked once per round, and moves with it when HELLO hands it to
 //! another worker. [`Server::reload`] (SIGHUP) reads the tokens again.
 //!
-//! Modules depend downward only: `lib` and `worker` on `connection`; that
-//! on `router` and `context`; those on `command` (the one module where the
-//! protocol meets the store); that and `reload` on `shared` and
-//! `admission`; those on `tls`, `config` and `sequence`; `tls` on
-//! `config`. `auth` (the tokens, and a connection's standing) depends on
-//! none of them, and several on it.
-//!
-//! # TLS
-//!
 //! With `--tls-cert` the port speaks TLS ([`tls`]): a worker accepts, runs
 //! the handshake, and serves the connection as any other; at a HELLO that
 //! asks for another shard, the TLS session moves with the socket.
 //! [`Server::reload`] (SIGHUP) swaps in new certificates for later
 //! handshakes.
+//!
+//! # The admin listener
+//!
+//! With `--admin-port`, one more thread runs the admin HTTP API
+//! ([`admin`]: `/metrics`, `/healthz`, `/readyz`, `/purge`) on a runtime
+//! of its own. It reaches the workers only by message: a probe each for
+//! their counters and latency histograms ([`probe`], which the workers
+//! keep for themselves, [`latency`]), and batches, like any connection's,
+//! for a purge.
+//!
+//! # Layering
+//!
+//! Modules depend downward only: `lib` on `admin`, `reload`, `worker` and
+//! `connection`; `admin` on `probe`, `router` and `command`; `worker` on
+//! `connection` and `probe`; `connection` on `router` and `context`;
+//! `probe` on `context` and `latency`; `router` and `context` on `command`
+//! (the one module where the protocol meets the store); that and `reload`
+//! on `shared` and `admission`; those on `tls`, `config` and `sequence`;
+//! `tls` on `config`. `auth` (the tokens, and a connection's standing)
+//! depends on none of them, and several on it.
 //!
 //! # Failure
 //!
@@ -69,6 +80,7 @@
 //! first.
 
 pub mod abort;
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod command;
@@ -77,8 +89,10 @@ pub mod connection;
 pub mod context;
 pub mod fd_limit;
 pub mod host_memory;
+pub mod latency;
 pub mod listener;
 pub mod log_limit;
+pub mod probe;
 pub mod reload;
 pub mod router;
 pub mod sequence;
@@ -94,10 +108,10 @@ use std::thread::JoinHandle;
 
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Args, Config};
+pub use config::{AdminConfig, Args, Config};
 
+use crate::admin::Admin;
 use crate::config::TlsFiles;
-
 use crate::router::Router;
 use crate::sequence::SequenceCounter;
 use crate::shared::Shared;
@@ -108,6 +122,9 @@ pub struct Server {
     local_addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
     workers: Vec<JoinHandle<io::Result<()>>>,
+    /// Stopped after the workers, so `/readyz` says "stopping" while they
+    /// finish their connections.
+    admin: Option<Admin>,
 }
 
 impl Server {
@@ -132,18 +149,40 @@ impl Server {
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
         let (router, inboxes) = Router::with_inboxes(config.threads);
+        let (probe_senders, probe_queues) = probe::queues(config.threads);
         let shutdown = CancellationToken::new();
         let mut shared = Shared::new(config, SequenceCounter::at_boot(), shutdown.clone());
         shared.tls = tls;
         let shared = Arc::new(shared);
+        let admin = match &shared.config.admin {
+            Some(admin_config) => Some(Admin::start(
+                admin_config,
+                shared.clone(),
+                router.clone(),
+                probe_senders,
+            )?),
+            None => None,
+        };
         let mut workers = Vec::with_capacity(listeners.len());
-        for (index, (listeners, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
+        let per_worker = listeners.into_iter().zip(inboxes).zip(probe_queues);
+        for (index, ((listeners, inbox), probes)) in per_worker.enumerate() {
             let shared = shared.clone();
             let router = router.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("tagcached-worker-{index}"))
-                .spawn(move || worker::run(index as u16, shared, router, listeners, inbox))?;
+                .spawn(move || {
+                    worker::run(index as u16, shared, router, listeners, inbox, probes)
+                })?;
             workers.push(worker);
+        }
+        if let Some(admin) = &admin {
+            for admin_addr in admin.local_addrs() {
+                tracing::info!(
+                    %admin_addr,
+                    token_required = admin.tokens().required(),
+                    "admin API listening (/metrics /healthz /readyz /purge)"
+                );
+            }
         }
         for local_addr in &local_addrs {
             log_listener(*local_addr, &shared.config);
@@ -153,7 +192,15 @@ impl Server {
             local_addrs,
             shutdown,
             workers,
+            admin,
         })
+    }
+
+    /// Where the admin API listens (the first address), if it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .as_ref()
+            .and_then(|admin| admin.local_addrs().first().copied())
     }
 
     /// The address the server listens on (with the real port if 0 was
@@ -168,12 +215,13 @@ impl Server {
     }
 
     /// Reads every file-based secret again (the auth token file; the TLS
-    /// certificate, key and client CA) and puts it in force for new
-    /// authentications and handshakes; a file that cannot be used leaves
-    /// the secret in force as it was, and is logged as an error. The binary
-    /// calls this on SIGHUP.
+    /// certificate, key and client CA; the admin token file) and puts it in
+    /// force for new authentications and handshakes; a file that cannot be
+    /// used leaves the secret in force as it was, and is logged as an error.
+    /// The binary calls this on SIGHUP.
     pub fn reload(&self) {
-        reload::reload_secrets(&self.shared);
+        let admin_tokens = self.admin.as_ref().map(Admin::tokens);
+        reload::reload_secrets(&self.shared, admin_tokens);
     }
 
     /// Begins a graceful shutdown; returns at once.
@@ -198,6 +246,11 @@ impl Server {
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
             if let Err(error) = outcome {
+                result = Err(error);
+            }
+        }
+        if let Some(mut admin) = self.admin.take() {
+            if let Err(error) = admin.stop() {
                 result = Err(error);
             }
         }

@@ -5,7 +5,7 @@
 //! Exit status: 0 after a graceful stop; 1 if the daemon cannot start
 //! (the address is in use, the open file limit leaves no room, the token
 //! file cannot be read, a non-loopback address without authentication,
-//! ...); 2 for invalid flags or environment variables, as clap reports
+//! an admin port beyond loopback without a token, ...); 2 for invalid flags or environment variables, as clap reports
 //! them.
 
 use std::io::IsTerminal;

@@ -3,12 +3,13 @@
 //! be used, the one in force is kept and the error logged, so that a typo in
 //! a file never locks every client out.
 
+use crate::admin::AdminTokens;
 use crate::shared::Shared;
 
 /// Reads every file-based secret again (the auth token file; the TLS
-/// certificate, key and client CA, for later handshakes) and logs what was
-/// reloaded or why not.
-pub fn reload_secrets(shared: &Shared) {
+/// certificate, key and client CA, for later handshakes; the admin token
+/// file) and logs what was reloaded or why not.
+pub fn reload_secrets(shared: &Shared, admin_tokens: Option<&AdminTokens>) {
     if let Some(auth) = &shared.auth {
         match auth.reload() {
             Ok(tokens) => tracing::info!(
@@ -34,6 +35,16 @@ pub fn reload_secrets(shared: &Shared) {
             Err(error) => tracing::error!(
                 %error,
                 "could not reload the TLS files; the certificate already loaded stays in force"
+            ),
+        }
+    }
+    if let Some(admin_tokens) = admin_tokens {
+        match admin_tokens.reload() {
+            Ok(Some(tokens)) => tracing::info!(tokens, "reloaded the admin tokens"),
+            Ok(None) => {}
+            Err(error) => tracing::error!(
+                %error,
+                "could not reload the admin tokens; the tokens in force stay in force"
             ),
         }
     }

@@ -101,6 +101,11 @@ pub struct Counters {
     pub soft_invalidations: AtomicU64,
     /// FLUSH_ALL requests served.
     pub flushes: AtomicU64,
+    /// INVALIDATE_TAGS requests served that were soft (`/metrics` splits
+    /// invalidations and flushes by mode).
+    pub soft_tag_invalidations: AtomicU64,
+    /// FLUSH_ALL requests served that were soft.
+    pub soft_flushes: AtomicU64,
     /// Bytes of request frames partly received, over all connections (see
     /// `admission::PartialFrameShare`).
     pub partial_frame_bytes: AtomicUsize,

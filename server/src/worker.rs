@@ -16,6 +16,7 @@ use crate::admission::ConnectionGuard;
 use crate::connection;
 use crate::context::WorkerContext;
 use crate::log_limit::LogLimiter;
+use crate::probe::{self, ProbeQueue};
 use crate::router::{Handoffs, Inbox, Router};
 use crate::shared::Shared;
 
@@ -32,6 +33,7 @@ pub fn run(
     router: Router,
     listeners: Vec<StdListener>,
     (inbox, handoffs): (Inbox, Handoffs),
+    probes: ProbeQueue,
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -46,6 +48,7 @@ pub fn run(
         shared,
         router,
         inbox: RefCell::new(inbox),
+        latency: RefCell::default(),
     });
     LocalSet::new().block_on(&runtime, async move {
         let mut accepts = tokio::task::JoinSet::new();
@@ -56,6 +59,7 @@ pub fn run(
         let inbox_task = tokio::task::spawn_local(context.clone().serve_inbox());
         let handoff_task = tokio::task::spawn_local(adopt(context.clone(), handoffs));
         let sweep_task = tokio::task::spawn_local(sweep(context.clone()));
+        let probe_task = tokio::task::spawn_local(probe::answer(context.clone(), probes));
         while accepts.join_next().await.is_some() {}
         // Other workers' connections may still need this shard, so its inbox
         // stays open until every connection on every worker has finished.
@@ -72,6 +76,7 @@ pub fn run(
             );
         }
         sweep_task.abort();
+        probe_task.abort();
         inbox_task.abort();
         handoff_task.abort();
         Ok(())

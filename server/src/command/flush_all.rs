@@ -30,10 +30,9 @@ pub(super) fn plan(
     // A soft flush with a window of 0 is a hard one (protocol.md §6.9).
     let soft_expire = request.soft_expire.filter(|&secs| secs > 0);
     if soft_expire.is_some() {
-        shared
-            .counters
-            .soft_invalidations
-            .fetch_add(1, Ordering::Relaxed);
+        let counters = &shared.counters;
+        counters.soft_invalidations.fetch_add(1, Ordering::Relaxed);
+        counters.soft_flushes.fetch_add(1, Ordering::Relaxed);
     }
     let seq = shared.sequence.advance();
     let at_ms = shared.now_ms();

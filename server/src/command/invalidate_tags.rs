@@ -46,6 +46,9 @@ pub(super) fn plan(
     let soft_expire = invalidate.soft_expire.filter(|&secs| secs > 0);
     if soft_expire.is_some() {
         counters.soft_invalidations.fetch_add(1, Ordering::Relaxed);
+        counters
+            .soft_tag_invalidations
+            .fetch_add(1, Ordering::Relaxed);
     }
     let seq = shared.sequence.advance();
     let at_ms = shared.now_ms();

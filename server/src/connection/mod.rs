@@ -40,7 +40,7 @@ mod write;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tagcached_protocol::response::{ErrorReply, Outcome};
@@ -61,6 +61,7 @@ use crate::admission::{ConnectionGuard, PartialFrameShare};
 use crate::auth::AuthState;
 use crate::command::{self, Planned};
 use crate::context::WorkerContext;
+use crate::latency::RoundTally;
 use crate::log_limit::LogLimiter;
 use crate::router::Handoff;
 use crate::tls::TlsStream;
@@ -112,6 +113,8 @@ async fn serve<S: Transport>(
         end: None,
         guard,
         auth,
+        tally: RoundTally::default(),
+        round_started: None,
     };
     if let Some(opaque) = hello_opaque {
         command::plan_hello_answer(opaque, &connection.context.shared, &mut connection.round);
@@ -219,6 +222,11 @@ struct Connection<S> {
     guard: ConnectionGuard,
     /// Whether the connection has authenticated (protocol.md §6.12).
     auth: AuthState,
+    /// The requests planned since the last time every planned request had
+    /// run, by command, and when their planning started: what
+    /// [`crate::latency`] records.
+    tally: RoundTally,
+    round_started: Option<Instant>,
 }
 
 /// What planning one decoded frame leaves the connection to do.
@@ -245,6 +253,9 @@ impl<S: Transport> Connection<S> {
             let mut drained = false;
             if self.end.is_none() && !self.round.has_pending() {
                 let unread = self.read_buf.len();
+                if unread > 0 && self.round_started.is_none() {
+                    self.round_started = Some(Instant::now());
+                }
                 drained = self.plan_buffered();
                 let took_frames = self.read_buf.len() < unread;
                 self.deadlines
@@ -256,6 +267,7 @@ impl<S: Transport> Connection<S> {
                 return Ok(Some(End::Close));
             }
             self.round.collect(&self.context.shared, &mut self.output);
+            self.record_latency();
             if self.output.write_to(&mut self.stream).await? {
                 self.deadlines.answered();
             }
@@ -322,6 +334,23 @@ impl<S: Transport> Connection<S> {
         self.read_buf = BytesMut::new();
         self.end = Some(End::Close);
         false
+    }
+
+    /// Once every request planned has run, records the time since their
+    /// planning started under each one's command ([`crate::latency`]).
+    fn record_latency(&mut self) {
+        if self.round.has_pending() {
+            return;
+        }
+        let Some(started) = self.round_started.take() else {
+            return;
+        };
+        if !self.tally.is_empty() {
+            self.context
+                .latency
+                .borrow_mut()
+                .record(&mut self.tally, started.elapsed());
+        }
     }
 
     /// Counts and logs a connection given up on for a timeout.
@@ -406,6 +435,7 @@ impl<S: Transport> Connection<S> {
         match decoded {
             Ok(None) => Step::Stop { drained: true },
             Ok(Some(Ok(request))) => {
+                self.tally.add(request.command.opcode());
                 match command::plan(request, &self.context.shared, &mut self.round) {
                     Planned::Queued => Step::Next,
                     Planned::Authenticated => {
@@ -423,6 +453,7 @@ impl<S: Transport> Connection<S> {
                 }
             }
             Ok(Some(Err(bad))) => {
+                self.tally.add(bad.opcode);
                 command::plan_refusal(bad, &mut self.round);
                 Step::Next
             }
