@@ -210,24 +210,23 @@ mod tests {
     }
 
     #[test]
-    fn every_command_has_its_own_index() {
-        let opcodes = [
-            Opcode::HELLO,
-            Opcode::PING,
-            Opcode::NOOP,
-            Opcode::GET,
-            Opcode::GETM,
-            Opcode::SET,
-            Opcode::DELETE,
-            Opcode::TOUCH,
-            Opcode::INVALIDATE_TAGS,
-            Opcode::TAG_STATUS,
-            Opcode::FLUSH_ALL,
-            Opcode::STATS,
-        ];
-        for (index, opcode) in opcodes.into_iter().enumerate() {
-            assert_eq!(command_index(opcode), index);
-            assert_eq!(opcode.name(), Some(COMMANDS[index]), "{opcode:?}");
+    fn every_opcode_the_protocol_names_has_its_own_index() {
+        let mut named = 0;
+        for byte in 0..=u8::MAX {
+            let opcode = Opcode(byte);
+            let index = command_index(opcode);
+            match opcode.name() {
+                Some(name) => {
+                    assert_eq!(COMMANDS[index], name, "{opcode:?}");
+                    named += 1;
+                }
+                None => assert_eq!(COMMANDS[index], "OTHER", "{opcode:?}"),
+            }
         }
+        assert_eq!(
+            named,
+            COMMANDS.len() - 1,
+            "every command but OTHER is named"
+        );
     }
 }

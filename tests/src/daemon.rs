@@ -120,6 +120,7 @@ pub async fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> std::process::O
 pub struct Daemon {
     child: Child,
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     /// The lines read while waiting for the address, until drained.
     unread: Vec<String>,
     /// Every stderr line, forwarded as read.
@@ -172,9 +173,16 @@ impl Daemon {
         .await
         .expect("tagcached logs its address within PROCESS_TIMEOUT");
         assert!(addr.ip().is_loopback(), "tests stay on loopback: {addr}");
+        // The admin listener is logged before the data port's listeners.
+        let admin_addr = unread.iter().find_map(|line| admin_addr(line));
+        assert!(
+            admin_addr.map_or(true, |admin| admin.ip().is_loopback()),
+            "tests stay on loopback: {admin_addr:?}"
+        );
         Daemon {
             child,
             addr,
+            admin_addr,
             unread,
             log,
             forwarder: Some(forwarder),
@@ -184,6 +192,12 @@ impl Daemon {
     /// Where the daemon listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin API listens, if `--admin-port` turned it on (read
+    /// from its `admin_addr=` log line).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The process id; panics once the process has been waited for.
@@ -231,7 +245,8 @@ impl Daemon {
         self.signal("TERM").await;
     }
 
-    /// Sends SIGHUP: the daemon reloads its certificates.
+    /// Sends SIGHUP: the daemon reloads its secrets (token files,
+    /// certificates).
     pub async fn hang_up(&self) {
         self.signal("HUP").await;
     }
@@ -287,6 +302,13 @@ async fn forward_lines(stderr: ChildStderr, lines: mpsc::UnboundedSender<String>
 /// `... INFO tagcached: tagcached listening local_addr=127.0.0.1:4242 threads=2`.
 fn local_addr(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("local_addr=")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// The address in the admin listener's line,
+/// `... admin API listening admin_addr=127.0.0.1:4243 ...`.
+fn admin_addr(line: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once("admin_addr=")?;
     rest.split_whitespace().next()?.parse().ok()
 }
 

@@ -33,6 +33,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 pub mod daemon;
+pub mod http;
 pub mod tls;
 
 pub use daemon::{run_to_exit, tagcached_binary, Daemon, BASE_ARGS};
@@ -121,6 +122,14 @@ impl TestServer {
             config.listen.iter().all(|addr| addr.ip().is_loopback()),
             "tests stay on loopback"
         );
+        assert!(
+            config
+                .admin
+                .iter()
+                .flat_map(|admin| &admin.listen)
+                .all(|addr| addr.ip().is_loopback()),
+            "tests stay on loopback"
+        );
         let server = Server::start(config.clone()).expect("the server starts");
         TestServer { server, config }
     }
@@ -128,6 +137,17 @@ impl TestServer {
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Where the admin API listens, if the configuration turned it on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.server.admin_addr()
+    }
+
+    /// Begins a graceful shutdown and returns at once; the server stops
+    /// when dropped.
+    pub fn begin_shutdown(&self) {
+        self.server.shutdown();
     }
 
     /// The configuration the server was started with.

@@ -13,7 +13,7 @@
 //! cache lines on the request path, which the worker-owned arrays avoid.
 //! Built without default features, it brings no protobuf.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
@@ -105,16 +105,15 @@ fn label_pairs(labels: Vec<(&'static str, String)>) -> Vec<LabelPair> {
         .collect()
 }
 
-/// A counter or gauge read from each shard's [`ShardStats`].
-type ShardField = (
-    &'static str,
-    &'static str,
-    MetricType,
-    fn(&ShardStats) -> u64,
-);
+/// Reads one figure of a shard's [`ShardStats`].
+type Read = fn(&ShardStats) -> u64;
+/// A counter or gauge read from each shard's [`ShardStats`]: name, help,
+/// type.
+type ShardField = (&'static str, &'static str, MetricType, Read);
 
 /// Every per-shard figure but sets, which are one family by outcome.
-const SHARD_FIELDS: [ShardField; 17] = [
+#[rustfmt::skip]
+const SHARD_FIELDS: [ShardField; 19] = [
     ("tagcached_get_hits_total", "Reads (GET and each key of GETM) answered with a value, stale ones included.", MetricType::COUNTER, |s| s.get_hits),
     ("tagcached_get_misses_total", "Reads answered with no value, for any reason.", MetricType::COUNTER, |s| s.get_misses),
     ("tagcached_get_misses_invalidated_total", "Misses that found their entry invalidated by a tag (and removed it).", MetricType::COUNTER, |s| s.get_misses_invalidated),
@@ -132,6 +131,8 @@ const SHARD_FIELDS: [ShardField; 17] = [
     ("tagcached_leases_held", "Refresh leases held now.", MetricType::GAUGE, |s| s.leases_held),
     ("tagcached_entries", "Entries held, including expired or invalidated ones not yet reclaimed.", MetricType::GAUGE, |s| s.curr_items),
     ("tagcached_tags_tracked", "Tags the shard remembers (carried by an entry or recently invalidated).", MetricType::GAUGE, |s| s.tags_tracked),
+    ("tagcached_memory_used_bytes", "Bytes charged against the shard's memory budget.", MetricType::GAUGE, |s| s.bytes),
+    ("tagcached_memory_limit_bytes", "The shard's memory budget (--memory divided by --threads).", MetricType::GAUGE, |s| s.limit_bytes),
 ];
 
 fn shard_label(report: &WorkerReport) -> Vec<(&'static str, String)> {
@@ -145,7 +146,7 @@ fn per_shard(families: &mut Families, reports: &[WorkerReport]) {
             .map(|report| (shard_label(report), field(&report.shard) as f64));
         families.add(name, help, kind, samples);
     }
-    let outcomes: [(&str, fn(&ShardStats) -> u64); 4] = [
+    let outcomes: [(&str, Read); 4] = [
         ("stored", |s| s.sets),
         ("fenced", |s| s.sets_fenced),
         ("cas_mismatch", |s| s.cas_mismatches),
@@ -167,73 +168,27 @@ fn per_shard(families: &mut Families, reports: &[WorkerReport]) {
         MetricType::COUNTER,
         samples,
     );
-    let memory: [(&str, &str, fn(&ShardStats) -> u64); 2] = [
-        (
-            "tagcached_memory_used_bytes",
-            "Bytes charged against the shard's memory budget.",
-            |s| s.bytes,
-        ),
-        (
-            "tagcached_memory_limit_bytes",
-            "The shard's memory budget (--memory divided by --threads).",
-            |s| s.limit_bytes,
-        ),
-    ];
-    for (name, help, field) in memory {
-        let samples = reports
-            .iter()
-            .map(|report| (shard_label(report), field(&report.shard) as f64));
-        families.add(name, help, MetricType::GAUGE, samples);
-    }
 }
 
 fn server_wide(families: &mut Families, shared: &Shared) {
     use MetricType::{COUNTER, GAUGE};
     let counters = &shared.counters;
-    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed) as f64;
-    families.one(
-        "tagcached_connections",
-        "Data-port connections open now.",
-        GAUGE,
-        counters.curr_connections.load(Ordering::Relaxed) as f64,
-    );
-    families.one(
-        "tagcached_connections_accepted_total",
-        "Data-port connections accepted since start.",
-        COUNTER,
-        load(&counters.total_connections),
-    );
-    families.one(
-        "tagcached_connections_rejected_total",
-        "Data-port connections refused (BUSY) at --max-connections.",
-        COUNTER,
-        load(&counters.rejected_connections),
-    );
-    families.one(
-        "tagcached_idle_timeouts_total",
-        "Connections closed for sending nothing for --idle-timeout.",
-        COUNTER,
-        load(&counters.idle_kicks),
-    );
-    families.one(
-        "tagcached_frame_timeouts_total",
-        "Connections closed for a frame not whole within --frame-timeout.",
-        COUNTER,
-        load(&counters.frame_timeouts),
-    );
-    families.one(
-        "tagcached_partial_frame_refusals_total",
-        "Connections refused (BUSY) for taking the server past --partial-frame-memory.",
-        COUNTER,
-        load(&counters.partial_frame_refusals),
-    );
-    families.one(
-        "tagcached_partial_frame_bytes",
-        "Bytes of request frames partly received, over all connections.",
-        GAUGE,
-        counters.partial_frame_bytes.load(Ordering::Relaxed) as f64,
-    );
-    let by_mode = |total: &std::sync::atomic::AtomicU64, soft: &std::sync::atomic::AtomicU64| {
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
+    let load_size = |counter: &AtomicUsize| counter.load(Ordering::Relaxed) as f64;
+    #[rustfmt::skip]
+    let figures = [
+        ("tagcached_connections", "Data-port connections open now.", GAUGE, load_size(&counters.curr_connections)),
+        ("tagcached_connections_accepted_total", "Data-port connections accepted since start.", COUNTER, load(&counters.total_connections)),
+        ("tagcached_connections_rejected_total", "Data-port connections refused (BUSY) at --max-connections.", COUNTER, load(&counters.rejected_connections)),
+        ("tagcached_idle_timeouts_total", "Connections closed for sending nothing for --idle-timeout.", COUNTER, load(&counters.idle_kicks)),
+        ("tagcached_frame_timeouts_total", "Connections closed for a frame not whole within --frame-timeout.", COUNTER, load(&counters.frame_timeouts)),
+        ("tagcached_partial_frame_refusals_total", "Connections refused (BUSY) for taking the server past --partial-frame-memory.", COUNTER, load(&counters.partial_frame_refusals)),
+        ("tagcached_partial_frame_bytes", "Bytes of request frames partly received, over all connections.", GAUGE, load_size(&counters.partial_frame_bytes)),
+    ];
+    for (name, help, kind, value) in figures {
+        families.one(name, help, kind, value);
+    }
+    let by_mode = |total: &AtomicU64, soft: &AtomicU64| {
         let soft = soft.load(Ordering::Relaxed);
         let hard = total.load(Ordering::Relaxed).saturating_sub(soft);
         [
@@ -254,10 +209,12 @@ fn server_wide(families: &mut Families, shared: &Shared) {
         by_mode(&counters.flushes, &counters.soft_flushes),
     );
     families.one(
-        "tagcached_invalidation_sequence",
-        "The global invalidation sequence: the number of the last invalidation or flush.",
-        GAUGE,
-        shared.sequence.current() as f64,
+        "tagcached_invalidations_numbered_total",
+        "How far the invalidation sequence has advanced since start: invalidations, flushes \
+         and purges numbered. (The sequence itself starts near 2^60 and does not fit a \
+         float's 53 bits; STATS and /purge give it whole.)",
+        COUNTER,
+        shared.sequence.current().saturating_sub(shared.boot_seq) as f64,
     );
     families.one(
         "tagcached_uptime_seconds",

@@ -16,7 +16,7 @@
 //! most [`CONNECTION_LIFETIME`].
 //!
 //! With `--admin-token-file`, every request but `GET /healthz` needs
-//! `Authorization: Bearer <token>` ([`auth`]).
+//! `Authorization: Bearer <token>` (`auth.rs`).
 
 mod auth;
 mod health;

@@ -35,10 +35,13 @@ struct PurgeBody {
     expire: Option<u32>,
 }
 
+/// The answer. The sequence is a decimal string: it starts near 2^60
+/// (the boot time, `sequence.rs`), beyond the 2^53 that JavaScript's
+/// numbers, and so most webhooks' JSON parsers, hold exactly.
 #[derive(Serialize)]
 struct Purged {
     success: bool,
-    sequence: u64,
+    sequence: String,
 }
 
 /// Answers a purge whose body is `body` (already bounded in size).
@@ -81,7 +84,7 @@ pub async fn purge(state: &AdminState, body: &Bytes) -> Reply {
                 StatusCode::OK,
                 &Purged {
                     success: true,
-                    sequence,
+                    sequence: sequence.to_string(),
                 },
             ),
             Outcome::Error(error) => {

@@ -129,9 +129,7 @@ impl Planner for RemotePlanner {
     }
 
     fn queue(&mut self, shard: u16, op: Op) {
-        self.batches[usize::from(shard)]
-            .get_or_insert_with(|| Batch::new(shard))
-            .push(op);
+        Batch::push_to(&mut self.batches, shard, op);
     }
 
     fn gather(&mut self, _opaque: u32, _gather: Gather) {

@@ -75,6 +75,14 @@ impl Batch {
         self.ops.push(op);
     }
 
+    /// Adds `op` to `shard`'s batch among `batches` (one slot per shard),
+    /// making the batch on first use: how a [`super::Planner`] queues.
+    pub fn push_to(batches: &mut [Option<Batch>], shard: u16, op: Op) {
+        batches[usize::from(shard)]
+            .get_or_insert_with(|| Batch::new(shard))
+            .push(op);
+    }
+
     /// Ops queued and not yet run.
     pub fn pending(&self) -> usize {
         self.ops.len() - self.ran

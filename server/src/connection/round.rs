@@ -208,9 +208,7 @@ impl Planner for Round {
     }
 
     fn queue(&mut self, shard: u16, op: Op) {
-        self.batches[usize::from(shard)]
-            .get_or_insert_with(|| Batch::new(shard))
-            .push(op);
+        Batch::push_to(&mut self.batches, shard, op);
         self.planned += 1;
         match self.order.back_mut() {
             Some(Entry::Answers { shard: last, ops }) if *last == shard => *ops += 1,
