@@ -879,6 +879,38 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_port_is_off_unless_given_and_loopback_by_default() {
+        let parse = |args: &[&str]| {
+            Args::parse_from(std::iter::once("tagcached").chain(args.iter().copied())).into_config()
+        };
+        assert!(parse(&[]).expect("valid").admin.is_none());
+        let admin = parse(&["--admin-port", "9311"])
+            .expect("valid")
+            .admin
+            .expect("on");
+        assert_eq!(admin.listen, ["127.0.0.1:9311".parse().expect("addr")]);
+        assert!(admin.tokens.is_none());
+        let exposed = parse(&["--admin-port", "9311", "--admin-bind", "0.0.0.0"]);
+        assert!(
+            matches!(&exposed, Err(error @ ConfigError::AdminExposed { .. }) if error.is_start_error()),
+            "{exposed:?}"
+        );
+        assert!(matches!(
+            parse(&["--admin-token-file", "/nonexistent"]),
+            Err(ConfigError::AdminTokenWithoutPort)
+        ));
+        assert!(matches!(
+            parse(&[
+                "--admin-port",
+                "1",
+                "--admin-token-file",
+                "/nonexistent/tokens"
+            ]),
+            Err(ConfigError::AdminTokenFile(_))
+        ));
+    }
+
+    #[test]
     fn rejects_nonsense() {
         let parse = |args: &[&str]| {
             Args::parse_from(std::iter::once("tagcached").chain(args.iter().copied())).into_config()
