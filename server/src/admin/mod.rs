@@ -99,7 +99,8 @@ impl Admin {
         router: Router,
         probes: ProbeSenders,
     ) -> io::Result<Admin> {
-        let listeners = listener::bind_all(&config.listen, 1)?
+        let listeners = listener::bind_all(&config.listen, 1)
+            .map_err(|error| io::Error::new(error.kind(), format!("the admin port: {error}")))?
             .pop()
             .unwrap_or_default();
         let local_addrs = listeners
