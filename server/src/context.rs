@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tagcached_store::Shard;
 
@@ -41,9 +42,13 @@ pub struct WorkerContext {
 
 impl WorkerContext {
     /// Runs a batch made for this worker's shard (see [`Batch::run_on`]).
-    pub fn run(&self, batch: &mut Batch) {
+    /// Returns when it ran, by the clock read for the store's time, which
+    /// the caller may reuse rather than read the clock again.
+    pub fn run(&self, batch: &mut Batch) -> Instant {
         debug_assert_eq!(batch.shard(), self.index);
-        batch.run_on(&mut self.shard.borrow_mut(), self.shared.now_ms());
+        let now = Instant::now();
+        batch.run_on(&mut self.shard.borrow_mut(), self.shared.ms_at(now));
+        now
     }
 
     /// Runs what other workers have sent this shard, a slice at a time,
@@ -74,7 +79,7 @@ impl WorkerContext {
 
     fn handle(&self, message: Message) {
         let Message { mut batch, reply } = message;
-        self.run(&mut batch);
+        let _ = self.run(&mut batch);
         // The connection is gone if this fails; so is its work.
         let _ = reply.send(batch);
     }

@@ -79,6 +79,12 @@ impl Shared {
         self.started.elapsed().as_millis() as u64
     }
 
+    /// The store's clock at `instant`, for a caller that has read the
+    /// clock anyway.
+    pub fn ms_at(&self, instant: Instant) -> u64 {
+        instant.saturating_duration_since(self.started).as_millis() as u64
+    }
+
     /// The number of shards (one per worker thread).
     pub fn shard_count(&self) -> u16 {
         // `Config` caps threads at 1024.

@@ -271,9 +271,9 @@ fn latency(families: &mut Families, reports: &[WorkerReport]) {
     families.push(
         "tagcached_command_duration_seconds",
         "Time the server took over each data-port request, by command, summed over workers: \
-         from decoding a connection's round of requests to when all their answers were ready \
-         to write (hops to other shards included, socket reads and writes not). Every request \
-         of a round is recorded with the round's duration.",
+         from when a connection's round of requests starts to run to when all their answers \
+         are ready to write (hops to other shards included; reading, decoding and writing \
+         not). Every request of a round is recorded with the round's duration.",
         MetricType::HISTOGRAM,
         metrics,
     );

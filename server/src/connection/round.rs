@@ -9,6 +9,7 @@
 //! memory budget, and the answers behind them.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 
@@ -73,13 +74,22 @@ impl Round {
             .any(|batch| batch.pending() > 0)
     }
 
+    /// Whether the next execution runs ops on this worker's own shard.
+    pub(super) fn runs_home(&self) -> bool {
+        self.batches[usize::from(self.home)]
+            .as_ref()
+            .is_some_and(|batch| batch.pending() > 0)
+    }
+
     /// Whether every planned request has been answered and collected.
     pub(super) fn is_done(&self) -> bool {
         self.order.is_empty()
     }
 
     /// Runs every batch with ops pending: other shards' by one message each,
-    /// this shard's in place meanwhile; returns when all are back.
+    /// this shard's in place meanwhile; returns when all are back, with
+    /// when this shard's batch ran, if it did (the clock read then, which
+    /// the connection reuses to time the round).
     ///
     /// `budget` bounds the answer bytes the round may hold. What collected
     /// answers still hold (those waiting behind an unanswered request)
@@ -90,7 +100,7 @@ impl Round {
         &mut self,
         context: &WorkerContext,
         budget: usize,
-    ) -> Result<(), ShardStopped> {
+    ) -> Result<Option<Instant>, ShardStopped> {
         self.planned = 0;
         let held: usize = self.batches.iter().flatten().map(Batch::held).sum();
         let busy = self
@@ -125,10 +135,11 @@ impl Round {
             }
             away += 1;
         }
+        let mut ran_home = None;
         if let Some(batch) = self.batches[usize::from(self.home)].as_mut() {
             if batch.pending() > 0 {
                 batch.allow(room, oldest == Some(self.home));
-                context.run(batch);
+                ran_home = Some(context.run(batch));
             }
         }
         // Serve other workers' batches while ours are away: ours may be
@@ -148,7 +159,7 @@ impl Round {
             self.batches[shard] = Some(batch);
             away -= 1;
         }
-        Ok(())
+        Ok(ran_home)
     }
 
     /// Moves every answer that is ready, in request order, into `out`,
