@@ -348,8 +348,8 @@ impl<S: Transport> Connection<S> {
         false
     }
 
-    /// Once every request planned has run, records the time since their
-    /// planning started under each one's command ([`crate::latency`]).
+    /// Once every request planned has run, records the time since they
+    /// started to run under each one's command ([`crate::latency`]).
     fn record_latency(&mut self) {
         if self.round.has_pending() {
             return;
