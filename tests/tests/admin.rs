@@ -9,10 +9,10 @@
 //! from 2023, which matters little: the 0.0.4 format it reads is frozen.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_parse::{Scrape, Value};
-use std::sync::Arc;
 
 use tagcached::auth::TokenSet;
 use tagcached::AdminConfig;
