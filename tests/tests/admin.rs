@@ -17,7 +17,7 @@ use prometheus_parse::{Scrape, Value};
 use tagcached::auth::TokenSet;
 use tagcached::AdminConfig;
 use tagcached_protocol::response::Outcome;
-use tagcached_protocol::Flags;
+use tagcached_protocol::{ErrorCode, Flags};
 use tagcached_tests::http::{http, HttpReply};
 use tagcached_tests::{keys_on_both_shards, run_to_exit, within, Daemon, Deadline, TestServer};
 
@@ -400,6 +400,46 @@ async fn a_token_is_required_everywhere_but_healthz() {
     .await;
 }
 
+/// The data port's token file may serve the admin port too; `/metrics`
+/// counts what authentication refused.
+#[tokio::test]
+async fn auth_counters_are_exported_and_one_token_file_can_serve_both_ports() {
+    let file = std::env::temp_dir().join(format!("tagcached-both-{}", std::process::id()));
+    std::fs::write(&file, "shared-token\n").expect("write the token file");
+    let path = file.to_str().expect("UTF-8 path").to_owned();
+    let args = [
+        "--auth-token-file",
+        path.as_str(),
+        "--admin-port",
+        "0",
+        "--admin-token-file",
+        path.as_str(),
+    ];
+    let daemon = Daemon::start(&args).await;
+    let admin = daemon.admin_addr().expect("the admin API is on");
+    within(async {
+        let mut conn = daemon.connect().await;
+        match conn.get("k").await {
+            Outcome::Error(error) => assert_eq!(error.code, ErrorCode::AuthRequired),
+            other => panic!("GET before AUTH answered {other:?}"),
+        }
+        let headers = [("Authorization", "Bearer shared-token")];
+        let reply = http(admin, "GET", "/metrics", &headers, b"").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let lines = reply.body.lines().map(|line| Ok(line.to_owned()));
+        let metrics = Scrape::parse(lines).expect("the Prometheus text format");
+        assert_eq!(value(&metrics, "tagcached_auth_refusals_total", &[]), 1.0);
+        assert_eq!(value(&metrics, "tagcached_auth_failures_total", &[]), 0.0);
+        assert_eq!(
+            command_count(&metrics, "GET"),
+            1.0,
+            "refused requests are timed too"
+        );
+    })
+    .await;
+    let _ = std::fs::remove_file(&file);
+}
+
 #[tokio::test]
 async fn the_admin_api_is_off_unless_asked() {
     let server = TestServer::start();
@@ -484,7 +524,7 @@ async fn sighup_reloads_the_token_file_and_keeps_the_old_tokens_on_a_bad_one() {
         while !daemon
             .drain_log()
             .iter()
-            .any(|line| line.contains("could not reload --admin-token-file"))
+            .any(|line| line.contains("could not reload the admin tokens"))
         {
             deadline.tick().await;
         }

@@ -184,6 +184,9 @@ fn server_wide(families: &mut Families, shared: &Shared) {
         ("tagcached_frame_timeouts_total", "Connections closed for a frame not whole within --frame-timeout.", COUNTER, load(&counters.frame_timeouts)),
         ("tagcached_partial_frame_refusals_total", "Connections refused (BUSY) for taking the server past --partial-frame-memory.", COUNTER, load(&counters.partial_frame_refusals)),
         ("tagcached_partial_frame_bytes", "Bytes of request frames partly received, over all connections.", GAUGE, load_size(&counters.partial_frame_bytes)),
+        ("tagcached_auth_failures_total", "AUTH requests with a wrong token (each closes its connection).", COUNTER, load(&counters.auth_failures)),
+        ("tagcached_auth_refusals_total", "Requests refused AUTH_REQUIRED: sent before authenticating.", COUNTER, load(&counters.auth_refusals)),
+        ("tagcached_auth_timeouts_total", "Connections closed for not authenticating within --auth-timeout.", COUNTER, load(&counters.auth_timeouts)),
     ];
     for (name, help, kind, value) in figures {
         families.one(name, help, kind, value);

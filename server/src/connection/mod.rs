@@ -423,6 +423,7 @@ impl<S: Transport> Connection<S> {
             .filter(|&(_, opcode)| !command::auth::served_before_auth(opcode));
             let step = match refused {
                 Some((opaque, opcode)) => {
+                    self.tally.add(opcode);
                     let shared = &self.context.shared;
                     command::auth::plan_required(opaque, opcode, shared, &mut self.round);
                     Step::Next
