@@ -440,6 +440,67 @@ async fn auth_counters_are_exported_and_one_token_file_can_serve_both_ports() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// The admin port may face a network: a client that sends half a request
+/// head is cut off (`HEADER_READ_TIMEOUT`, 5 s), and connections past
+/// `MAX_CONNECTIONS` (64) are closed as accepted, until slots free up.
+#[tokio::test]
+async fn slow_heads_are_cut_off_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let (_server, admin) = admin_server(false, 64);
+    within(async {
+        let mut slow = TcpStream::connect(admin).await.expect("connect");
+        slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write half a head");
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        // Answered 408 or just closed; either way the connection ends.
+        let _ = tokio::time::timeout(Duration::from_secs(15), slow.read_to_end(&mut answer))
+            .await
+            .expect("the slow connection is closed");
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(4), "closed after {waited:?}");
+
+        let mut idle = Vec::new();
+        for _ in 0..64 {
+            idle.push(TcpStream::connect(admin).await.expect("connect"));
+        }
+        // The slots are taken once the admin thread has accepted all 64.
+        let deadline = Deadline::new("the 65th connection to be closed", Duration::from_secs(5));
+        loop {
+            let mut extra = TcpStream::connect(admin).await.expect("connect");
+            let _ = extra
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await;
+            let mut answer = Vec::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut answer)).await;
+            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) && answer.is_empty() {
+                break;
+            }
+            deadline.tick().await;
+        }
+        drop(idle);
+        let deadline = Deadline::new("a slot to free up", Duration::from_secs(5));
+        loop {
+            let mut again = TcpStream::connect(admin).await.expect("connect");
+            let _ = again
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut answer = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), again.read_to_end(&mut answer)).await;
+            if answer.starts_with(b"HTTP/1.1 200") {
+                break;
+            }
+            deadline.tick().await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_admin_api_is_off_unless_asked() {
     let server = TestServer::start();
