@@ -10,6 +10,10 @@
 # Bound to 0.0.0.0, the daemon refuses to start without a token file
 # (TAGCACHED_AUTH_TOKEN_FILE) unless TAGCACHED_INSECURE_NO_AUTH=true.
 #
+# The admin API (/metrics, /purge, ...) is off; TAGCACHED_ADMIN_PORT=9311
+# turns it on, on the container's loopback. Reaching it from outside takes
+# TAGCACHED_ADMIN_BIND=0.0.0.0 and, then, TAGCACHED_ADMIN_TOKEN_FILE.
+#
 # Configure it with TAGCACHED_* variables (every flag has one; see
 # `tagcached --help`). The build stage runs packaging/build-release, which
 # CI runs too (packaging/check), so these steps are tested without Docker.

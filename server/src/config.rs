@@ -320,6 +320,7 @@ pub struct Args {
         env = "TAGCACHED_TLS_CLIENT_CA"
     )]
     pub tls_client_ca: Option<PathBuf>,
+
     /// Serve the admin HTTP API on this port: GET /metrics (Prometheus),
     /// GET /healthz, GET /readyz and POST /purge (invalidate tags, for
     /// webhooks). Off unless given; 0 picks a free port.
