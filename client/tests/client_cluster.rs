@@ -35,6 +35,15 @@ fn moved_fraction(before: &Client, after: &Client, keys: usize) -> f64 {
     moved as f64 / keys as f64
 }
 
+/// The first key `prefix` followed by a number that `client` places on
+/// `server`.
+fn key_on(client: &Client, server: &str, prefix: &str) -> String {
+    (0..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|key| client.server_for(key) == server)
+        .expect("some key of every server")
+}
+
 fn names(count: usize) -> Vec<String> {
     (1..=count).map(|n| format!("10.1.0.{n}:11311")).collect()
 }
@@ -202,10 +211,7 @@ async fn without_failover_keys_of_a_dead_server_miss_and_fail_rather_than_move()
         let dead = start_server();
         let dead_addr = dead.local_addr().to_string();
         let client = cluster_client([alive.local_addr().to_string(), dead_addr.clone()], false);
-        let key = (0..)
-            .map(|n| format!("k{n}"))
-            .find(|key| client.server_for(key) == dead_addr)
-            .expect("a key of the dead server");
+        let key = key_on(&client, &dead_addr, "k");
         client
             .set(&key, "v", &SetOptions::new())
             .await
@@ -247,10 +253,7 @@ async fn with_failover_keys_of_a_dead_server_move_to_the_next_one() {
         let dead = start_server();
         let dead_addr = dead.local_addr().to_string();
         let client = cluster_client([alive.local_addr().to_string(), dead_addr.clone()], true);
-        let key = (0..)
-            .map(|n| format!("k{n}"))
-            .find(|key| client.server_for(key) == dead_addr)
-            .expect("a key of the dead server");
+        let key = key_on(&client, &dead_addr, "k");
         stop_server(dead).await;
 
         let started = std::time::Instant::now();
@@ -356,10 +359,7 @@ async fn cache_aside_never_carries_a_fence_to_another_server() {
             [owner_addr.clone(), fallback.local_addr().to_string()],
             true,
         );
-        let key = (0..)
-            .map(|n| format!("page:{n}"))
-            .find(|key| client.server_for(key) == owner_addr)
-            .expect("a key of the owner");
+        let key = key_on(&client, &owner_addr, "page:");
 
         let cache = client.clone();
         let value = client
@@ -394,10 +394,7 @@ async fn with_failover_cache_aside_reads_and_stores_on_the_next_server() {
             [owner_addr.clone(), fallback.local_addr().to_string()],
             true,
         );
-        let key = (0..)
-            .map(|n| format!("page:{n}"))
-            .find(|key| client.server_for(key) == owner_addr)
-            .expect("a key of the owner");
+        let key = key_on(&client, &owner_addr, "page:");
         client.mark_down(&owner_addr);
 
         let value = client
