@@ -21,12 +21,10 @@ import type {
 } from './commands.js'
 import { UNAVAILABLE_FENCE, keyBytes } from './commands.js'
 import {
-  DEFAULT_CLIENT_NAME,
-  DEFAULT_CONNECT_TIMEOUT,
-  DEFAULT_QUEUE_DEPTH,
-  DEFAULT_REQUEST_TIMEOUT,
   checkMillis,
+  connectionSettings,
   parseAddress,
+  positiveInteger,
   type Connection,
   type TlsOptions,
 } from './connection.js'
@@ -114,15 +112,6 @@ function unavailable(): Lookup {
   return { status: 'MISS', item: null, fence: UNAVAILABLE_FENCE, lease: null }
 }
 
-function positiveInteger(value: number | undefined, fallback: number, what: string): number {
-  if (value === undefined) {
-    return fallback
-  }
-  if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${what} must be an integer, at least 1`)
-  }
-  return value
-}
 
 /**
  * A cache over one or several tagcached servers.
@@ -195,14 +184,7 @@ export class Client {
     }
     const backoffMin = checkMillis(options.backoffMin, 50, 'backoffMin')
     const settings = {
-      connect: {
-        clientName: options.clientName ?? DEFAULT_CLIENT_NAME,
-        connectTimeout: checkMillis(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
-        requestTimeout: checkMillis(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout'),
-        queueDepth: positiveInteger(options.queueDepth, DEFAULT_QUEUE_DEPTH, 'queueDepth'),
-        ...(options.authToken === undefined ? {} : { authToken: options.authToken }),
-        tls: options.tls ?? false,
-      },
+      connect: connectionSettings(options),
       poolSize: positiveInteger(options.poolSize, 1, 'poolSize'),
       shardAware: options.shardAware ?? true,
     }

@@ -104,7 +104,7 @@ export interface ConnectionOptions {
    * authentication (HELLO's feature bit 5, protocol.md §6.12); a server
    * that does not is sent nothing. Read it from a file or the environment.
    */
-  readonly authToken?: string | Buffer
+  readonly authToken?: string | Buffer | undefined
   /**
    * Connect with TLS (protocol.md §1): `true` verifies the server against
    * Node's CA certificates, an object says how. Absent or `false`: plain TCP.
@@ -179,6 +179,46 @@ export function checkMillis(value: number | undefined, fallback: number, what: s
     throw new InvalidArgumentError(`${what} must be a number of milliseconds, at least 0`)
   }
   return value
+}
+
+/** A count option (`fallback` if absent); refuses anything but an integer of at least 1. */
+export function positiveInteger(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) {
+    return fallback
+  }
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${what} must be an integer, at least 1`)
+  }
+  return value
+}
+
+/** {@link ConnectionOptions} with every default filled in and every bound checked. */
+export interface ConnectionSettings {
+  readonly clientName: string
+  readonly shard: number | null
+  readonly connectTimeout: number
+  readonly requestTimeout: number
+  readonly queueDepth: number
+  readonly authToken: string | Buffer | undefined
+  readonly tls: boolean | TlsOptions
+}
+
+/**
+ * The settings `options` ask for, defaults filled in; throws
+ * {@link InvalidArgumentError} for a bound out of range. The one place a
+ * connection option gets its default: a {@link Client} checks its options
+ * with it when made, a {@link Connection} when it connects.
+ */
+export function connectionSettings(options: ConnectionOptions): ConnectionSettings {
+  return {
+    clientName: options.clientName ?? DEFAULT_CLIENT_NAME,
+    shard: options.shard ?? null,
+    connectTimeout: checkMillis(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout'),
+    requestTimeout: checkMillis(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout'),
+    queueDepth: positiveInteger(options.queueDepth, DEFAULT_QUEUE_DEPTH, 'queueDepth'),
+    authToken: options.authToken,
+    tls: options.tls ?? false,
+  }
 }
 
 /** One request made and not yet answered. */
@@ -257,15 +297,11 @@ export class Connection {
   private retiring = false
   private info: HelloInfo | null = null
 
-  private constructor(address: string, socket: net.Socket, options: ConnectionOptions) {
+  private constructor(address: string, socket: net.Socket, settings: ConnectionSettings) {
     this.address = address
     this.socket = socket
-    this.requestTimeout = checkMillis(options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 'requestTimeout')
-    const depth = options.queueDepth ?? DEFAULT_QUEUE_DEPTH
-    if (!Number.isInteger(depth) || depth < 1) {
-      throw new InvalidArgumentError('queueDepth must be an integer, at least 1')
-    }
-    this.queueDepth = depth
+    this.requestTimeout = settings.requestTimeout
+    this.queueDepth = settings.queueDepth
     socket.on('data', (chunk: Buffer) => this.received(chunk))
     socket.on('error', (error: Error) => {
       this.fail(new ConnectionError(address, `connection failed: ${error.message}`, { cause: error }))
@@ -286,16 +322,17 @@ export class Connection {
    */
   static async connect(address: string, options: ConnectionOptions = {}): Promise<Connection> {
     const { host, port } = parseAddress(address)
-    const connectTimeout = checkMillis(options.connectTimeout, DEFAULT_CONNECT_TIMEOUT, 'connectTimeout')
-    const secure = options.tls !== undefined && options.tls !== false
-    const socket = openSocket(host, port, options.tls)
-    const connection = new Connection(address, socket, options)
+    const settings = connectionSettings(options)
+    const { connectTimeout } = settings
+    const secure = settings.tls !== false
+    const socket = openSocket(host, port, settings.tls)
+    const connection = new Connection(address, socket, settings)
     let timer: NodeJS.Timeout | null = null
     const handshake = connection.handshake(
       secure ? 'secureConnect' : 'connect',
-      options.shard ?? null,
-      options.clientName ?? DEFAULT_CLIENT_NAME,
-      options.authToken,
+      settings.shard,
+      settings.clientName,
+      settings.authToken,
     )
     try {
       if (connectTimeout === 0) {

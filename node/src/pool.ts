@@ -26,7 +26,7 @@
  * @module
  */
 
-import { Connection, type ConnectionOptions } from './connection.js'
+import { Connection, type ConnectionSettings } from './connection.js'
 import {
   ClosedError,
   ServerDownError,
@@ -40,7 +40,7 @@ import type { KeyHash } from './placement.js'
 /** How a server's connections are opened and arranged. */
 export interface PoolSettings {
   /** Name, timeouts and queue depth for every connection; no shard. */
-  readonly connect: ConnectionOptions
+  readonly connect: ConnectionSettings
   /** Connections per lane; at least 1. */
   readonly poolSize: number
   /** Whether to open one lane per shard where the server allows it. */
