@@ -12,9 +12,14 @@ use tagcached_tests::tls::{TestCa, TestPki};
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args_os().skip(1);
+    // A first argument that starts with `-` (`--help`) is a flag, not a
+    // directory to fill.
     let (Some(dir), None) = (args.next(), args.next()) else {
         return Err("usage: tagcached-test-pki DIR".to_owned());
     };
+    if dir.to_string_lossy().starts_with('-') {
+        return Err("usage: tagcached-test-pki DIR".to_owned());
+    }
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
     let pki = TestPki::new("tagcached test CA");
