@@ -57,6 +57,14 @@ fn run_bounded(args: &[&str], limit: Duration) -> (ExitStatus, String, String) {
     (status, out.join().unwrap(), err.join().unwrap())
 }
 
+/// Runs the bench (for at most a minute), which must succeed and print
+/// one JSON object: its report.
+fn run_json(args: &[&str]) -> serde_json::Value {
+    let (status, stdout, stderr) = run_bounded(args, Duration::from_secs(60));
+    assert!(status.success(), "{args:?}: {status}: {stderr}");
+    serde_json::from_str(&stdout).expect("one JSON object")
+}
+
 fn start_server() -> Server {
     Server::start(Config::local_ephemeral()).expect("start tagcached")
 }
@@ -226,34 +234,29 @@ fn bad_arguments_exit_with_status_2_and_a_reason() {
 fn stampede(refresh: &str) -> serde_json::Value {
     let server = start_server();
     let addr = server.local_addr().to_string();
-    let (status, stdout, stderr) = run_bounded(
-        &[
-            "--server",
-            &addr,
-            "--stampede",
-            refresh,
-            "--duration",
-            "1",
-            "--json",
-            "--connections",
-            "8",
-            "--threads",
-            "2",
-            "--keys",
-            "8",
-            "--tag-space",
-            "8",
-            "--invalidate-rate",
-            "20",
-            "--origin-latency",
-            "5",
-            "--rate",
-            "2000",
-        ],
-        Duration::from_secs(60),
-    );
-    assert!(status.success(), "{status}: {stderr}");
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let json = run_json(&[
+        "--server",
+        &addr,
+        "--stampede",
+        refresh,
+        "--duration",
+        "1",
+        "--json",
+        "--connections",
+        "8",
+        "--threads",
+        "2",
+        "--keys",
+        "8",
+        "--tag-space",
+        "8",
+        "--invalidate-rate",
+        "20",
+        "--origin-latency",
+        "5",
+        "--rate",
+        "2000",
+    ]);
     assert_eq!(json["workload"], "stampede");
     assert_eq!(json["refresh"], refresh);
     assert!(json["invalidations"].as_u64().unwrap() > 0, "{json}");
@@ -342,9 +345,7 @@ fn every_connection_authenticates_with_the_auth_token_file() {
             .copied()
             .chain(["--auth-token-file", file])
             .collect();
-        let (status, stdout, stderr) = run_bounded(&args, Duration::from_secs(60));
-        assert!(status.success(), "{extra:?}: {status}: {stderr}");
-        let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+        let json = run_json(&args);
         assert!(
             json["ops"].as_u64().or(json["reads"].as_u64()).unwrap() > 0,
             "{json}"
