@@ -165,6 +165,12 @@ pub struct Args {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// Also report the CPU time of this process (the server's, when it runs
+    /// on this machine) over the measured phase, as read from /proc/PID/stat:
+    /// what a request costs the server, beside what it costs the generator.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
     /// Connect with TLS, verifying the server against the system's CA
     /// certificates (or --tls-ca's) and the host of --server (or
     /// --tls-server-name). The handshake is part of connecting, not of the
@@ -352,6 +358,7 @@ impl Args {
             timeout,
             auth_token,
             quiet: self.quiet,
+            server_pid: self.server_pid,
             spin: self.spin,
             stampede,
         })

@@ -91,6 +91,9 @@ pub struct Config {
     pub auth_token: Option<bytes::Bytes>,
     /// No progress line on stderr.
     pub quiet: bool,
+    /// A process whose CPU time over the measured phase is reported too
+    /// (`--server-pid`).
+    pub server_pid: Option<u32>,
     /// Open loop: spin rather than sleep through sub-millisecond waits.
     pub spin: bool,
     /// Run the stampede workload (`--stampede`) instead of the op mix.

@@ -1,7 +1,8 @@
-//! The generator's own CPU time, to tell when the bench, not the server,
-//! was the bottleneck.
+//! CPU time of a process: the generator's own, to tell when the bench, not
+//! the server, was the bottleneck; and, with `--server-pid`, the server's,
+//! to tell what a request cost it.
 //!
-//! Read from `/proc/self/stat` (utime and stime) rather than `getrusage`,
+//! Read from `/proc/<pid>/stat` (utime and stime) rather than `getrusage`,
 //! which would need `unsafe` (forbidden in this workspace). Linux reports
 //! these in USER_HZ ticks, fixed at 100 per second by the kernel ABI.
 
@@ -23,6 +24,12 @@ impl CpuTime {
     /// The process's CPU time now, if `/proc` can tell.
     pub fn now() -> Option<CpuTime> {
         parse_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+    }
+
+    /// Process `pid`'s CPU time now, if `/proc` can tell (it exists and
+    /// this user may read its stat).
+    pub fn of(pid: u32) -> Option<CpuTime> {
+        parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
     }
 
     /// User plus system time.

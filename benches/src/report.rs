@@ -101,6 +101,20 @@ pub struct Cpu {
     pub saturated: bool,
 }
 
+/// The CPU time of the process named by `--server-pid` while measuring.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerCpu {
+    /// The process.
+    pub pid: u32,
+    /// User time, seconds.
+    pub user_s: f64,
+    /// System time, seconds.
+    pub system_s: f64,
+    /// User and system time over the requests completed, µs: what a
+    /// request cost the server.
+    pub us_per_op: f64,
+}
+
 /// Everything the run reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -146,6 +160,12 @@ pub struct Summary {
     pub backlog: u64,
     /// The generator's CPU use, if `/proc` told.
     pub cpu: Option<Cpu>,
+    /// With `--server-pid`, that process's CPU use, if `/proc` told.
+    pub server_cpu: Option<ServerCpu>,
+    /// The pid `--server-pid` gave, kept to say so when `/proc` did not
+    /// tell.
+    #[serde(skip)]
+    server_pid: Option<u32>,
 }
 
 impl Summary {
@@ -165,6 +185,15 @@ impl Summary {
                 saturated: !(config.rate.is_some() && config.spin) && utilization >= SATURATION,
             }
         });
+        let server_cpu = config
+            .server_pid
+            .zip(result.server_cpu)
+            .map(|(pid, cpu)| ServerCpu {
+                pid,
+                user_s: cpu.user.as_secs_f64(),
+                system_s: cpu.system.as_secs_f64(),
+                us_per_op: cpu.total().as_secs_f64() * 1e6 / total.ops.max(1) as f64,
+            });
         Summary {
             protocol: config.protocol.name(),
             server: config.server.clone(),
@@ -196,6 +225,8 @@ impl Summary {
             send_lag_us: config.rate.map(|_| Latency::of(&result.stats.send_lag)),
             backlog: result.backlog,
             cpu,
+            server_cpu,
+            server_pid: config.server_pid,
         }
     }
 
@@ -211,6 +242,12 @@ impl Summary {
                     self.threads
                 ));
             }
+        }
+        if let (Some(pid), None) = (self.server_pid, &self.server_cpu) {
+            warnings.push(format!(
+                "--server-pid {pid}: /proc/{pid}/stat could not be read, so the server's CPU \
+                 time is not reported"
+            ));
         }
         if self.backlog > 0 {
             warnings.push(format!(
@@ -306,6 +343,13 @@ impl Summary {
                 if cpu.saturated { " (SATURATED)" } else { "" }
             );
         }
+        if let Some(server) = &self.server_cpu {
+            let _ = writeln!(
+                out,
+                "server CPU (pid {}): {:.2} s user + {:.2} s system = {:.2} µs per request",
+                server.pid, server.user_s, server.system_s, server.us_per_op
+            );
+        }
         if let Some(lag) = &self.send_lag_us {
             let _ = writeln!(
                 out,
@@ -337,7 +381,15 @@ mod tests {
     use crate::recorder::Recorder;
 
     fn summary(cpu_seconds: u64) -> Summary {
-        let config = Args::parse_from(["tagcached-bench", "--threads", "1", "-c", "1"])
+        summary_with(cpu_seconds, &[], None)
+    }
+
+    /// A run of 101 requests over 2 s, the generator busy for
+    /// `cpu_seconds`, with `extra` arguments and, as the server's CPU time,
+    /// `server_cpu`.
+    fn summary_with(cpu_seconds: u64, extra: &[&str], server_cpu: Option<CpuTime>) -> Summary {
+        let args = ["tagcached-bench", "--threads", "1", "-c", "1"];
+        let config = Args::parse_from(args.iter().chain(extra))
             .into_config()
             .unwrap();
         let mut recorder = Recorder::default();
@@ -353,6 +405,7 @@ mod tests {
                 user: Duration::from_secs(cpu_seconds),
                 system: Duration::ZERO,
             }),
+            server_cpu,
             shard_count: Some(2),
             shard_aware: true,
             threads: 1,
@@ -360,6 +413,34 @@ mod tests {
             server_version: None,
         };
         Summary::new(&config, &result)
+    }
+
+    #[test]
+    fn the_servers_cpu_is_reported_per_request() {
+        let server_cpu = CpuTime {
+            user: Duration::from_millis(800),
+            system: Duration::from_millis(210),
+        };
+        let report = summary_with(0, &["--server-pid", "4242"], Some(server_cpu));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["server_cpu"]["pid"], 4242);
+        // 1.01 s over 101 requests.
+        let per_op = json["server_cpu"]["us_per_op"].as_f64().unwrap();
+        assert!((per_op - 10_000.0).abs() < 1e-6, "{per_op}");
+        assert!(report.table().contains("server CPU (pid 4242)"));
+        assert!(report.warnings().is_empty());
+
+        let without = serde_json::to_value(summary(0)).unwrap();
+        assert_eq!(without["server_cpu"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_server_pid_that_cannot_be_read_is_warned_about() {
+        let report = summary_with(0, &["--server-pid", "4242"], None);
+        let warnings = report.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("/proc/4242/stat"), "{warnings:?}");
+        assert!(!report.table().contains("server CPU"));
     }
 
     #[test]

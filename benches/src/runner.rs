@@ -89,6 +89,9 @@ pub struct RunResult {
     pub backlog: u64,
     /// The generator's CPU time while measuring, if known.
     pub cpu: Option<CpuTime>,
+    /// With `--server-pid`: that process's CPU time while measuring, if
+    /// `/proc` told.
+    pub server_cpu: Option<CpuTime>,
     /// tagcached: the server's shard count.
     pub shard_count: Option<u16>,
     /// Whether connections were shard-aware.
@@ -242,6 +245,7 @@ pub fn run(config: &Config, notice: &mut dyn FnMut(String)) -> Result<RunResult,
     shared.barrier.wait();
     let start = Instant::now();
     let cpu_start = CpuTime::now();
+    let server_cpu_start = config.server_pid.and_then(CpuTime::of);
     let mut board = ProgressBoard::new(threads);
     while let Ok(message) = progress_rx.recv() {
         for line in board.update(message) {
@@ -252,6 +256,11 @@ pub fn run(config: &Config, notice: &mut dyn FnMut(String)) -> Result<RunResult,
     }
     let cpu = CpuTime::now()
         .zip(cpu_start)
+        .map(|(end, start)| end.since(&start));
+    let server_cpu = config
+        .server_pid
+        .and_then(CpuTime::of)
+        .zip(server_cpu_start)
         .map(|(end, start)| end.since(&start));
     let mut stats = Stats::default();
     let mut finished = start;
@@ -266,6 +275,7 @@ pub fn run(config: &Config, notice: &mut dyn FnMut(String)) -> Result<RunResult,
         elapsed: finished - start,
         backlog,
         cpu,
+        server_cpu,
         shard_count,
         shard_aware: groups.is_some(),
         threads,

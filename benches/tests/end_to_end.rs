@@ -402,3 +402,59 @@ fn a_tls_run_completes_without_errors() {
     );
     assert!(!status.success(), "{stderr}");
 }
+
+/// `--server-pid` reports the CPU time the named process spent while the
+/// bench measured, per request. The server here runs in this test's own
+/// process, which is busy serving the run.
+#[test]
+fn server_pid_reports_the_servers_cpu_time_per_request() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let pid = std::process::id();
+    let json = run_json(&[
+        "--server",
+        &addr,
+        "--duration",
+        "1",
+        "--json",
+        "--quiet",
+        "--connections",
+        "4",
+        "--threads",
+        "1",
+        "--server-pid",
+        &pid.to_string(),
+    ]);
+    let cpu = &json["server_cpu"];
+    assert_eq!(cpu["pid"], pid, "{json}");
+    let seconds = cpu["user_s"].as_f64().unwrap() + cpu["system_s"].as_f64().unwrap();
+    assert!(seconds > 0.0, "a second of serving took no CPU: {json}");
+    let ops = json["ops"].as_f64().unwrap();
+    let per_op = cpu["us_per_op"].as_f64().unwrap();
+    assert!(
+        (per_op - seconds * 1e6 / ops).abs() <= 1e-6 * per_op,
+        "{json}"
+    );
+
+    // A process that is not there: the run goes on, and says why the
+    // figure is missing.
+    let (status, stdout, stderr) = run_bounded(
+        &[
+            "--server",
+            &addr,
+            "--duration",
+            "1",
+            "--json",
+            "--quiet",
+            "--connections",
+            "1",
+            "--server-pid",
+            &u32::MAX.to_string(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{status}: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(json["server_cpu"], serde_json::Value::Null, "{json}");
+    assert!(stderr.contains("could not be read"), "{stderr}");
+}
