@@ -141,8 +141,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# name -> port; and the exact command lines, for the report.
-declare -A SERVER_PORT
+# name -> port and pid; and the exact command lines, for the report.
+declare -A SERVER_PORT SERVER_PID
 SERVER_LINES=()
 
 # start_server NAME PORT COMMAND...: starts it, logging to $WORK/NAME.log,
@@ -155,6 +155,7 @@ start_server() {
     pid=$!
     PIDS+=("$pid")
     SERVER_PORT[$name]=$port
+    SERVER_PID[$name]=$pid
     SERVER_LINES+=("$(quote "$@")")
     for _ in $(seq 100); do
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -242,7 +243,10 @@ for round in $(seq "$ROUNDS"); do
             run=$(( run + 1 ))
             log "[$run/$RUNS] round $round/$ROUNDS: $workload on $label"
             mapfile -t command < <(row_command "$row" "$workload")
-            if ! json="$("${command[@]}")"; then
+            # The server's CPU time over the measured phase, reported by the
+            # generator; not in the command lines shown, where the pid would
+            # mean nothing.
+            if ! json="$("${command[@]}" --server-pid "${SERVER_PID[$server]}")"; then
                 log "the generator failed: $(quote "${command[@]}")"
                 log "$server's log:"
                 tail -n 20 "$WORK/$server.log" >&2
@@ -328,13 +332,17 @@ for workload in workloads:
             "hit": median(hits) if hits else None,
             "errors": sum(r["errors"] for r in mine),
             "cpu": median([r["cpu"]["utilization"] for r in mine if r.get("cpu")]),
+            "server_us": median([r["server_cpu"]["us_per_op"] for r in mine if r.get("server_cpu")]),
+            "generator_us": median([(r["cpu"]["user_s"] + r["cpu"]["system_s"]) * 1e6 / r["ops"]
+                                    for r in mine if r["ops"] and r.get("cpu")]),
         }
     t2 = medians["tagcached-t2"]["ops"]
     memcached = medians["memcached-t2"]["ops"]
     columns = ["server", "ops/s", "vs tagcached-t2", "vs memcached-t2"]
     if has_before:
         columns.append("vs before")
-    columns += ["p50 µs", "p99 µs", "p99.9 µs", "hit %", "errors", "generator CPU", "ops/s spread"]
+    columns += ["p50 µs", "p99 µs", "p99.9 µs", "hit %", "errors", "generator CPU", "ops/s spread",
+                "server CPU µs/op", "generator CPU µs/op"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for label in labels:
         m = medians[label]
@@ -348,6 +356,8 @@ for workload in workloads:
             str(m["errors"]),
             "-" if m["cpu"] != m["cpu"] else f"{m['cpu'] * 100:.0f}%",
             "-" if m["spread"] != m["spread"] else f"{m['spread'] * 100:.0f}%",
+            "-" if m["server_us"] != m["server_us"] else f"{m['server_us']:.2f}",
+            "-" if m["generator_us"] != m["generator_us"] else f"{m['generator_us']:.2f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     hop = (f"tagcached-t2 (about half the requests hop) over tagcached-t2-shard-aware (none "
@@ -386,7 +396,10 @@ Produced by `{invocation}` on {now}.
   "vs X" is ops/s over X's ops/s.{before_text}
   "generator CPU" is the bench's CPU time over its threads' capacity (near
   100%: the generator set the pace); "ops/s spread" is (max - min) / median
-  over the rounds.
+  over the rounds. "server CPU µs/op" is the server process's CPU time
+  (user and system) while the generator measured, over the requests
+  served (the generator reads it with `--server-pid`), and "generator CPU
+  µs/op" the same for the generator: what a request costs each side.
 
 Servers:
 
