@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tagcached_store::Shard;
+use tokio_util::sync::CancellationToken;
 
 use crate::command::Batch;
 use crate::latency::CommandLatency;
@@ -38,6 +39,12 @@ pub struct WorkerContext {
     /// `/metrics` ([`crate::latency`]); written by those connections only,
     /// between their awaits.
     pub latency: RefCell<CommandLatency>,
+    /// Cancelled when the server's shutdown token is: this worker's own
+    /// child of it. A token's state is behind a mutex, which each of the
+    /// worker's connections takes whenever it polls its read, so with one
+    /// token for the server that mutex was a lock every worker took on the
+    /// request path; a child's is taken by this thread alone.
+    pub stopping: CancellationToken,
 }
 
 impl WorkerContext {

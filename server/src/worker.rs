@@ -42,6 +42,7 @@ pub fn run(
         .with_memory_limit(shared.config.memory / shared.config.threads)
         .with_lease_ms(shared.config.lease_time.as_millis() as u64);
     let floor = InvalidationSeq::new(shared.boot_seq);
+    let stopping = shared.shutdown.child_token();
     let context = Rc::new(WorkerContext {
         index,
         shard: RefCell::new(Shard::new(shard_config, floor)),
@@ -49,6 +50,7 @@ pub fn run(
         router,
         inbox: RefCell::new(inbox),
         latency: RefCell::default(),
+        stopping,
     });
     LocalSet::new().block_on(&runtime, async move {
         let mut accepts = tokio::task::JoinSet::new();
@@ -84,7 +86,7 @@ pub fn run(
 }
 
 async fn accept(context: Rc<WorkerContext>, listener: TcpListener) {
-    let shutdown = context.shared.shutdown.clone();
+    let shutdown = context.stopping.clone();
     loop {
         let accepted = tokio::select! {
             biased;

@@ -245,10 +245,11 @@ enum Step {
 impl<S: Transport> Connection<S> {
     /// Serves until the peer closes, shutdown, a fatal frame, or a move.
     async fn run(&mut self) -> io::Result<Option<End>> {
-        let shutdown = self.context.shared.shutdown.clone();
+        let shutdown = self.context.stopping.clone();
         // One wait for the whole connection, not one per read: registering
-        // and dropping a waiter on the server-wide token each time cost ~3%
-        // of a worker's time serving clients that wait for each answer.
+        // and dropping a waiter on the token each time cost ~3% of a
+        // worker's time serving clients that wait for each answer. (Polling
+        // it still takes the token's mutex: hence the worker's own token.)
         let mut stopping = std::pin::pin!(shutdown.cancelled());
         let budget = self.context.shared.config.connection_memory;
         loop {
