@@ -410,21 +410,31 @@ fn a_tls_run_completes_without_errors() {
 fn server_pid_reports_the_servers_cpu_time_per_request() {
     let server = start_server();
     let addr = server.local_addr().to_string();
+    // A one-second run that asks for the CPU time of `pid`.
+    let run = |pid: u32| {
+        let pid = pid.to_string();
+        let args = [
+            "--server",
+            &addr,
+            "--duration",
+            "1",
+            "--json",
+            "--quiet",
+            "--connections",
+            "2",
+            "--threads",
+            "1",
+            "--server-pid",
+            &pid,
+        ];
+        let (status, stdout, stderr) = run_bounded(&args, Duration::from_secs(60));
+        assert!(status.success(), "{status}: {stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+        (json, stderr)
+    };
+
     let pid = std::process::id();
-    let json = run_json(&[
-        "--server",
-        &addr,
-        "--duration",
-        "1",
-        "--json",
-        "--quiet",
-        "--connections",
-        "4",
-        "--threads",
-        "1",
-        "--server-pid",
-        &pid.to_string(),
-    ]);
+    let (json, _) = run(pid);
     let cpu = &json["server_cpu"];
     assert_eq!(cpu["pid"], pid, "{json}");
     let seconds = cpu["user_s"].as_f64().unwrap() + cpu["system_s"].as_f64().unwrap();
@@ -438,23 +448,7 @@ fn server_pid_reports_the_servers_cpu_time_per_request() {
 
     // A process that is not there: the run goes on, and says why the
     // figure is missing.
-    let (status, stdout, stderr) = run_bounded(
-        &[
-            "--server",
-            &addr,
-            "--duration",
-            "1",
-            "--json",
-            "--quiet",
-            "--connections",
-            "1",
-            "--server-pid",
-            &u32::MAX.to_string(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert!(status.success(), "{status}: {stderr}");
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let (json, stderr) = run(u32::MAX);
     assert_eq!(json["server_cpu"], serde_json::Value::Null, "{json}");
     assert!(stderr.contains("could not be read"), "{stderr}");
 }
