@@ -382,6 +382,9 @@ impl Args {
         if self.invalidate_rate <= 0.0 {
             return fail("--stampede needs --invalidate-rate above 0");
         }
+        if self.server_pid.is_some() {
+            return fail("--stampede does not report the server's CPU time; drop --server-pid");
+        }
         let millis = |name: &str, ms: f64, min: f64| {
             if ms >= min && ms <= 60_000.0 {
                 Ok(Duration::from_secs_f64(ms / 1000.0))
@@ -671,6 +674,7 @@ mod tests {
             (&["--origin-latency=-1"], "--origin-latency"),
             (&["--soft-window", "0"], "--soft-window"),
             (&["--hot-miss-wait", "0"], "--hot-miss-wait"),
+            (&["--server-pid", "1"], "--server-pid"),
         ] {
             let args: Vec<&str> = stampede.iter().chain(extra).copied().collect();
             let error = parse(&args).expect_err(&format!("{extra:?} should be refused"));
