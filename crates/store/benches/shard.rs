@@ -168,6 +168,10 @@ fn get_and_set(c: &mut Criterion) {
 /// generator's SETs do within seconds. In a fresh fill the blocks an entry
 /// keeps on the heap were allocated back to back and tend to sit side by
 /// side; after overwrites, new values land in blocks freed by other keys.
+///
+/// The `get_16_hits` forms read 16 scattered keys per iteration, as the
+/// server runs a pipeline of 16: one after the other, and `_prefetched`
+/// with [`Shard::prefetch`] asking for all their entries first.
 fn get_long_key(c: &mut Criterion) {
     let keys: Vec<[u8; 32]> = (0..ENTRIES).map(long_key).collect();
     let mut shard = filled(ShardConfig::default(), &[], 0, long_key);
@@ -198,6 +202,32 @@ fn get_long_key(c: &mut Criterion) {
                 black_box(out.as_slice());
             })
         });
+        // A batch of 16 lookups, as the server runs a pipeline of 16, read
+        // one after the other and then with their entries asked for first.
+        for prefetch in [false, true] {
+            let name = match prefetch {
+                false => format!("get_16_hits_32b_key{suffix}_borrowed_read"),
+                true => format!("get_16_hits_32b_key{suffix}_borrowed_read_prefetched"),
+            };
+            c.bench_function(&name, |b| {
+                b.iter(|| {
+                    let batch: [&[u8]; 16] = std::array::from_fn(|_| {
+                        i = (i + 7919) % keys.len();
+                        &keys[i][..]
+                    });
+                    if prefetch {
+                        shard.prefetch(batch);
+                    }
+                    out.clear();
+                    for key in batch {
+                        if let Ok(hit) = shard.get_borrowed(black_box(key), 1) {
+                            out.extend_from_slice(hit.value);
+                        }
+                    }
+                    black_box(out.as_slice());
+                })
+            });
+        }
     }
 }
 

@@ -107,6 +107,16 @@ impl Entry {
 
     /// The key, from the slot or from the data block.
     #[inline]
+    /// Reads the first and last bytes of the data block, so that its lines
+    /// are on their way before a lookup needs them: the first holds the
+    /// tag ids and a long key, which a lookup reads first, and with the
+    /// last a value of up to two lines (the common small one) is all
+    /// asked for; the copy of a longer one streams, which the hardware
+    /// prefetcher follows.
+    pub(crate) fn preload_data(&self) {
+        std::hint::black_box((self.data.first().copied(), self.data.last().copied()));
+    }
+
     pub(crate) fn key(&self) -> &[u8] {
         match self.key.inline() {
             Some(key) => key,

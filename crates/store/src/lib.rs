@@ -14,7 +14,10 @@
 //! invalidating is O(tags) and never walks entries; a fenced SET never makes
 //! data readable that an invalidation after its fence meant to kill.
 //!
-//! Operations, all on [`Shard`] with `&mut self`:
+//! Operations, all on [`Shard`] with `&mut self` but the first:
+//! - [`Shard::prefetch`] (`&self`): starts loading what looking up some
+//!   keys will read, so that a batch's cache misses overlap; changes
+//!   nothing.
 //! - [`Shard::get`] → [`Lookup`]: a [`Hit`] (value copied) or a
 //!   [`MissReason`]. Dead entries found are removed on the spot.
 //!   [`Shard::get_borrowed`] lends the value ([`HitRef`]) instead.
@@ -37,7 +40,7 @@
 //!
 //! Files: `table.rs` (key index and entry slab), `entry.rs`, `key.rs`, `tags.rs`,
 //! `leases.rs`, `eviction.rs` (SIEVE), `shard.rs` with
-//! `shard/{get,set,sweep}.rs`, `stats.rs`, `config.rs`, `seq.rs`.
+//! `shard/{get,prefetch,set,sweep}.rs`, `stats.rs`, `config.rs`, `seq.rs`.
 
 mod config;
 mod entry;

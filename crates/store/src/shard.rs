@@ -7,6 +7,7 @@
 //! milliseconds) and order as [`InvalidationSeq`], so tests drive both.
 
 mod get;
+mod prefetch;
 mod set;
 mod sweep;
 

@@ -5,6 +5,7 @@
 //! dense (5 bytes a bucket) so probing stays in cache, and gives every entry a
 //! stable address that the eviction list and the sweep cursor can hold.
 
+use std::hint::black_box;
 use std::mem::size_of;
 
 use ahash::RandomState;
@@ -63,6 +64,29 @@ impl EntryTable {
                 slots[id as usize].as_ref().is_some_and(|e| e.key() == key)
             })
             .copied()
+    }
+
+    /// Reads the slot of each entry the index proposes for `hash`, so that
+    /// its line is on its way before a lookup needs it (see
+    /// `shard/prefetch.rs`).
+    pub(crate) fn preload_slots(&self, hash: u64) {
+        let slots = &self.slots;
+        let _ = self.index.find(hash, |&id| {
+            black_box(slots.get(id as usize).is_some_and(Option::is_some));
+            false
+        });
+    }
+
+    /// Reads the data block of each entry the index proposes for `hash`
+    /// (see [`Entry::preload_data`]).
+    pub(crate) fn preload_data(&self, hash: u64) {
+        let slots = &self.slots;
+        let _ = self.index.find(hash, |&id| {
+            if let Some(Some(entry)) = slots.get(id as usize) {
+                entry.preload_data();
+            }
+            false
+        });
     }
 
     /// The entry in `slot`, if the slot is occupied.

@@ -20,6 +20,10 @@ use super::{run, Op, Ran, Report, ResolvedTags};
 /// answers needs about 2.5 KiB); a buffer that grew past this for large
 /// answers is given back once empty, so an idle connection holds little.
 const KEEP_BYTES: usize = 8 * 1024;
+/// Ops whose entries are asked for together before they run (see
+/// [`Shard::prefetch`]): a pipeline of 16 in one go, and a GETM's keys in
+/// windows whose lines fit in the nearest cache.
+const PREFETCH_WINDOW: usize = 16;
 /// Ops a batch keeps room for between rounds (a GETM can queue 1024, 144
 /// bytes each).
 const KEEP_OPS: usize = 64;
@@ -106,11 +110,21 @@ impl Batch {
     /// queued for a later run. With `first_regardless`, the first op runs
     /// whatever its size, so the connection always makes progress: a run
     /// adds at most `room` bytes, or one answer if that is larger.
+    ///
+    /// The entries of the next ops, up to 16 at a time, are asked for
+    /// before the first of them runs, so that their cache misses overlap
+    /// ([`Shard::prefetch`]).
     pub fn run_on(&mut self, shard: &mut Shard, now_ms: u64) {
         let start = self.out.len();
         let first = self.ran;
         let mut resolved = ResolvedTags::default();
-        for op in &self.ops[self.ran..] {
+        let mut prefetched = self.ran;
+        for (index, op) in self.ops.iter().enumerate().skip(self.ran) {
+            // A lone op has no miss to overlap with.
+            if index == prefetched && self.ops.len() - index > 1 {
+                prefetched = (index + PREFETCH_WINDOW).min(self.ops.len());
+                shard.prefetch(self.ops[index..prefetched].iter().filter_map(Op::key));
+            }
             let added = self.out.len() - start;
             let room = if self.ran == first && self.first_regardless {
                 usize::MAX

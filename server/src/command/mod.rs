@@ -217,6 +217,18 @@ impl Op {
         Op::new(opaque, flags, 0, OpKind::Answer { opcode, outcome })
     }
 
+    /// The key the op looks up, if it runs on one key.
+    fn key(&self) -> Option<&[u8]> {
+        match &self.kind {
+            OpKind::Get(get) => Some(&get.key),
+            OpKind::GetManyKey { key, .. } => Some(key),
+            OpKind::Set(set) => Some(&set.key),
+            OpKind::Delete(delete) => Some(&delete.key),
+            OpKind::Touch(touch) => Some(&touch.key),
+            _ => None,
+        }
+    }
+
     /// Reports the shard's counters for a STATS (see [`Planner::gather`]).
     fn stats() -> Op {
         Op::new(0, Flags::NONE, 0, OpKind::Stats)
