@@ -105,8 +105,6 @@ impl Entry {
         ids_start(self.layout)
     }
 
-    /// The key, from the slot or from the data block.
-    #[inline]
     /// Reads the first and last bytes of the data block, so that its lines
     /// are on their way before a lookup needs them: the first holds the
     /// tag ids and a long key, which a lookup reads first, and with the
@@ -117,6 +115,8 @@ impl Entry {
         std::hint::black_box((self.data.first().copied(), self.data.last().copied()));
     }
 
+    /// The key, from the slot or from the data block.
+    #[inline]
     pub(crate) fn key(&self) -> &[u8] {
         match self.key.inline() {
             Some(key) => key,
