@@ -4,7 +4,9 @@
 #
 # Then memory per entry and end-to-end invalidation timing (memory.sh), and
 # the store's criterion micro-benchmarks (crates/store/benches/shard.rs),
-# all folded into the same file.
+# all folded into the same file. Only the file's opening and those two
+# sections are replaced (a skipped one keeps its last figures); every other
+# section, written by other scripts or by hand, stays as it is.
 #
 # Usage: benches/compare.sh [--duration SECS] [--rounds N] [--threads N] [--out FILE]
 #                           [--no-memory] [--no-micro]
@@ -33,7 +35,7 @@ while [[ $# -gt 0 ]]; do
         --out) OUT="$2"; shift 2 ;;
         --no-memory) MEMORY=0; shift ;;
         --no-micro) MICRO=0; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -262,18 +264,29 @@ read checks its tags; `invalidate_tag_on_1_entry` and
 
 {micro}
 """
-# Sections other runs own: "## Thread hops" (benches/threads.sh) and
-# "## Stampedes" (tagcached-bench --stampede, by hand): keep them.
+# The file holds more than this run writes: sections other runs own
+# ("## Thread hops" from benches/threads.sh, "## Stampedes", before/after
+# comparisons written by hand). Replace only the sections written above,
+# and not those skipped (--no-memory, --no-micro), which keep their last
+# figures; keep every other section where it was.
+def sections(text):
+    """The text before the first "## " heading, then each section by heading."""
+    parts = ("\n" + text).split("\n## ")
+    return parts[0].strip("\n"), {"## " + part.split("\n", 1)[0]: "## " + part.rstrip("\n") for part in parts[1:]}
+
 try:
     previous = open(out_path).read()
 except FileNotFoundError:
     previous = ""
-for heading in ("\n## Thread hops", "\n## Stampedes"):
-    kept = previous.find(heading)
-    if kept >= 0:
-        rest = previous[kept + 1:]
-        after = rest.find("\n## ", 1)
-        doc = doc.rstrip("\n") + "\n\n" + (rest if after < 0 else rest[:after + 1]).rstrip("\n") + "\n"
+top, written = sections(doc)
+skipped = {heading for heading, body in written.items() if "(skipped: --no-" in body}
+_, before = sections(previous)
+merged = dict(before)
+for heading, body in written.items():
+    if heading not in skipped or heading not in merged:
+        merged[heading] = body
+order = list(written) + [heading for heading in before if heading not in written]
+doc = top + "\n\n" + "\n\n".join(merged[heading] for heading in order) + "\n"
 open(out_path, "w").write(doc)
 print(f"\nwrote {out_path}", file=sys.stderr)
 PY
