@@ -16,6 +16,8 @@ const ENTRIES: u64 = 100_000;
 const VALUE_LEN: usize = 100;
 const TAG_POOL: u64 = 1_000;
 const TAGS_PER_ENTRY: u64 = 3;
+/// Entries of the large shard in `get_16_hits`.
+const BIG_SHARD_ENTRIES: u64 = 1_000_000;
 /// Entries carrying the one tag in `invalidate_tag_on_1m_entries`.
 const BIG_TAG_ENTRIES: u64 = 1_000_000;
 
@@ -54,8 +56,19 @@ fn filled<K: AsRef<[u8]>>(
     tag_count: u64,
     key: impl Fn(u64) -> K,
 ) -> Shard {
+    filled_with(ENTRIES, config, tags, tag_count, key)
+}
+
+/// [`filled`] with `entries` entries.
+fn filled_with<K: AsRef<[u8]>>(
+    entries: u64,
+    config: ShardConfig,
+    tags: &[String],
+    tag_count: u64,
+    key: impl Fn(u64) -> K,
+) -> Shard {
     let mut shard = Shard::new(config, InvalidationSeq::ZERO);
-    for i in 0..ENTRIES {
+    for i in 0..entries {
         let key = key(i);
         // One allocation per value, as the server stores them.
         let value = Bytes::from(vec![7u8; VALUE_LEN]);
@@ -168,10 +181,6 @@ fn get_and_set(c: &mut Criterion) {
 /// generator's SETs do within seconds. In a fresh fill the blocks an entry
 /// keeps on the heap were allocated back to back and tend to sit side by
 /// side; after overwrites, new values land in blocks freed by other keys.
-///
-/// The `get_16_hits` forms read 16 scattered keys per iteration, as the
-/// server runs a pipeline of 16: one after the other, and `_prefetched`
-/// with [`Shard::prefetch`] asking for all their entries first.
 fn get_long_key(c: &mut Criterion) {
     let keys: Vec<[u8; 32]> = (0..ENTRIES).map(long_key).collect();
     let mut shard = filled(ShardConfig::default(), &[], 0, long_key);
@@ -202,14 +211,25 @@ fn get_long_key(c: &mut Criterion) {
                 black_box(out.as_slice());
             })
         });
-        // A batch of 16 lookups, as the server runs a pipeline of 16, read
-        // one after the other and then with their entries asked for first.
+    }
+}
+
+/// Batches of 16 GET hits on scattered 32-byte keys, as the server runs a
+/// pipeline of 16, each value copied out: one after the other, and
+/// (`_prefetched`) with [`Shard::prefetch`] asking for all their entries
+/// first. In a shard of `ENTRIES` (about 20 MB, inside this machine's L3
+/// when nothing else runs) and of `BIG_SHARD_ENTRIES` (about 200 MB, well
+/// past it), whose misses go to memory as a busy server's do.
+fn get_16_hits(c: &mut Criterion) {
+    for (entries, size) in [(ENTRIES, "100k"), (BIG_SHARD_ENTRIES, "1m")] {
+        let keys: Vec<[u8; 32]> = (0..entries).map(long_key).collect();
+        let config = ShardConfig::default().with_memory_limit(1 << 30);
+        let mut shard = filled_with(entries, config, &[], 0, long_key);
+        let mut out = Vec::with_capacity(16 * VALUE_LEN);
+        let mut i = 0usize;
         for prefetch in [false, true] {
-            let name = match prefetch {
-                false => format!("get_16_hits_32b_key{suffix}_borrowed_read"),
-                true => format!("get_16_hits_32b_key{suffix}_borrowed_read_prefetched"),
-            };
-            c.bench_function(&name, |b| {
+            let suffix = if prefetch { "_prefetched" } else { "" };
+            c.bench_function(&format!("get_16_hits_32b_key_{size}{suffix}"), |b| {
                 b.iter(|| {
                     let batch: [&[u8]; 16] = std::array::from_fn(|_| {
                         i = (i + 7919) % keys.len();
@@ -274,6 +294,7 @@ criterion_group!(
     shard,
     get_and_set,
     get_long_key,
+    get_16_hits,
     invalidate_by_tag_population
 );
 criterion_main!(shard);
