@@ -70,21 +70,27 @@ impl EntryTable {
     /// its line is on its way before a lookup needs it (see
     /// `shard/prefetch.rs`).
     pub(crate) fn preload_slots(&self, hash: u64) {
-        let slots = &self.slots;
-        let _ = self.index.find(hash, |&id| {
-            black_box(slots.get(id as usize).is_some_and(Option::is_some));
-            false
+        self.visit_candidates(hash, |entry| {
+            black_box(entry.is_some());
         });
     }
 
     /// Reads the data block of each entry the index proposes for `hash`
     /// (see [`Entry::preload_data`]).
     pub(crate) fn preload_data(&self, hash: u64) {
-        let slots = &self.slots;
-        let _ = self.index.find(hash, |&id| {
-            if let Some(Some(entry)) = slots.get(id as usize) {
+        self.visit_candidates(hash, |entry| {
+            if let Some(entry) = entry {
                 entry.preload_data();
             }
+        });
+    }
+
+    /// Shows `visit` the slot of each entry the index proposes for `hash`
+    /// (its entry, if occupied), comparing no key.
+    fn visit_candidates(&self, hash: u64, mut visit: impl FnMut(Option<&Entry>)) {
+        let slots = &self.slots;
+        let _ = self.index.find(hash, |&id| {
+            visit(slots.get(id as usize).and_then(Option::as_ref));
             false
         });
     }
