@@ -76,6 +76,11 @@ impl WorkerContext {
     /// every local connection that is ready, which is when the inbox task
     /// would get its turn.
     pub fn serve_inbox_now(&self) {
+        // Most calls find the inbox empty: asking costs a third of what
+        // failing to receive does, on every round of every connection.
+        if self.inbox.borrow().is_empty() {
+            return;
+        }
         for _ in 0..INBOX_SLICE {
             let Ok(message) = self.inbox.borrow_mut().try_recv() else {
                 return;

@@ -144,7 +144,9 @@ impl Round {
         }
         // Serve other workers' batches while ours are away: ours may be
         // waiting on a worker that is waiting on us.
-        context.serve_inbox_now();
+        if away > 0 {
+            context.serve_inbox_now();
+        }
         while away > 0 {
             let Some((_, replies)) = self.replies.as_mut() else {
                 return Err(ShardStopped);
