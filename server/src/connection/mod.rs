@@ -39,6 +39,7 @@ mod close;
 mod deadline;
 mod handshake;
 mod round;
+mod stop;
 mod transport;
 mod write;
 
@@ -61,6 +62,7 @@ pub use self::transport::Transport;
 
 use self::deadline::{Deadlines, Expired};
 use self::round::Round;
+use self::stop::StopSignal;
 use self::write::Output;
 use crate::admission::{ConnectionGuard, PartialFrameShare};
 use crate::auth::AuthState;
@@ -245,12 +247,11 @@ enum Step {
 impl<S: Transport> Connection<S> {
     /// Serves until the peer closes, shutdown, a fatal frame, or a move.
     async fn run(&mut self) -> io::Result<Option<End>> {
-        let shutdown = self.context.stopping.clone();
         // One wait for the whole connection, not one per read: registering
         // and dropping a waiter on the token each time cost ~3% of a
-        // worker's time serving clients that wait for each answer. (Polling
+        // worker's time serving clients that wait for each answer. (Asking
         // it still takes the token's mutex: hence the worker's own token.)
-        let mut stopping = std::pin::pin!(shutdown.cancelled());
+        let mut stopping = StopSignal::new(self.context.stopping.clone());
         let budget = self.context.shared.config.connection_memory;
         loop {
             // Batches other workers' connections wait for run between this
@@ -307,7 +308,7 @@ impl<S: Transport> Connection<S> {
             self.read_buf.reserve(READ_CHUNK);
             let read = tokio::select! {
                 biased;
-                () = &mut stopping => return Ok(Some(End::Close)),
+                () = stopping.stopped() => return Ok(Some(End::Close)),
                 read = self.stream.read_buf(&mut self.read_buf) => read?,
                 expired = self.deadlines.expired() => {
                     self.give_up(expired);
