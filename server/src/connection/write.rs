@@ -5,6 +5,8 @@
 //! costs less than keeping each as a shared slice of the buffer it was
 //! encoded in (two atomic operations, and a slot in the vectored write);
 //! answers of [`COPY_LIMIT`] bytes or more, large values, are never copied.
+//! Nor are a batch's answers when they are all it holds and nothing is
+//! collected yet, as for a lone request: the two buffers trade places.
 
 use std::io::{self, IoSlice};
 
