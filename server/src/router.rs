@@ -61,13 +61,14 @@ pub const HANDOFF_CAPACITY: usize = 1024;
 
 /// Where a shard sends a batch back: the channel of the connection that
 /// sent it. Never more than one batch per shard is in it.
-pub type ReplyTo = mpsc::UnboundedSender<Batch>;
+pub type ReplyTo = mpsc::UnboundedSender<Box<Batch>>;
 
 /// What a shard's inbox carries: a batch to run on the shard and send back
 /// with its answers.
 pub struct Message {
-    /// The ops, and the buffers their answers go into.
-    pub batch: Batch,
+    /// The ops, and the buffers their answers go into (boxed: see
+    /// [`Batch`]).
+    pub batch: Box<Batch>,
     /// The sending connection's reply channel.
     pub reply: ReplyTo,
 }

@@ -102,7 +102,7 @@ pub async fn run_request(
 /// shard, all sent away; its answer (queued on the "home" shard, 0) comes
 /// back in shard 0's batch.
 struct RemotePlanner {
-    batches: Vec<Option<Batch>>,
+    batches: Vec<Option<Box<Batch>>>,
     router: Router,
 }
 

@@ -40,10 +40,10 @@ pub(super) struct Round {
     router: Router,
     /// One per shard, made on first use; out of its slot while on another
     /// shard.
-    batches: Vec<Option<Batch>>,
+    batches: Vec<Option<Box<Batch>>>,
     order: VecDeque<Entry>,
     /// Where other shards send batches back; made on the first hop.
-    replies: Option<(ReplyTo, mpsc::UnboundedReceiver<Batch>)>,
+    replies: Option<(ReplyTo, mpsc::UnboundedReceiver<Box<Batch>>)>,
     /// Ops planned since the last execution.
     planned: usize,
 }
@@ -102,7 +102,12 @@ impl Round {
         budget: usize,
     ) -> Result<Option<Instant>, ShardStopped> {
         self.planned = 0;
-        let held: usize = self.batches.iter().flatten().map(Batch::held).sum();
+        let held: usize = self
+            .batches
+            .iter()
+            .flatten()
+            .map(|batch| batch.held())
+            .sum();
         let busy = self
             .batches
             .iter()
