@@ -15,9 +15,11 @@
 #
 # Usage: benches/before_after.sh --before DIR --after DIR --bench-bin FILE
 #            [--threads N] [--bench-threads N] [--duration SECS]
-#            [--rounds N] [--pipelines 1,16]
+#            [--rounds N] [--pipelines 1,16] [--no-shard-aware]
 #   DIR/tagcached is each daemon; FILE is the load generator
-#   (tagcached-bench). Prints a markdown table.
+#   (tagcached-bench). Prints a markdown table. --no-shard-aware passes
+#   the flag of that name to the generator, so requests hop between
+#   shards as a client written from protocol.md alone starts out.
 # Environment: BEFORE_AFTER_PORT (default 23391; "after" uses the next).
 set -euo pipefail
 
@@ -29,6 +31,7 @@ BENCH_THREADS=1
 DURATION=5
 ROUNDS=5
 PIPELINES="1,16"
+AWARE=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --before) BEFORE="$2"; shift 2 ;;
@@ -39,7 +42,8 @@ while [[ $# -gt 0 ]]; do
         --duration) DURATION="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --pipelines) PIPELINES="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --no-shard-aware) AWARE="--no-shard-aware"; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "before_after.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -90,7 +94,7 @@ for round in $(seq "$ROUNDS"); do
             cpu_before="$(cpu_ticks "${PID_OF[$name]}")"
             "$BENCH" --server "127.0.0.1:$port" --duration "$DURATION" --threads "$BENCH_THREADS" \
                 --json --quiet --connections 50 --pipeline "$depth" --keys 100000 \
-                --key-size 32 --value-size 100 --get-ratio 0.9 --set-ratio 0.1 --prefill \
+                --key-size 32 --value-size 100 --get-ratio 0.9 --set-ratio 0.1 --prefill $AWARE \
                 >"$WORK/$name-p$depth-$round.json"
             cpu_after="$(cpu_ticks "${PID_OF[$name]}")"
             echo "$(((cpu_after - cpu_before))) $TICKS" >"$WORK/$name-p$depth-$round.cpu"
