@@ -44,9 +44,10 @@ impl StopSignal {
             .as_ref()
             .is_some_and(|waker| waker.will_wake(cx.waker()))
         {
-            return match self.token.is_cancelled() {
-                true => Poll::Ready(()),
-                false => Poll::Pending,
+            return if self.token.is_cancelled() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             };
         }
         let polled = self.wait.as_mut().poll(cx);
