@@ -81,10 +81,16 @@ for build in "${BUILDS[@]}"; do
             --compress-pos=no "$dir/tagcached" --port "$PORT" --bind 127.0.0.1 \
             --threads "$threads" --memory 512MiB --log-level warn 2>"$out.log" &
         DAEMON=$!
+        started=""
         for _ in $(seq 200); do
-            (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+            (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && started=yes && break
             sleep 0.1
         done
+        if [[ -z "$started" ]]; then
+            echo "instructions.sh: $name did not start under valgrind" >&2
+            cat "$out.log" >&2
+            exit 1
+        fi
         workload "$PORT" --prefill --requests 0
         # Two runs, of N and 3N requests, each counted on its own (dumps
         # .1 and .2): their difference is 2N requests' worth, without what
