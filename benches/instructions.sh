@@ -110,6 +110,11 @@ python3 - "$WORK" "$REQUESTS" "$THREADS" "${BUILDS[@]}" <<'PY'
 import sys
 work, requests, threads, builds = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4:]
 
+def is_sweep(function):
+    # The worker's sweep task, or the shard's sweep where a build did not
+    # inline it there (fat LTO does).
+    return "worker::sweep" in function or "Shard>::sweep" in function
+
 def counts(path):
     """Total instructions, and those spent inside the shard's sweep."""
     total = sweep = 0
@@ -127,7 +132,7 @@ def counts(path):
         elif after_call and line[:1].isdigit():
             # The line after calls= is the callee's inclusive cost.
             after_call = False
-            if "Shard>::sweep" in callee and "Shard>::sweep" not in function:
+            if is_sweep(callee) and not is_sweep(function):
                 sweep += int(line.split()[1])
     return total, sweep
 
