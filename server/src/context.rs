@@ -40,10 +40,9 @@ pub struct WorkerContext {
     /// between their awaits.
     pub latency: RefCell<CommandLatency>,
     /// Cancelled when the server's shutdown token is: this worker's own
-    /// child of it. A token's state is behind a mutex, which each of the
-    /// worker's connections takes whenever it polls its read, so with one
-    /// token for the server that mutex was a lock every worker took on the
-    /// request path; a child's is taken by this thread alone.
+    /// child of it. A token's state is behind a mutex, which a connection
+    /// takes when it begins to wait on it and its listeners whenever they
+    /// poll; a child's is taken by this thread alone, not by every worker.
     pub stopping: CancellationToken,
 }
 

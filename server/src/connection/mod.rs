@@ -249,8 +249,8 @@ impl<S: Transport> Connection<S> {
     async fn run(&mut self) -> io::Result<Option<End>> {
         // One wait for the whole connection, not one per read: registering
         // and dropping a waiter on the token each time cost ~3% of a
-        // worker's time serving clients that wait for each answer. (Asking
-        // it still takes the token's mutex: hence the worker's own token.)
+        // worker's time serving clients that wait for each answer; and
+        // asking it reads a flag, not the token's mutex (`stop`).
         let mut stopping = StopSignal::new(self.context.stopping.clone());
         let budget = self.context.shared.config.connection_memory;
         loop {

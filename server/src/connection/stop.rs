@@ -4,29 +4,48 @@
 //! so it asks before each read, which at pipeline depth 1 is twice per
 //! request (once before the read waits, once when it is woken). Polling a
 //! token's own future takes two locks each time: the token's, and its
-//! waiter list's, to store the waker again. The waker of a connection's
-//! task does not change from one poll to the next, so [`StopSignal`]
-//! stores it once, and after that reads only the token's state.
+//! waiter list's, to store the waker again; even `is_cancelled` takes the
+//! first. [`StopSignal`] hands the token a waker of its own once, which
+//! marks an atomic flag before it wakes the task; after that, while the
+//! task's waker is unchanged, asking is one load of that flag.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Resolves once its token is cancelled; see the module comment.
 pub(super) struct StopSignal {
-    token: CancellationToken,
     wait: Pin<Box<WaitForCancellationFutureOwned>>,
     /// The waker `wait` was last polled with, which the token wakes.
-    registered: Option<Waker>,
+    registered: Option<Arc<Wakened>>,
+}
+
+/// The waker the token holds: the task's, behind a flag.
+struct Wakened {
+    /// Set before `task` is woken, so a poll that follows the wake sees it.
+    woken: AtomicBool,
+    task: Waker,
+}
+
+impl Wake for Wakened {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
 }
 
 impl StopSignal {
     pub(super) fn new(token: CancellationToken) -> StopSignal {
         StopSignal {
-            wait: Box::pin(token.clone().cancelled_owned()),
-            token,
+            wait: Box::pin(token.cancelled_owned()),
             registered: None,
         }
     }
@@ -37,21 +56,26 @@ impl StopSignal {
     }
 
     fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // The token wakes the waker `wait` holds, which wakes this task
-        // too: no need to hand it over again.
-        if self
-            .registered
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            return if self.token.is_cancelled() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            };
+        // Until the token wakes the waker it holds, it is not cancelled
+        // (it wakes every waiter when it is); and while the task's waker
+        // is the one wrapped there, the token would wake this task.
+        if let Some(registered) = &self.registered {
+            if !registered.woken.load(Ordering::Acquire) && registered.task.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
         }
-        let polled = self.wait.as_mut().poll(cx);
-        self.registered = Some(cx.waker().clone());
+        // First poll, a new waker, or woken: ask the token itself, which
+        // also hands it a fresh flag (a wake without a cancel, if the
+        // token ever made one, then costs a second look, not a stop).
+        let wakened = Arc::new(Wakened {
+            woken: AtomicBool::new(false),
+            task: cx.waker().clone(),
+        });
+        let waker = Waker::from(wakened.clone());
+        let polled = self.wait.as_mut().poll(&mut Context::from_waker(&waker));
+        // Only a pending wait holds the waker (a cancelled token's never
+        // wakes it), so only then may later polls trust its flag.
+        self.registered = polled.is_pending().then_some(wakened);
         polled
     }
 }
