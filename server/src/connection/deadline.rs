@@ -8,10 +8,15 @@
 //! forever. One timer per connection, reset lazily: input moves the idle
 //! deadline later without touching the timer, which is re-armed when it
 //! fires early; only a deadline that moves earlier (a frame starts) resets
-//! it at once. So a busy connection costs a clock read per read, not a
-//! timer operation.
+//! it at once. And the timer is polled only when it may have fired, a
+//! deadline moved earlier, or the task's waker changed: a connection asks
+//! before every read, and otherwise the timer already holds the waker it
+//! needs. So a busy connection costs a clock read per read, not a timer
+//! operation.
 
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
@@ -39,6 +44,9 @@ pub(super) struct Deadlines {
     timer: Pin<Box<Sleep>>,
     /// When `timer` fires, if armed and not yet fired.
     armed_for: Option<Instant>,
+    /// The waker `timer` was last polled with while armed; `None` once a
+    /// deadline may have moved earlier than it is armed for.
+    polled_with: Option<Waker>,
     /// When the connection is closed unless it authenticates first.
     auth: Option<Instant>,
 }
@@ -57,6 +65,7 @@ impl Deadlines {
             frame_started: None,
             timer: Box::pin(tokio::time::sleep_until(now)),
             armed_for: None,
+            polled_with: None,
             auth,
         }
     }
@@ -87,11 +96,16 @@ impl Deadlines {
     /// since the last call (so the part belongs to a new frame, which
     /// started with the latest input).
     pub(super) fn buffered(&mut self, partial: bool, took_frames: bool) {
-        self.frame_started = match (partial, self.frame_started) {
+        let started = self.frame_started;
+        self.frame_started = match (partial, started) {
             (false, _) => None,
             (true, Some(started)) if !took_frames => Some(started),
             (true, _) => Some(self.last_input),
         };
+        if started.is_none() && self.frame_started.is_some() {
+            // A frame began: its deadline may come before the idle one.
+            self.polled_with = None;
+        }
     }
 
     /// When the connection is given up on if no more input comes, and why.
@@ -112,19 +126,38 @@ impl Deadlines {
     /// Resolves once the connection is due to be given up on; never, if no
     /// timeout applies. Cancel-safe: dropping it keeps the timer armed.
     pub(super) async fn expired(&mut self) -> Expired {
+        poll_fn(|cx| self.poll_expired(cx)).await
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Expired> {
+        // Input only moves deadlines later, which the armed timer learns
+        // when it fires early; until it fires, it wakes this task, and
+        // nothing is due before it.
+        if self
+            .polled_with
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+            && !self.timer.is_elapsed()
+        {
+            return Poll::Pending;
+        }
+        self.polled_with = None;
         loop {
             let Some((due, why)) = self.due() else {
-                return std::future::pending().await;
+                return Poll::Pending;
             };
             if self.armed_for.map_or(true, |armed| armed > due) {
                 self.timer.as_mut().reset(due);
                 self.armed_for = Some(due);
             }
-            self.timer.as_mut().await;
+            if self.timer.as_mut().poll(cx).is_pending() {
+                self.polled_with = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
             // Fired; armed early if input moved the deadline since.
             self.armed_for = None;
             if Instant::now() >= due {
-                return why;
+                return Poll::Ready(why);
             }
         }
     }
@@ -186,6 +219,20 @@ mod tests {
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Idle);
         assert_eq!(started.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_that_starts_once_the_timer_is_armed_brings_it_forward() {
+        let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
+        // Armed for the idle deadline and left, as a read that wins leaves it;
+        // asked again by the same task, which the timer would wake.
+        let waited = tokio::time::timeout(Duration::from_secs(1), deadlines.expired()).await;
+        assert!(waited.is_err());
+        deadlines.received();
+        deadlines.buffered(true, false);
+        let started = Instant::now();
+        assert_eq!(deadlines.expired().await, Expired::Frame);
+        assert_eq!(started.elapsed(), FRAME);
     }
 
     #[tokio::test(start_paused = true)]
