@@ -47,14 +47,12 @@ pub struct WorkerContext {
 }
 
 impl WorkerContext {
-    /// Runs a batch made for this worker's shard (see [`Batch::run_on`]).
-    /// Returns when it ran, by the clock read for the store's time, which
-    /// the caller may reuse rather than read the clock again.
-    pub fn run(&self, batch: &mut Batch) -> Instant {
+    /// Runs a batch made for this worker's shard (see [`Batch::run_on`])
+    /// at the store's time `now`: a clock read the caller made, at most
+    /// as old as the batch's requests.
+    pub fn run(&self, batch: &mut Batch, now: Instant) {
         debug_assert_eq!(batch.shard(), self.index);
-        let now = Instant::now();
         batch.run_on(&mut self.shard.borrow_mut(), self.shared.ms_at(now));
-        now
     }
 
     /// Runs what other workers have sent this shard, a slice at a time,
@@ -90,7 +88,7 @@ impl WorkerContext {
 
     fn handle(&self, message: Message) {
         let Message { mut batch, reply } = message;
-        let _ = self.run(&mut batch);
+        self.run(&mut batch, Instant::now());
         // The connection is gone if this fails; so is its work.
         let _ = reply.send(batch);
     }

@@ -1,24 +1,28 @@
 //! Per-command latency, as each worker records it for `/metrics`.
 //!
 //! What is measured: a connection's round ([`crate::connection`]), from
-//! when its requests, decoded and planned, start to run (the worker runs
-//! its own shard's share, the others' are on their way) to when every one
-//! of them has run and its answer is ready to write, including the hops to
-//! other shards and the wait for their batches. Not included: time in the
-//! kernel's buffers, reading, decoding and planning (a few hundred
-//! nanoseconds per request), and the write of the answers (except in a
-//! round whose answers exceed `--connection-memory`, whose later
-//! executions wait for writes). Every request of the round is recorded
-//! with the round's duration, under its own command: at pipeline depth 1
-//! that is each request's own service time; in a pipeline it is the time
-//! the whole round took, which is when the client gets its answers.
+//! when its requests start to run (the worker runs its own shard's share,
+//! the others' are on their way) to when every one of them has run and its
+//! answer is ready to write, including the hops to other shards and the
+//! wait for their batches. A round that runs the requests a read has just
+//! brought starts when that read returned, so it includes decoding and
+//! planning them (a few hundred nanoseconds per request). Not included:
+//! time in the kernel's buffers, the read itself, and the write of the
+//! answers (except in a round whose answers exceed
+//! `--connection-memory`, whose later executions wait for writes). Every
+//! request of the round is recorded with the round's duration, under its
+//! own command: at pipeline depth 1 that is each request's own service
+//! time; in a pipeline it is the time the whole round took, which is when
+//! the client gets its answers.
 //!
 //! Why so: a clock read costs 20 to 50 ns on a busy virtual machine, and
 //! at pipeline depth 1 a round is a request. So the round's start is the
-//! clock read the worker makes anyway for the store's time when it runs its
-//! shard's share (a round whose ops all go to other shards reads the clock
-//! itself), and timing adds one read per round, at its end, rather than
-//! two per request (benches/BENCHMARKS.md measures it).
+//! clock read the connection makes anyway: when the read returns, for the
+//! idle timeout, which is also the store's time for the round (a later
+//! round of a long pipeline reads the clock when it starts). Timing adds
+//! one read per round, at its end, which also restarts the idle clock
+//! after a write that did not wait, rather than two per request
+//! (benches/BENCHMARKS.md measures it).
 //!
 //! Recording takes no lock and allocates nothing: each worker owns its
 //! [`CommandLatency`] (fixed arrays in its [`crate::context::WorkerContext`]),

@@ -75,16 +75,15 @@ impl Deadlines {
         self.auth = None;
     }
 
-    /// Input arrived just now.
-    pub(super) fn received(&mut self) {
-        self.last_input = Instant::now();
+    /// Input arrived at `now`: just now, by the connection's clock read.
+    pub(super) fn received(&mut self, now: Instant) {
+        self.last_input = now;
     }
 
-    /// Answers went out just now, after the server had stopped reading to
+    /// Answers went out at `now`, after the server had stopped reading to
     /// write them: both clocks start again, since the time spent writing to
     /// a slow reader was the server's, not spent waiting for input.
-    pub(super) fn answered(&mut self) {
-        let now = Instant::now();
+    pub(super) fn answered(&mut self, now: Instant) {
         self.last_input = now;
         if self.frame_started.is_some() {
             self.frame_started = Some(now);
@@ -174,7 +173,7 @@ mod tests {
     async fn an_idle_connection_expires_after_the_idle_timeout_counted_from_its_last_input() {
         let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
         tokio::time::advance(Duration::from_secs(200)).await;
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(false, true);
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Idle);
@@ -184,11 +183,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_started_frame_has_the_frame_timeout_from_its_first_byte() {
         let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(true, false);
         tokio::time::advance(Duration::from_secs(3)).await;
         // More of the same frame arrives: its clock keeps running.
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(true, false);
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Frame);
@@ -198,11 +197,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_new_frame_after_a_finished_one_gets_its_own_time() {
         let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(true, false);
         tokio::time::advance(Duration::from_secs(4)).await;
         // The first frame completes and a second one starts in this input.
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(true, true);
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Frame);
@@ -215,7 +214,7 @@ mod tests {
         // Arm the timer, then give up waiting, as a read that wins does.
         let waited = tokio::time::timeout(Duration::from_secs(100), deadlines.expired()).await;
         assert!(waited.is_err());
-        deadlines.received();
+        deadlines.received(Instant::now());
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Idle);
         assert_eq!(started.elapsed(), IDLE);
@@ -228,7 +227,7 @@ mod tests {
         // asked again by the same task, which the timer would wake.
         let waited = tokio::time::timeout(Duration::from_secs(1), deadlines.expired()).await;
         assert!(waited.is_err());
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(true, false);
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Frame);
@@ -238,11 +237,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn time_spent_writing_answers_does_not_count_against_a_started_frame() {
         let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), None);
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(true, true);
         // The server writes to a slow reader for longer than the timeout.
         tokio::time::advance(FRAME * 3).await;
-        deadlines.answered();
+        deadlines.answered(Instant::now());
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Frame);
         assert_eq!(started.elapsed(), FRAME);
@@ -254,7 +253,7 @@ mod tests {
         let mut deadlines = Deadlines::new(Some(IDLE), Some(FRAME), Some(Instant::now() + auth));
         tokio::time::advance(Duration::from_secs(6)).await;
         // Input (a PING, say) does not move it.
-        deadlines.received();
+        deadlines.received(Instant::now());
         deadlines.buffered(false, true);
         let started = Instant::now();
         assert_eq!(deadlines.expired().await, Expired::Auth);

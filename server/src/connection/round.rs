@@ -74,22 +74,15 @@ impl Round {
             .any(|batch| batch.pending() > 0)
     }
 
-    /// Whether the next execution runs ops on this worker's own shard.
-    pub(super) fn runs_home(&self) -> bool {
-        self.batches[usize::from(self.home)]
-            .as_ref()
-            .is_some_and(|batch| batch.pending() > 0)
-    }
-
     /// Whether every planned request has been answered and collected.
     pub(super) fn is_done(&self) -> bool {
         self.order.is_empty()
     }
 
     /// Runs every batch with ops pending: other shards' by one message each,
-    /// this shard's in place meanwhile; returns when all are back, with
-    /// when this shard's batch ran, if it did (the clock read then, which
-    /// the connection reuses to time the round).
+    /// this shard's in place meanwhile, at the store's time `now` (the
+    /// connection's clock read: see [`crate::latency`]); returns when all
+    /// are back.
     ///
     /// `budget` bounds the answer bytes the round may hold. What collected
     /// answers still hold (those waiting behind an unanswered request)
@@ -100,7 +93,8 @@ impl Round {
         &mut self,
         context: &WorkerContext,
         budget: usize,
-    ) -> Result<Option<Instant>, ShardStopped> {
+        now: Instant,
+    ) -> Result<(), ShardStopped> {
         self.planned = 0;
         let held: usize = self
             .batches
@@ -140,11 +134,10 @@ impl Round {
             }
             away += 1;
         }
-        let mut ran_home = None;
         if let Some(batch) = self.batches[usize::from(self.home)].as_mut() {
             if batch.pending() > 0 {
                 batch.allow(room, oldest == Some(self.home));
-                ran_home = Some(context.run(batch));
+                context.run(batch, now);
             }
         }
         // Serve other workers' batches while ours are away: ours may be
@@ -166,7 +159,7 @@ impl Round {
             self.batches[shard] = Some(batch);
             away -= 1;
         }
-        Ok(ran_home)
+        Ok(())
     }
 
     /// Moves every answer that is ready, in request order, into `out`,
