@@ -35,12 +35,17 @@ const KEEP_OPS: usize = 64;
 #[derive(Debug)]
 pub struct Batch {
     shard: u16,
-    /// Ops in request order: the first `ran` have run and wait for their
-    /// answers to be taken, the rest have yet to run. Ops that ran are
-    /// dropped by [`Batch::take_answers`], on the connection's thread, so
+    /// Ops in request order: the first `taken` have run and had their
+    /// answers taken, those up to `ran` have run and wait for theirs to be,
+    /// the rest have yet to run. They are dropped together once all are
+    /// taken (by [`Batch::take_answers`]), on the connection's thread, so
     /// the request bytes they hold (slices of the connection's read buffer)
-    /// are released where they were allocated, not on the shard's thread.
+    /// are released where they were allocated, not on the shard's thread;
+    /// and together, because dropping each run of taken ops from the front
+    /// shifted the rest, 144 bytes an op, each time answers interleave
+    /// with another shard's (half the requests, when they hop).
     ops: Vec<Op>,
+    taken: usize,
     ran: usize,
     /// Answer frames of the ops that have run, not yet taken, in order.
     out: BytesMut,
@@ -62,6 +67,7 @@ impl Batch {
         Batch {
             shard,
             ops: Vec::new(),
+            taken: 0,
             ran: 0,
             out: BytesMut::new(),
             lens: VecDeque::new(),
@@ -154,15 +160,20 @@ impl Batch {
     }
 
     /// Marks the answers of up to `ops` ops from the front as taken, in
-    /// order, and drops those ops: how many ops that covers, and the length
-    /// of their frames, which are the first answer bytes still held
-    /// (none if they were all quiet). The caller then takes the bytes with
-    /// [`Batch::copy_answers`] or [`Batch::split_answers`].
+    /// order, dropping every op once all are taken: how many ops that
+    /// covers, and the length of their frames, which are the first answer
+    /// bytes still held (none if they were all quiet). The caller then
+    /// takes the bytes with [`Batch::copy_answers`] or
+    /// [`Batch::split_answers`].
     pub fn take_answers(&mut self, ops: usize) -> (usize, usize) {
         let count = ops.min(self.lens.len());
         let bytes: usize = self.lens.drain(..count).map(|len| len as usize).sum();
-        self.ops.drain(..count);
-        self.ran -= count;
+        self.taken += count;
+        if self.taken == self.ops.len() {
+            self.ops.clear();
+            self.taken = 0;
+            self.ran = 0;
+        }
         (count, bytes)
     }
 
@@ -268,6 +279,37 @@ mod tests {
         batch.run_on(&mut shard, 0);
         assert_eq!((batch.pending(), batch.held()), (0, 2 * HIT_LEN));
         assert_eq!(shard.stats().get_hits, 3);
+    }
+
+    #[test]
+    fn ops_taken_a_few_at_a_time_are_dropped_together_once_all_are_taken() {
+        let mut shard = shard_with(&["a", "b", "c"]);
+        let mut batch = Batch::new(0);
+        let key = Bytes::from(b"a".to_vec());
+        let first = Get {
+            key: key.clone(),
+            request_tags: None,
+        };
+        batch.push(Op::new(1, Flags::NONE, 1, OpKind::Get(first)));
+        batch.push(get("b", Flags::NONE));
+        batch.allow(usize::MAX, false);
+        batch.run_on(&mut shard, 0);
+        // Answers taken one op at a time, as when they interleave with
+        // another shard's.
+        assert_eq!(batch.take_answers(1), (1, HIT_LEN));
+        batch.split_answers(HIT_LEN);
+        assert!(!key.is_unique(), "kept until the batch is all taken");
+        batch.push(get("c", Flags::NONE));
+        batch.run_on(&mut shard, 0);
+        assert_eq!((batch.pending(), batch.held()), (0, 2 * HIT_LEN));
+        assert_eq!(batch.take_answers(1), (1, HIT_LEN));
+        assert_eq!(batch.take_answers(5), (1, HIT_LEN));
+        assert!(key.is_unique(), "dropped once all are taken");
+        batch.split_answers(2 * HIT_LEN);
+        batch.push(get("a", Flags::NONE));
+        assert_eq!(batch.pending(), 1);
+        batch.run_on(&mut shard, 0);
+        assert_eq!(batch.take_answers(1), (1, HIT_LEN));
     }
 
     #[test]
