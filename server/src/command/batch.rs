@@ -26,7 +26,7 @@ const KEEP_BYTES: usize = 8 * 1024;
 /// [`Shard::prefetch`]): a pipeline of 16 in one go, and a GETM's keys in
 /// windows whose lines fit in the nearest cache.
 const PREFETCH_WINDOW: usize = 16;
-/// Ops a batch keeps room for between rounds (a GETM can queue 1024, 144
+/// Ops a batch keeps room for between rounds (a GETM can queue 1024, 168
 /// bytes each).
 const KEEP_OPS: usize = 64;
 
@@ -42,7 +42,7 @@ pub struct Batch {
     /// the request bytes they hold (slices of the connection's read buffer)
     /// are released where they were allocated, not on the shard's thread;
     /// and together, because dropping each run of taken ops from the front
-    /// shifted the rest, 144 bytes an op, each time answers interleave
+    /// shifted the rest, 168 bytes an op, each time answers interleave
     /// with another shard's (half the requests, when they hop).
     ops: Vec<Op>,
     taken: usize,
