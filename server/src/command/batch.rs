@@ -49,8 +49,9 @@ pub struct Batch {
     ran: usize,
     /// Answer frames of the ops that have run, not yet taken, in order.
     out: BytesMut,
-    /// The length of each of those answers (0 for a quiet one), in order.
-    lens: VecDeque<u32>,
+    /// The length of each answer of the ops that ran (0 for a quiet one),
+    /// by op: those from `taken` on are not yet taken.
+    lens: Vec<u32>,
     /// What gathering ops (STATS, TAG_STATUS) reported, in order.
     reports: VecDeque<Report>,
     /// Bytes of new answers this trip may add.
@@ -70,7 +71,7 @@ impl Batch {
             taken: 0,
             ran: 0,
             out: BytesMut::new(),
-            lens: VecDeque::new(),
+            lens: Vec::new(),
             reports: VecDeque::new(),
             room: 0,
             first_regardless: false,
@@ -154,7 +155,7 @@ impl Batch {
                 break;
             }
             // One answer is at most a frame of `u32::MAX` bytes.
-            self.lens.push_back((self.out.len() - before) as u32);
+            self.lens.push((self.out.len() - before) as u32);
             self.ran += 1;
         }
     }
@@ -166,11 +167,13 @@ impl Batch {
     /// takes the bytes with [`Batch::copy_answers`] or
     /// [`Batch::split_answers`].
     pub fn take_answers(&mut self, ops: usize) -> (usize, usize) {
-        let count = ops.min(self.lens.len());
-        let bytes: usize = self.lens.drain(..count).map(|len| len as usize).sum();
+        let count = ops.min(self.ran - self.taken);
+        let lens = &self.lens[self.taken..self.taken + count];
+        let bytes: usize = lens.iter().map(|&len| len as usize).sum();
         self.taken += count;
         if self.taken == self.ops.len() {
             self.ops.clear();
+            self.lens.clear();
             self.taken = 0;
             self.ran = 0;
         }
@@ -208,7 +211,7 @@ impl Batch {
             self.ops = Vec::new();
         }
         if self.lens.is_empty() && self.lens.capacity() > KEEP_OPS {
-            self.lens = VecDeque::new();
+            self.lens = Vec::new();
         }
     }
 }
