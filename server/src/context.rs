@@ -89,7 +89,6 @@ impl WorkerContext {
     fn handle(&self, message: Message) {
         let Message { mut batch, reply } = message;
         self.run(&mut batch, Instant::now());
-        // The connection is gone if this fails; so is its work.
-        let _ = reply.send(batch);
+        reply.send(batch);
     }
 }

@@ -94,6 +94,7 @@ pub mod listener;
 pub mod log_limit;
 pub mod probe;
 pub mod reload;
+pub mod replies;
 pub mod router;
 pub mod sequence;
 pub mod shared;

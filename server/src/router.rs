@@ -10,18 +10,18 @@
 //! decodes every request it has read (up to a bound), plans each into ops
 //! on the shards it touches, and gathers the ops of the round into one
 //! [`Batch`] per shard. Its own shard's batch runs in place. Every other
-//! batch travels to its shard's worker as **one** [`Message`],
-//! whatever number of requests it carries, and comes back the same way
-//! with all their answers encoded in one buffer, on the connection's own
-//! reply channel. The owner runs it soon: its connections serve the inbox
-//! between their own rounds, and an inbox task serves it when they are
-//! idle, so a batch does not wait behind every connection the owner has
-//! ready. The batch brings its buffers with it and back, so a hop
-//! costs two channel messages per round and shard, and no allocation per
-//! request. This is Seastar's and Dragonfly's shape: a shard is reached by
-//! message passing, in batches, never by locking it. Once all its batches
-//! are back, the connection writes the round's answers, in request order,
-//! with one vectored write, and reads again.
+//! batch travels to its shard's worker as **one** [`Message`], whatever
+//! number of requests it carries, and comes back with all their answers
+//! encoded in one buffer, into the connection's own reply slot for that
+//! shard ([`Replies`]). The owner runs it soon: its connections serve the
+//! inbox between their own rounds, and an inbox task serves it when they
+//! are idle, so a batch does not wait behind every connection the owner
+//! has ready. The batch brings its buffers with it and back, so a hop
+//! costs a message in and a slot's swap back per round and shard, and no
+//! allocation per request. This is Seastar's and Dragonfly's shape: a
+//! shard is reached by message passing, in batches, never by locking it.
+//! Once all its batches are back, the connection writes the round's
+//! answers, in request order, with one vectored write, and reads again.
 //!
 //! Ordering: a connection has at most one batch in flight per shard, and
 //! each batch runs its ops in order, so requests for one key, and an
@@ -32,8 +32,9 @@
 //! Bounds: each inbox holds at most [`INBOX_CAPACITY`] messages; a sender
 //! finding it full waits, which slows only the connections sending there.
 //! An inbox is drained by a task that never waits on anything but the
-//! inbox itself (replies go on channels that never fill, since a connection
-//! has at most one batch per shard out), so a full inbox always empties.
+//! inbox itself (replies go into slots that are never full, since a
+//! connection has at most one batch per shard out), so a full inbox always
+//! empties.
 //!
 //! The hop is avoidable: HELLO reports the shard count and hash, and a
 //! shard-aware client asks, with `want_shard`, for a connection per shard.
@@ -51,6 +52,7 @@ use tokio::sync::mpsc;
 use crate::admission::ConnectionGuard;
 use crate::auth::AuthState;
 use crate::command::Batch;
+use crate::replies::Replies;
 
 /// Messages an inbox holds before senders wait. A connection sends at most
 /// one message per shard per round, so this bounds the connections whose
@@ -59,9 +61,9 @@ pub const INBOX_CAPACITY: usize = 1024;
 /// Connections a worker's handoff queue holds before senders wait.
 pub const HANDOFF_CAPACITY: usize = 1024;
 
-/// Where a shard sends a batch back: the channel of the connection that
-/// sent it. Never more than one batch per shard is in it.
-pub type ReplyTo = mpsc::UnboundedSender<Box<Batch>>;
+/// Where a shard puts a batch back: the slots of the connection that
+/// sent it, one per shard ([`Replies`]).
+pub type ReplyTo = Arc<Replies>;
 
 /// What a shard's inbox carries: a batch to run on the shard and send back
 /// with its answers.
@@ -69,7 +71,7 @@ pub struct Message {
     /// The ops, and the buffers their answers go into (boxed: see
     /// [`Batch`]).
     pub batch: Box<Batch>,
-    /// The sending connection's reply channel.
+    /// The sending connection's reply slots.
     pub reply: ReplyTo,
 }
 

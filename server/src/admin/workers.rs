@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tagcached_protocol::{ClientFrameCodec, Request, Response};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{timeout_at, Instant};
 use tokio_util::codec::Decoder;
 
 use crate::command::{self, Batch, Gather, Op, Planned, Planner};
 use crate::probe::{Probe, ProbeSenders, WorkerReport};
+use crate::replies::Replies;
 use crate::router::{Message, Router};
 use crate::shared::Shared;
 
@@ -63,7 +64,7 @@ pub async fn run_request(
     if command::plan(request, shared, &mut planner) != Planned::Queued {
         return Err(Unanswered::Garbled("a HELLO was planned".to_owned()));
     }
-    let (reply, mut replies) = mpsc::unbounded_channel();
+    let replies = Replies::new(router.shard_count());
     let mut away = 0;
     for mut batch in planner.batches.into_iter().flatten() {
         let shard = batch.shard();
@@ -71,7 +72,7 @@ pub async fn run_request(
         batch.allow(usize::MAX, true);
         let message = Message {
             batch,
-            reply: reply.clone(),
+            reply: replies.clone(),
         };
         router
             .send(shard, message)
@@ -82,7 +83,7 @@ pub async fn run_request(
     let mut frames = BytesMut::new();
     let mut answers = 0;
     for _ in 0..away {
-        let mut batch = replies.recv().await.ok_or(Unanswered::Stopping)?;
+        let mut batch = replies.recv().await;
         let (ops, bytes) = batch.take_answers(usize::MAX);
         answers += ops;
         batch.copy_answers(bytes, &mut frames);

@@ -11,11 +11,10 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
-
 use super::write::Output;
 use crate::command::{Batch, Gather, Op, Planner};
 use crate::context::WorkerContext;
+use crate::replies::Replies;
 use crate::router::{Message, ReplyTo, Router};
 use crate::shared::Shared;
 
@@ -42,8 +41,8 @@ pub(super) struct Round {
     /// shard.
     batches: Vec<Option<Box<Batch>>>,
     order: VecDeque<Entry>,
-    /// Where other shards send batches back; made on the first hop.
-    replies: Option<(ReplyTo, mpsc::UnboundedReceiver<Box<Batch>>)>,
+    /// Where other shards put batches back; made on the first hop.
+    replies: Option<ReplyTo>,
     /// Ops planned since the last execution.
     planned: usize,
 }
@@ -146,15 +145,13 @@ impl Round {
             context.serve_inbox_now();
         }
         while away > 0 {
-            let Some((_, replies)) = self.replies.as_mut() else {
+            let Some(replies) = self.replies.as_ref() else {
                 return Err(ShardStopped);
             };
-            // The round holds a sender itself, so this ends only with a
-            // batch; a shard that stops while holding one drops it, and
-            // then only shutdown ends the wait, as it ends the worker.
-            let Some(batch) = replies.recv().await else {
-                return Err(ShardStopped);
-            };
+            // This ends only with a batch: a shard that stops while
+            // holding one drops it, and then only shutdown ends the wait,
+            // as it ends the worker.
+            let batch = replies.recv().await;
             let shard = usize::from(batch.shard());
             self.batches[shard] = Some(batch);
             away -= 1;
@@ -200,8 +197,10 @@ impl Round {
     }
 
     fn reply_to(&mut self) -> ReplyTo {
-        let (sender, _) = self.replies.get_or_insert_with(mpsc::unbounded_channel);
-        sender.clone()
+        let shards = self.router.shard_count();
+        self.replies
+            .get_or_insert_with(|| Replies::new(shards))
+            .clone()
     }
 }
 
