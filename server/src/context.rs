@@ -56,11 +56,10 @@ impl WorkerContext {
     }
 
     /// Runs what other workers have sent this shard, a slice at a time,
-    /// until the inbox closes (shutdown).
+    /// until the worker aborts it (shutdown).
     pub async fn serve_inbox(self: Rc<Self>) {
         loop {
-            let next = poll_fn(|cx| self.inbox.borrow_mut().poll_recv(cx)).await;
-            let Some(message) = next else { return };
+            let message = poll_fn(|cx| self.inbox.borrow().poll_recv(cx)).await;
             self.handle(message);
             self.serve_inbox_now();
         }
@@ -79,7 +78,7 @@ impl WorkerContext {
             return;
         }
         for _ in 0..INBOX_SLICE {
-            let Ok(message) = self.inbox.borrow_mut().try_recv() else {
+            let Some(message) = self.inbox.borrow().try_recv() else {
                 return;
             };
             self.handle(message);

@@ -89,6 +89,7 @@ pub mod connection;
 pub mod context;
 pub mod fd_limit;
 pub mod host_memory;
+pub mod inbox;
 pub mod latency;
 pub mod listener;
 pub mod log_limit;

@@ -29,7 +29,8 @@
 //! shard in the order sent. Ops carry the invalidation sequence read when
 //! they were planned, in request order (see [`crate::command`]).
 //!
-//! Bounds: each inbox holds at most [`INBOX_CAPACITY`] messages; a sender
+//! Bounds: each inbox holds at most
+//! [`INBOX_CAPACITY`](crate::inbox::INBOX_CAPACITY) messages; a sender
 //! finding it full waits, which slows only the connections sending there.
 //! An inbox is drained by a task that never waits on anything but the
 //! inbox itself (replies go into slots that are never full, since a
@@ -52,12 +53,9 @@ use tokio::sync::mpsc;
 use crate::admission::ConnectionGuard;
 use crate::auth::AuthState;
 use crate::command::Batch;
+use crate::inbox::{self, InboxSender};
 use crate::replies::Replies;
 
-/// Messages an inbox holds before senders wait. A connection sends at most
-/// one message per shard per round, so this bounds the connections whose
-/// rounds one shard has queued, not requests.
-pub const INBOX_CAPACITY: usize = 1024;
 /// Connections a worker's handoff queue holds before senders wait.
 pub const HANDOFF_CAPACITY: usize = 1024;
 
@@ -97,12 +95,12 @@ pub struct Handoff {
 /// workers.
 #[derive(Clone)]
 pub struct Router {
-    inboxes: Arc<[mpsc::Sender<Message>]>,
+    inboxes: Arc<[InboxSender<Message>]>,
     handoffs: Arc<[mpsc::Sender<Handoff>]>,
 }
 
 /// A shard's inbox, read by its worker.
-pub type Inbox = mpsc::Receiver<Message>;
+pub type Inbox = inbox::Inbox<Message>;
 /// Connections handed to a worker, read by its worker.
 pub type Handoffs = mpsc::Receiver<Handoff>;
 
@@ -110,7 +108,7 @@ impl Router {
     /// A router and, per shard, the inbox and handoff queue it sends to.
     pub fn with_inboxes(shards: usize) -> (Router, Vec<(Inbox, Handoffs)>) {
         let (inbox_senders, inboxes): (Vec<_>, Vec<_>) =
-            (0..shards).map(|_| mpsc::channel(INBOX_CAPACITY)).unzip();
+            (0..shards).map(|_| inbox::inbox()).unzip();
         let (handoff_senders, handoffs): (Vec<_>, Vec<_>) =
             (0..shards).map(|_| mpsc::channel(HANDOFF_CAPACITY)).unzip();
         let router = Router {
@@ -139,10 +137,7 @@ impl Router {
     /// the message back if the shard has stopped, which happens only when
     /// a shutdown's grace period has run out.
     pub async fn send(&self, shard: u16, message: Message) -> Result<(), Message> {
-        self.inboxes[usize::from(shard)]
-            .send(message)
-            .await
-            .map_err(|refused| refused.0)
+        self.inboxes[usize::from(shard)].send(message).await
     }
 
     /// Hands a connection to `shard`'s worker, waiting while its queue is
