@@ -2,7 +2,6 @@
 //! ways to everything shared.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,8 +32,8 @@ pub struct WorkerContext {
     pub router: Router,
     /// This shard's inbox. Read by the worker's inbox task when the worker
     /// is otherwise idle, and by its connections between their rounds (see
-    /// [`WorkerContext::serve_inbox_now`]); borrowed only while polled.
-    pub inbox: RefCell<Inbox>,
+    /// [`WorkerContext::serve_inbox_now`]).
+    pub inbox: Inbox,
     /// Latency of the commands this worker's connections served, for
     /// `/metrics` ([`crate::latency`]); written by those connections only,
     /// between their awaits.
@@ -59,7 +58,7 @@ impl WorkerContext {
     /// until the worker aborts it (shutdown).
     pub async fn serve_inbox(self: Rc<Self>) {
         loop {
-            let message = poll_fn(|cx| self.inbox.borrow().poll_recv(cx)).await;
+            let message = self.inbox.recv().await;
             self.handle(message);
             self.serve_inbox_now();
         }
@@ -74,11 +73,11 @@ impl WorkerContext {
     pub fn serve_inbox_now(&self) {
         // Most calls find the inbox empty: asking costs a third of what
         // failing to receive does, on every round of every connection.
-        if self.inbox.borrow().is_empty() {
+        if self.inbox.is_empty() {
             return;
         }
         for _ in 0..INBOX_SLICE {
-            let Some(message) = self.inbox.borrow().try_recv() else {
+            let Some(message) = self.inbox.try_recv() else {
                 return;
             };
             self.handle(message);

@@ -110,7 +110,7 @@ impl<T> Inbox<T> {
     }
 
     /// The next message, or `Pending` with this task woken when one comes.
-    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<T> {
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<T> {
         // Registered before looking, so a message pushed after the look
         // wakes this task.
         self.0.receiver.register(cx.waker());

@@ -48,7 +48,7 @@ pub fn run(
         shard: RefCell::new(Shard::new(shard_config, floor)),
         shared,
         router,
-        inbox: RefCell::new(inbox),
+        inbox,
         latency: RefCell::default(),
         stopping,
     });
